@@ -1,0 +1,154 @@
+"""The one function that talks to AWS: an ECR authorization token for a registry.
+
+Framework-free: the caller passes region, account, keys and endpoint. With empty
+access keys, boto3's default credential chain is used (environment, shared
+config, the EC2/ECS role), which is what "EC2 IAM Role" means in the form.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+# Error codes meaning "these keys are not valid", as opposed to "not allowed".
+_REJECTED_KEY_CODES = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "ExpiredTokenException",
+    "ExpiredToken",
+}
+_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+
+
+@dataclass(frozen=True)
+class EcrToken:
+    """Docker credentials for an ECR registry, valid until ``expires_at`` (12 hours on AWS)."""
+
+    username: str
+    password: str = field(repr=False)
+    proxy_endpoint: str  # e.g. "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    expires_at: dt.datetime
+
+    @property
+    def host(self) -> str:
+        """The registry API host, ``proxy_endpoint`` without its scheme."""
+        return self.proxy_endpoint.split("://", 1)[-1].rstrip("/")
+
+
+class AwsError(Exception):
+    """Getting an ECR token failed; ``str(e)`` says what to fix and never holds a secret."""
+
+
+def ecr_authorization_token(
+    *,
+    region: str,
+    registry_id: str,
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    endpoint_url: str | None = None,
+    timeout: float = 10.0,
+) -> EcrToken:
+    """Ask ECR (``GetAuthorizationToken``) for Docker credentials to registry ``registry_id``.
+
+    Empty keys use the ambient credentials (EC2 instance role, environment).
+    ``endpoint_url`` points at another ECR endpoint (a VPC endpoint, or moto in tests).
+    """
+    if bool(access_key_id) != bool(secret_access_key):
+        raise AwsError("Enter both the AWS access key ID and the secret access key.")
+    if not region:
+        raise AwsError("The AWS region is missing: it is part of the ECR registry URL.")
+    config = Config(
+        region_name=region,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": 2},
+    )
+    # A session per call: boto3's default session is not safe to share between threads.
+    session = boto3.session.Session(
+        aws_access_key_id=access_key_id or None,
+        aws_secret_access_key=secret_access_key or None,
+        region_name=region,
+    )
+    ambient = not access_key_id
+    try:
+        client = session.client("ecr", config=config, endpoint_url=endpoint_url or None)
+        kwargs = {"registryIds": [registry_id]} if registry_id else {}
+        response = client.get_authorization_token(**kwargs)
+    except (NoCredentialsError, PartialCredentialsError):
+        raise AwsError(
+            "No AWS credentials were found for the dashboard. Use “User Auth” with an access "
+            "key, or run Wharf where an IAM role (EC2 instance profile) provides them."
+        ) from None
+    except ClientError as exc:
+        raise _client_error(exc, region=region, ambient=ambient) from None
+    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+        where = endpoint_url or f"the ECR endpoint of region {region}"
+        raise AwsError(
+            f"Could not reach {where} ({type(exc).__name__}). Check the region and that the "
+            "dashboard's network can reach AWS."
+        ) from None
+    except BotoCoreError as exc:
+        raise AwsError(f"The ECR token request failed: {exc}") from None
+    except ValueError as exc:  # e.g. an invalid region name or endpoint URL
+        raise AwsError(f"The ECR token request could not be made: {exc}") from None
+
+    data = (response.get("authorizationData") or [None])[0]
+    if not data:
+        raise AwsError("ECR answered without authorization data.")
+    try:
+        decoded = base64.b64decode(data["authorizationToken"], validate=True).decode()
+    except (KeyError, binascii.Error, UnicodeDecodeError):
+        raise AwsError("ECR answered with an authorization token that is not base64.") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not password:
+        raise AwsError("ECR answered with an authorization token that is not 'user:password'.")
+    return EcrToken(
+        username=username,
+        password=password,
+        proxy_endpoint=data.get("proxyEndpoint", ""),
+        expires_at=data.get("expiresAt") or dt.datetime.now(dt.UTC),
+    )
+
+
+def _client_error(exc: ClientError, *, region: str, ambient: bool) -> AwsError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", ""))
+    if message.lstrip().startswith("<"):
+        # An XML error body botocore did not parse for this JSON API (proxies, emulators).
+        code = _xml_field("Code", message) or code
+        message = _xml_field("Message", message)
+    message = message.strip().rstrip(".")
+    detail = f"{code}: {message}" if message else code
+    who = "the ambient credentials (IAM role or environment)" if ambient else "the access key"
+    if code in _REJECTED_KEY_CODES:
+        return AwsError(f"AWS rejected {who}: {detail}. Check the access key ID and secret.")
+    if code in _DENIED_CODES:
+        return AwsError(
+            f"AWS refused the token to {who}: {detail}. The IAM policy needs "
+            "ecr:GetAuthorizationToken."
+        )
+    return AwsError(f"ECR in {region} answered {detail}.")
+
+
+def _xml_field(name: str, document: str) -> str:
+    match = re.search(rf"<{name}>([^<]{{0,300}})</{name}>", document)
+    return match.group(1).strip() if match else ""

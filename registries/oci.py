@@ -1,0 +1,575 @@
+"""The one place that talks to a container/OCI registry over HTTP.
+
+Everything registry-shaped goes through :class:`RegistryClient`: the TLS mode
+(system trust store, a private CA, or not verified with a plain-HTTP fallback),
+the ``/v2/`` authentication dance (Basic, or Bearer tokens from the registry's
+token service, cached per scope), timeouts, and turning every failure into one
+:class:`RegistryError` whose message a user can act on.
+
+Framework-free on purpose: callers build a :class:`Connection` from their own
+models and settings. Credentials and tokens never appear in reprs, logs or
+exception messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import tempfile
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import requests
+from urllib3.exceptions import InsecureRequestWarning
+
+TLS_SECURE = "secure"  # verify with the system/certifi trust store
+TLS_CA = "ca"  # verify against the given CA certificate PEM only
+TLS_INSECURE = "insecure"  # TLS not verified; if the server speaks plain HTTP, fall back to http://
+TLS_MODES = (TLS_SECURE, TLS_CA, TLS_INSECURE)
+
+# What the dashboard's form calls the TLS choices, so messages point at the right control.
+SECURE_WITH_CA_LABEL = "Secure with CA certificate"
+ALLOW_INSECURE_LABEL = "Allow insecure connection"
+
+USER_AGENT = "wharf-registry-client/1"
+# A token is thrown away this long before the registry would reject it.
+TOKEN_EXPIRY_MARGIN = 10.0
+# The distribution token spec says a token without expires_in lives 60 seconds.
+DEFAULT_TOKEN_LIFETIME = 60.0
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one registry's API. ``host`` is "host[:port]" (a path after it is ignored)."""
+
+    host: str
+    username: str = ""  # empty = anonymous
+    password: str = field(default="", repr=False)
+    tls: str = TLS_SECURE
+    ca_pem: str = field(default="", repr=False)
+    timeout: float = 10.0
+    # "http://[user:pass@]proxy:port" for the "via Proxy" connection method; empty = direct.
+    proxy_url: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tls not in TLS_MODES:
+            raise ValueError(f"Unknown TLS mode {self.tls!r}; expected one of {TLS_MODES}.")
+
+    @property
+    def api_host(self) -> str:
+        """The "host[:port]" part, without a scheme or repository path someone left on it."""
+        host = self.host.strip()
+        if "://" in host:
+            host = host.split("://", 1)[1]
+        return host.split("/", 1)[0]
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.username or self.password)
+
+
+class RegistryError(Exception):
+    """One error type for the registry world; ``str(e)`` is a message a user can act on."""
+
+    UNREACHABLE = "unreachable"
+    TLS = "tls"
+    AUTH = "auth"
+    PROTOCOL = "protocol"
+
+    def __init__(self, message: str, *, kind: str, host: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
+
+    def __repr__(self) -> str:
+        return f"RegistryError({str(self)!r}, kind={self.kind!r})"
+
+
+@dataclass
+class PingResult:
+    base_url: str  # e.g. "https://127.0.0.1:5000", or "http://…" after the insecure fallback
+    auth_scheme: str  # "none", "basic" or "bearer"
+    api_version: str  # the Docker-Distribution-API-Version header, or ""
+
+
+@dataclass
+class _Challenge:
+    scheme: str  # lower case: "basic", "bearer", …
+    params: dict[str, str]
+
+
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+
+
+def parse_challenge(header: str) -> _Challenge | None:
+    """Parse a ``WWW-Authenticate`` header such as ``Bearer realm="…",service="…"``."""
+    header = header.strip()
+    if not header:
+        return None
+    scheme, _, rest = header.partition(" ")
+    params = {
+        name.lower(): (quoted if quoted else bare).replace('\\"', '"')
+        for name, quoted, bare in _CHALLENGE_PARAM.findall(rest)
+    }
+    return _Challenge(scheme.lower(), params)
+
+
+def error_message(response: requests.Response, limit: int = 300) -> str:
+    """The registry's own words about a failed response, for quoting to the user.
+
+    Understands the OCI error body (``{"errors": [{"code", "message"}]}``) and the
+    shapes token services use (``details``, ``error_description``, ``message``).
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    messages: list[str] = []
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            for error in errors:
+                if isinstance(error, dict):
+                    text = error.get("message") or error.get("code")
+                    if isinstance(text, str) and text:
+                        messages.append(text)
+        if not messages:
+            for key in ("details", "detail", "error_description", "message", "error"):
+                value = body.get(key)
+                if isinstance(value, str) and value:
+                    messages.append(value)
+                    break
+    elif body is None and "html" not in response.headers.get("Content-Type", ""):
+        text = " ".join(response.text.split())
+        if text:
+            messages.append(text)
+    message = "; ".join(dict.fromkeys(m.strip().rstrip(".") for m in messages))
+    if len(message) > limit:
+        message = message[: limit - 1] + "…"
+    return message or _status_line(response)
+
+
+def describe_response(response: requests.Response) -> str:
+    """``HTTP 404 Not Found (repository name not known to registry)``, for error messages."""
+    status = _status_line(response)
+    message = error_message(response)
+    return status if message == status else f"{status} ({message})"
+
+
+def _status_line(response: requests.Response) -> str:
+    return f"HTTP {response.status_code} {response.reason or ''}".strip()
+
+
+class RegistryClient:
+    """A session with one registry. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.host = conn.api_host
+        self.base_url = f"https://{self.host}"
+        self._session = requests.Session()
+        # Direct means direct: no proxy or .netrc credentials picked up from the environment.
+        self._session.trust_env = False
+        self._session.headers["User-Agent"] = USER_AGENT
+        if conn.proxy_url:
+            self._session.proxies = {"http": conn.proxy_url, "https": conn.proxy_url}
+        self._auth_scheme = "none"  # the scheme the registry asked for, once known
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
+        self._temp_files: list[str] = []
+        self._finalizer = weakref.finalize(self, _remove_files, self._temp_files)
+        self._realm_verify_cache: Any = None
+        try:
+            self._verify = self._registry_verify()
+        except RegistryError:
+            self.close()
+            raise
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+        self._tokens.clear()
+        self._finalizer()
+
+    def __repr__(self) -> str:
+        return f"<RegistryClient {self.base_url} user={self.conn.username!r}>"
+
+    # --- public API ------------------------------------------------------------
+
+    def ping(self) -> PingResult:
+        """``GET /v2/`` with the registry's auth flow: are host, TLS and credentials right?"""
+        response = self.request("GET", "/v2/")
+        if response.status_code == 403:
+            raise self._auth_error(response, rejected=self.conn.has_credentials)
+        if response.status_code != 200:
+            raise RegistryError(
+                f"{self.host} answered GET /v2/ with {describe_response(response)}, so it does not "
+                "look like a container registry API. Check the registry URL (the registry host, "
+                "not a web page).",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        return PingResult(
+            base_url=self.base_url,
+            auth_scheme=self._auth_scheme,
+            api_version=response.headers.get("Docker-Distribution-API-Version", ""),
+        )
+
+    def request(
+        self, method: str, path: str, *, scope: str | None = None, **kw: Any
+    ) -> requests.Response:
+        """Send ``method path`` (e.g. ``GET /v2/<repo>/tags/list``), authenticating as needed.
+
+        A 401 challenge is answered once: Basic with the credentials, Bearer with a token
+        for ``scope`` (or the scope the challenge names) from the registry's token service.
+        A second 401/403 raises ``RegistryError(kind="auth")``; other statuses are returned
+        for the caller to judge. A streamed request body cannot be re-sent after a
+        challenge, so :meth:`ping` (or a small GET) first.
+        """
+        headers = dict(kw.pop("headers", None) or {})
+        authorization = self._cached_authorization(scope)
+        response = self._send(method, path, headers, authorization, **kw)
+        if response.status_code != 401:
+            return response
+
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if challenge is None or challenge.scheme not in ("basic", "bearer"):
+            raise RegistryError(
+                f"{self.host} asked for authentication the dashboard does not speak "
+                f"({response.headers.get('WWW-Authenticate') or 'no WWW-Authenticate header'}).",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        self._auth_scheme = challenge.scheme
+        if challenge.scheme == "basic":
+            if not self.conn.has_credentials:
+                raise self._auth_error(response, rejected=False)
+            authorization = self._basic_authorization()
+        else:
+            token_scope = scope if scope is not None else challenge.params.get("scope", "")
+            authorization = "Bearer " + self._fetch_token(challenge, token_scope)
+
+        response.close()
+        response = self._send(method, path, headers, authorization, **kw)
+        if response.status_code in (401, 403):
+            raise self._auth_error(response, rejected=self.conn.has_credentials)
+        return response
+
+    def get_json(self, path: str, *, scope: str | None = None, **kw: Any) -> Any:
+        """GET a JSON document; any status but 200 becomes a ``RegistryError``."""
+        response = self.request("GET", path, scope=scope, **kw)
+        if response.status_code != 200:
+            raise RegistryError(
+                f"{self.host} answered GET {path} with {describe_response(response)}.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise RegistryError(
+                f"{self.host} answered GET {path} with something that is not JSON.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            ) from None
+
+    # --- sending ---------------------------------------------------------------
+
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], authorization: str, **kw: Any
+    ) -> requests.Response:
+        if authorization:
+            headers = {**headers, "Authorization": authorization}
+        kw.setdefault("timeout", (self.conn.timeout, self.conn.timeout))
+        try:
+            return self._http(method, self.base_url + path, self._verify, headers=headers, **kw)
+        except requests.exceptions.RequestException as exc:
+            fallback = self._plain_http_fallback(exc)
+            if fallback is None:
+                raise self._network_error(exc) from None
+            first_error = exc
+        # "Allow insecure connection" also means plain HTTP: if the same request over http://
+        # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
+        try:
+            response = self._http(method, fallback + path, False, headers=headers, **kw)
+        except requests.exceptions.RequestException:
+            raise self._network_error(first_error) from None
+        self.base_url = fallback
+        return response
+
+    def _http(self, method: str, url: str, verify: Any, **kw: Any) -> requests.Response:
+        if verify is False:
+            # Only this session's unverified requests are silenced, not the process's.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                return self._session.request(method, url, verify=False, **kw)
+        return self._session.request(method, url, verify=verify, **kw)
+
+    def _plain_http_fallback(self, exc: requests.exceptions.RequestException) -> str | None:
+        if self.conn.tls != TLS_INSECURE or not self.base_url.startswith("https://"):
+            return None
+        if isinstance(exc, requests.exceptions.SSLError):
+            return "http://" + self.host
+        # No port given and nothing listens on 443: the registry may be on port 80.
+        has_port = re.search(r":\d+$", self.host) is not None
+        if (
+            not has_port
+            and isinstance(exc, requests.exceptions.ConnectionError)
+            and not isinstance(exc, requests.exceptions.Timeout)
+            and "refused" in str(exc).lower()
+        ):
+            return "http://" + self.host
+        return None
+
+    # --- authentication --------------------------------------------------------
+
+    def _basic_authorization(self) -> str:
+        pair = f"{self.conn.username}:{self.conn.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    def _cached_authorization(self, scope: str | None) -> str:
+        if self._auth_scheme == "basic" and self.conn.has_credentials:
+            return self._basic_authorization()
+        if self._auth_scheme == "bearer":
+            cached = self._tokens.get(scope or "")
+            if cached and cached[1] > time.monotonic():
+                return "Bearer " + cached[0]
+        return ""
+
+    def _fetch_token(self, challenge: _Challenge, scope: str) -> str:
+        realm = challenge.params.get("realm", "")
+        if not realm:
+            raise RegistryError(
+                f"{self.host} asked for a Bearer token but named no token service (realm).",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        realm = urljoin(self.base_url + "/", realm)
+        realm_host = urlsplit(realm).netloc
+        params = {}
+        if challenge.params.get("service"):
+            params["service"] = challenge.params["service"]
+        if scope:
+            params["scope"] = scope
+        auth = (self.conn.username, self.conn.password) if self.conn.has_credentials else None
+        try:
+            response = self._http(
+                "GET",
+                realm,
+                self._realm_verify(realm_host),
+                params=params,
+                auth=auth,
+                timeout=(self.conn.timeout, self.conn.timeout),
+            )
+        except requests.exceptions.RequestException as exc:
+            raise self._network_error(exc, host=realm_host, what="token service") from None
+        if response.status_code in (401, 403):
+            if self.conn.has_credentials:
+                message = (
+                    f"The token service of {self.host} ({realm_host}) rejected the username or "
+                    f"password: {error_message(response)}."
+                )
+            else:
+                message = (
+                    f"The token service of {self.host} ({realm_host}) refused anonymous access "
+                    f"({error_message(response)}). Enter a username and password."
+                )
+            raise RegistryError(message, kind=RegistryError.AUTH, host=self.host)
+        if response.status_code != 200:
+            raise RegistryError(
+                f"The token service of {self.host} ({realm_host}) answered "
+                f"{describe_response(response)}.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(
+                f"The token service of {self.host} ({realm_host}) answered without a token.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        try:
+            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        except (TypeError, ValueError):
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        expires = time.monotonic() + max(lifetime - TOKEN_EXPIRY_MARGIN, 1.0)
+        self._tokens[scope] = (token, expires)
+        return token
+
+    def _auth_error(self, response: requests.Response, *, rejected: bool) -> RegistryError:
+        reason = error_message(response)
+        if not rejected:
+            message = (
+                f"{self.host} requires credentials ({reason}). "
+                "Make it a private registry and enter a username and password."
+            )
+        elif response.status_code == 403:
+            message = (
+                f"{self.host} accepted the login but denied access: {reason}. "
+                "Check the account's permissions on the registry."
+            )
+        else:
+            message = (
+                f"{self.host} rejected the credentials: {reason}. "
+                "Check the username and password (or token)."
+            )
+        return RegistryError(message, kind=RegistryError.AUTH, host=self.host)
+
+    # --- TLS -------------------------------------------------------------------
+
+    def _registry_verify(self) -> Any:
+        if self.conn.tls == TLS_INSECURE:
+            return False
+        if self.conn.tls == TLS_CA:
+            if not self.conn.ca_pem.strip():
+                raise RegistryError(
+                    f"{SECURE_WITH_CA_LABEL} is chosen for {self.host} but no CA certificate "
+                    "was given.",
+                    kind=RegistryError.TLS,
+                    host=self.host,
+                )
+            return self._private_file(self.conn.ca_pem)
+        # The system trust store when the operator points us at one, else certifi's.
+        return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+
+    def _realm_verify(self, realm_host: str) -> Any:
+        # A token service on another host (Docker Hub, cloud registries) usually has a public
+        # certificate, so it is checked against the private CA *and* the public roots.
+        if self.conn.tls != TLS_CA or realm_host == self.host:
+            return self._verify
+        if self._realm_verify_cache is None:
+            with open(certifi.where(), encoding="utf-8") as public_roots:
+                bundle = self.conn.ca_pem.strip() + "\n" + public_roots.read()
+            self._realm_verify_cache = self._private_file(bundle)
+        return self._realm_verify_cache
+
+    def _private_file(self, content: str) -> str:
+        fd, path = tempfile.mkstemp(prefix="wharf-ca-", suffix=".pem")  # mode 0600
+        self._temp_files.append(path)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        return path
+
+    # --- errors ----------------------------------------------------------------
+
+    def _network_error(
+        self,
+        exc: requests.exceptions.RequestException,
+        *,
+        host: str = "",
+        what: str = "registry",
+    ) -> RegistryError:
+        host = host or self.host
+        detail = str(exc)
+        lowered = detail.lower()
+        if isinstance(exc, requests.exceptions.SSLError):
+            if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered:
+                reason = _verify_failure_reason(lowered)
+                if self.conn.tls == TLS_CA:
+                    advice = (
+                        "Check that the CA certificate given is the one that issued the "
+                        f"registry's certificate, or choose “{ALLOW_INSECURE_LABEL}”."
+                    )
+                else:
+                    advice = (
+                        f"If it uses a private CA, choose “{SECURE_WITH_CA_LABEL}” and paste the "
+                        f"CA certificate, or choose “{ALLOW_INSECURE_LABEL}”."
+                    )
+                return RegistryError(
+                    f"The TLS certificate of {host} could not be verified ({reason}). {advice}",
+                    kind=RegistryError.TLS,
+                    host=host,
+                )
+            if self.conn.tls == TLS_CA and _is_unusable_ca_file(lowered):
+                return RegistryError(
+                    f"The CA certificate given for {host} could not be loaded. Paste the PEM "
+                    "block, including the BEGIN/END CERTIFICATE lines.",
+                    kind=RegistryError.TLS,
+                    host=host,
+                )
+            return RegistryError(
+                f"The TLS handshake with {host} failed. If the {what} serves plain HTTP, choose "
+                f"“{ALLOW_INSECURE_LABEL}”.",
+                kind=RegistryError.TLS,
+                host=host,
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            return RegistryError(
+                f"The {what} at {host} did not answer within {self.conn.timeout:g} seconds. "
+                "Check the URL, the firewall, or the connection method (proxy or SSH tunnel).",
+                kind=RegistryError.UNREACHABLE,
+                host=host,
+            )
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return RegistryError(
+                f"Could not reach {host} through the proxy. Check the proxy URL.",
+                kind=RegistryError.UNREACHABLE,
+                host=host,
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if "resolve" in lowered or "name or service not known" in lowered:
+                reason = "the host name could not be resolved"
+            elif "refused" in lowered:
+                reason = "the connection was refused"
+            elif "reset" in lowered or "aborted" in lowered:
+                reason = "the connection was closed"
+            else:
+                reason = "the connection failed"
+            return RegistryError(
+                f"Could not reach the {what} at {host}: {reason}. Check the URL and port, and "
+                "that the dashboard's network can reach it.",
+                kind=RegistryError.UNREACHABLE,
+                host=host,
+            )
+        return RegistryError(
+            f"The request to the {what} at {host} failed ({type(exc).__name__}).",
+            kind=RegistryError.PROTOCOL,
+            host=host,
+        )
+
+
+def _verify_failure_reason(lowered: str) -> str:
+    if "self-signed" in lowered or "self signed" in lowered:
+        return "self-signed certificate"
+    if "unable to get local issuer" in lowered:
+        return "issued by an unknown certificate authority"
+    if "hostname mismatch" in lowered or "doesn't match" in lowered:
+        return "the certificate is for another host name"
+    if "expired" in lowered:
+        return "the certificate has expired"
+    return "certificate verify failed"
+
+
+def _is_unusable_ca_file(lowered: str) -> bool:
+    return "no certificate or crl found" in lowered or "pem lib" in lowered
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    paths.clear()
+
+
+def ping(conn: Connection) -> PingResult:
+    """Check host, TLS and credentials of a registry: ``GET /v2/`` with its auth flow."""
+    with RegistryClient(conn) as client:
+        return client.ping()
