@@ -1,0 +1,1 @@
+"""Chart sources and the Chart Store."""

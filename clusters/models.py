@@ -1,0 +1,1 @@
+"""Clusters and environments (cluster + namespace) that Wharf injects pull secrets into."""

@@ -1,0 +1,472 @@
+"""The Container/OCI Registry form: every field and rule of the SPEC, per provider."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from config.forms import (
+    KEEP_SECRET_HELP,
+    SecretField,
+    StyledFormMixin,
+    validate_pem_certificates,
+)
+from registries.models import Registry
+from registries.providers import (
+    AUTH_IAM_ROLE,
+    AUTH_JSON_KEY,
+    AUTH_LABELS,
+    PROVIDER_CHOICES,
+    get_provider,
+)
+
+REPOSITORY_PATH = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+MAX_JSON_KEY_BYTES = 64 * 1024
+
+DEFAULT_PROVIDER = PROVIDER_CHOICES[0][0]
+
+# Fields whose value clean() decides (kept, cleared or defaulted), set on the instance as is.
+CLEANED_FIELDS = (
+    "secret", "ssh_password", "ssh_private_key", "auth_type", "username", "repositories",
+    "tls_mode", "ca_certificate", "proxy_url", "ssh_port", "ssh_host", "ssh_user",
+)  # fmt: skip
+
+# Inputs whose change re-renders the provider-dependent part of the form (htmx).
+REFRESH_FIELDS = (
+    "provider",
+    "registry_type",
+    "auth_type",
+    "connection_method",
+    "tls_mode",
+    "chart_source",
+)
+
+
+class RegistryForm(StyledFormMixin, forms.ModelForm):
+    provider = forms.ChoiceField(label="Registry provider", choices=PROVIDER_CHOICES)
+    registry_type = forms.ChoiceField(
+        label="Registry type", choices=Registry.Type.choices, widget=forms.RadioSelect
+    )
+    auth_type = forms.ChoiceField(
+        label="Authentication type", required=False, widget=forms.RadioSelect
+    )
+    secret = SecretField(label="Password/Token")
+    secret_file = forms.FileField(
+        label="Upload the JSON key file instead",
+        required=False,
+        help_text="Or paste the file's content above.",
+    )
+    connection_method = forms.ChoiceField(
+        label="Connection method",
+        choices=Registry.ConnectionMethod.choices,
+        widget=forms.RadioSelect,
+    )
+    ssh_password = SecretField(label="SSH password")
+    ssh_private_key = SecretField(label="SSH private key", multiline=True)
+    tls_mode = forms.ChoiceField(
+        label="Advanced connection",
+        choices=Registry.Tls.choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    repositories = forms.CharField(
+        label="List of repositories",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "charts/stable\nteam/apps"}),
+        help_text="Repository paths inside the registry that hold Helm charts, one per line "
+        "(commas work too).",
+    )
+    is_default = forms.BooleanField(label="Set as default registry", required=False)
+    save_without_checking = forms.BooleanField(
+        label="Save without checking the connection",
+        required=False,
+        help_text="For a registry the dashboard cannot reach: the credentials are saved unchecked.",
+    )
+
+    class Meta:
+        model = Registry
+        fields = [
+            "provider",
+            "registry_type",
+            "name",
+            "url",
+            "auth_type",
+            "username",
+            "secret",
+            "connection_method",
+            "proxy_url",
+            "ssh_host",
+            "ssh_port",
+            "ssh_user",
+            "ssh_password",
+            "ssh_private_key",
+            "tls_mode",
+            "ca_certificate",
+            "push_images",
+            "push_helm",
+            "chart_source",
+            "repositories",
+        ]  # fmt: skip  (is_default moves only through save_registry / make_default)
+        labels = {"url": "Registry URL", "ca_certificate": "CA certificate (PEM)"}
+        widgets = {
+            "ca_certificate": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+            "ssh_port": forms.NumberInput(attrs={"placeholder": "22"}),
+            "proxy_url": forms.TextInput(attrs={"placeholder": "http://proxy.example.com:3128"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editing = self.instance.pk is not None
+        state = self.data if self.is_bound else {**self._instance_state(), **self.initial}
+        self.provider_obj = get_provider(state.get("provider") or DEFAULT_PROVIDER)
+        provider = self.provider_obj
+        self.public = state.get("registry_type") == Registry.Type.PUBLIC and provider.is_oci
+        self.auth_type = (
+            state.get("auth_type")
+            if state.get("auth_type") in provider.auth_types
+            else provider.auth_types[0]
+        )
+        self.connection_method = state.get("connection_method") or Registry.ConnectionMethod.DIRECT
+        self.tls = state.get("tls_mode") or Registry.Tls.SECURE
+        self.chart_source = _truthy(state.get("chart_source"))
+
+        f = self.fields
+        f["provider"].initial = provider.key
+        f["auth_type"].choices = [(k, AUTH_LABELS[k]) for k in provider.auth_types]
+        f["auth_type"].initial = self.auth_type
+        f["url"].help_text = provider.url_help
+        f["url"].widget.attrs["placeholder"] = provider.default_url or provider.url_help
+        f["username"].label = provider.username_label
+        f["secret"] = SecretField(
+            label=provider.secret_label, multiline=self.auth_type == AUTH_JSON_KEY
+        )
+        if self.auth_type == AUTH_JSON_KEY:
+            # Another id, so that a password typed for another provider is not kept here.
+            f["secret"].widget.attrs["id"] = "id_secret_json"
+        if provider.default_url and not state.get("url"):
+            f["url"].initial = provider.default_url
+        if self.editing:
+            f["name"].disabled = True
+            f["name"].help_text = "The name cannot be changed once the registry exists."
+            for name in ("secret", "ssh_password", "ssh_private_key"):
+                if getattr(self.instance, name):
+                    f[name].help_text = KEEP_SECRET_HELP
+        else:
+            f[
+                "name"
+            ].help_text = (
+                "3–30 characters: lowercase letters, digits and -, starting with a letter."
+            )
+        if isinstance(self.initial.get("repositories"), list):  # from the instance
+            self.initial["repositories"] = "\n".join(self.initial["repositories"])
+        self.initial.setdefault("is_default", self.instance.is_default)
+        self.style_widgets()
+        for name in REFRESH_FIELDS:
+            # htmx posts the form to this same page, which answers with the fields for
+            # the new choice (the target comes from the template's wrapper).
+            f[name].widget.attrs.update({"hx-post": "", "hx-vals": '{"_refresh": "1"}'})
+
+    def _instance_state(self) -> dict:
+        if not self.instance.pk:
+            return {}
+        i = self.instance
+        return {
+            "provider": i.provider, "registry_type": i.registry_type, "auth_type": i.auth_type,
+            "connection_method": i.connection_method, "tls_mode": i.tls_mode,
+            "chart_source": i.chart_source,
+        }  # fmt: skip
+
+    # --- what the template shows -------------------------------------------------
+
+    @property
+    def show_credentials(self) -> bool:
+        return not self.public
+
+    @property
+    def show_auth_choice(self) -> bool:
+        return self.show_credentials and len(self.provider_obj.auth_types) > 1
+
+    @property
+    def show_username(self) -> bool:
+        return self.show_credentials and self.provider_obj.uses_username(self.auth_type)
+
+    @property
+    def show_secret(self) -> bool:
+        return self.show_credentials and self.provider_obj.uses_secret(self.auth_type)
+
+    @property
+    def show_secret_file(self) -> bool:
+        return self.show_secret and self.auth_type == AUTH_JSON_KEY
+
+    @property
+    def show_tls(self) -> bool:
+        return not self.public or self.provider_obj.tls_options_when_public
+
+    @property
+    def show_ca(self) -> bool:
+        return self.show_tls and self.tls == Registry.Tls.CA
+
+    @property
+    def show_iam_note(self) -> bool:
+        return self.show_credentials and self.auth_type == AUTH_IAM_ROLE
+
+    @property
+    def show_proxy(self) -> bool:
+        return self.connection_method == Registry.ConnectionMethod.PROXY
+
+    @property
+    def show_ssh(self) -> bool:
+        return self.connection_method == Registry.ConnectionMethod.SSH
+
+    @property
+    def show_connection_note(self) -> bool:
+        return self.connection_method != Registry.ConnectionMethod.DIRECT
+
+    @property
+    def show_repositories(self) -> bool:
+        return self.show_oci_options and self.chart_source
+
+    @property
+    def show_oci_options(self) -> bool:
+        return self.provider_obj.is_oci
+
+    # --- rules ---------------------------------------------------------------
+
+    def clean_url(self):
+        return self.cleaned_data.get("url", "")  # checked per provider in clean()
+
+    def clean_repositories(self) -> list[str]:
+        raw = self.cleaned_data.get("repositories") or ""
+        repos, bad = [], []
+        for item in re.split(r"[\n,]+", raw):
+            item = item.strip().strip("/")
+            if not item:
+                continue
+            if not REPOSITORY_PATH.match(item):
+                bad.append(item)
+            elif item not in repos:
+                repos.append(item)
+        if bad:
+            raise ValidationError(
+                "Not a repository path: %(bad)s. Use lowercase letters, digits, ., _, - and / "
+                "(for example charts/stable).",
+                params={"bad": ", ".join(bad)},
+            )
+        return repos
+
+    def clean_ca_certificate(self):
+        return (self.cleaned_data.get("ca_certificate") or "").strip()
+
+    def clean_proxy_url(self):
+        value = (self.cleaned_data.get("proxy_url") or "").strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("Enter the proxy as http://host:port or https://host:port.")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValidationError("The proxy's port must be a number between 1 and 65535.") from exc
+        return value
+
+    def clean_secret_file(self):
+        upload = self.cleaned_data.get("secret_file")
+        if not upload:
+            return ""
+        if upload.size > MAX_JSON_KEY_BYTES:
+            raise ValidationError(
+                "That file is too large to be a service account key (64 KB at most)."
+            )
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("That file is not a text (JSON) file.") from exc
+
+    def clean(self):
+        data = super().clean()
+        provider = self.provider_obj
+        errors: dict[str, list[str]] = {}
+
+        def fail(field: str | None, message: str) -> None:
+            errors.setdefault(field or "__all__", []).append(message)
+
+        if data.get("registry_type") == Registry.Type.PUBLIC and not provider.is_oci:
+            fail(
+                "registry_type",
+                f"{provider.label} cannot be a public registry: it is not an OCI registry.",
+            )
+        if not provider.is_oci:
+            for name in ("push_helm", "chart_source"):
+                if data.get(name):
+                    fail(
+                        name,
+                        f"{provider.label} is not an OCI registry: it cannot store Helm charts.",
+                    )
+                    data[name] = False
+
+        if "url" in data:
+            try:
+                data["url"] = provider.clean_url(data["url"], public=self.public)
+            except ValidationError as exc:
+                fail("url", exc.messages[0])
+
+        if not (data.get("push_images") or data.get("push_helm") or data.get("chart_source")):
+            fail(
+                None,
+                "Tick at least one of Push container images, Push helm packages and "
+                "Use as chart repository.",
+            )
+        # (A bad path has said so already.)
+        if (
+            data.get("chart_source")
+            and not data.get("repositories")
+            and "repositories" not in self.errors
+        ):
+            fail("repositories", "List at least one repository that holds Helm charts.")
+        if not data.get("chart_source"):
+            data["repositories"] = []
+
+        self._clean_credentials(data, fail)
+        self._clean_connection(data, fail)
+        self._clean_default(data, fail)
+
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(None if field == "__all__" else field, message)
+        return data
+
+    def _clean_credentials(self, data, fail) -> None:
+        provider = self.provider_obj
+        if self.public:
+            data.update(auth_type="", username="", secret="")
+            return
+        data["auth_type"] = self.auth_type
+        if data.get("secret_file"):
+            data["secret"] = data["secret_file"]
+        if not provider.uses_username(self.auth_type):
+            data["username"] = ""
+        if not provider.uses_secret(self.auth_type):
+            data["secret"] = ""
+        data["username"] = (data.get("username") or "").strip()
+        # A blank secret on an edit keeps the stored one.
+        keep = not data.get("secret") and provider.uses_secret(self.auth_type) and self.editing
+        secret = self.instance.secret if keep else data.get("secret", "")
+        if keep:
+            data["secret"] = secret
+        try:
+            provider.clean_credentials(self.auth_type, data["username"], secret)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    fail(field, message)
+
+    def _clean_connection(self, data, fail) -> None:
+        method = data.get("connection_method")
+        if method != Registry.ConnectionMethod.PROXY:
+            data["proxy_url"] = ""
+        elif not data.get("proxy_url") and "proxy_url" not in self.errors:
+            fail("proxy_url", "Enter the proxy URL, for example http://proxy.example.com:3128.")
+        if method != Registry.ConnectionMethod.SSH:
+            data.update(
+                ssh_host="", ssh_port=None, ssh_user="", ssh_password="", ssh_private_key=""
+            )
+        else:
+            data["ssh_host"] = (data.get("ssh_host") or "").strip()
+            data["ssh_port"] = data.get("ssh_port") or 22
+            if not data["ssh_host"]:
+                fail("ssh_host", "Enter the SSH host the tunnel goes through.")
+            if not (0 < data["ssh_port"] < 65536):
+                fail("ssh_port", "The SSH port must be between 1 and 65535.")
+            if not data.get("ssh_user"):
+                fail("ssh_user", "Enter the SSH user.")
+            for name in ("ssh_password", "ssh_private_key"):
+                if not data.get(name) and self.editing:
+                    data[name] = getattr(self.instance, name)
+            key = data.get("ssh_private_key") or ""
+            if key and "PRIVATE KEY-----" not in key:
+                fail(
+                    "ssh_private_key",
+                    "This is not a private key: paste the whole key file, "
+                    "including its -----BEGIN … PRIVATE KEY----- line.",
+                )
+            if not (data.get("ssh_password") or key):
+                fail("ssh_password", "Enter the SSH password or a private key.")
+
+        if not self.show_tls:
+            data["tls_mode"] = Registry.Tls.SECURE
+        data["tls_mode"] = data.get("tls_mode") or Registry.Tls.SECURE
+        if data["tls_mode"] == Registry.Tls.CA:
+            try:
+                data["ca_certificate"] = validate_pem_certificates(data.get("ca_certificate", ""))
+            except ValidationError as exc:
+                fail("ca_certificate", exc.messages[0])
+        else:
+            data["ca_certificate"] = ""
+
+    def _clean_default(self, data, fail) -> None:
+        if self.instance.is_default and not data.get("is_default"):
+            if Registry.objects.exclude(pk=self.instance.pk).exists():
+                fail(
+                    "is_default",
+                    "This is the default registry: make another registry the default instead "
+                    "of unticking it here.",
+                )
+            data["is_default"] = True
+
+    # --- saving ------------------------------------------------------------------
+
+    def connection_changed(self) -> bool:
+        """Whether a save changes how Wharf reaches or logs in to the registry."""
+        if not self.editing:
+            return True
+        watched = {"provider", "registry_type", "url", "auth_type", "username", "tls_mode",
+                   "ca_certificate", "connection_method", "proxy_url", "ssh_host", "ssh_port",
+                   "ssh_user"}  # fmt: skip
+        if watched & set(self.changed_data):
+            return True
+        return any(self.data.get(n) for n in ("secret", "ssh_password", "ssh_private_key")) or bool(
+            self.files.get("secret_file")
+        )
+
+    def needs_connection_check(self) -> bool:
+        return (
+            not self.public
+            and not self.cleaned_data.get("save_without_checking")
+            and self.connection_changed()
+        )
+
+    def _post_clean(self):
+        super()._post_clean()
+        # Secrets and cleared fields go through cleaned_data, not the widgets.
+        for name in CLEANED_FIELDS:
+            if name in self.cleaned_data:
+                setattr(self.instance, name, self.cleaned_data[name])
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("1", "on", "true", "yes")
+
+
+def save_registry(form: RegistryForm) -> Registry:
+    """Save a valid form; the first registry becomes the default, "Set as default" moves it."""
+    registry = form.instance
+    want_default = form.cleaned_data.get("is_default")
+    with transaction.atomic():
+        if form.editing:
+            # The flag only moves through make_default(), never by a plain save.
+            registry.is_default = Registry.objects.filter(pk=registry.pk, is_default=True).exists()
+        else:
+            registry.is_default = not Registry.objects.exists()
+        registry.save()
+        if want_default and not registry.is_default:
+            registry.make_default()
+    return registry

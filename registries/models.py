@@ -1,0 +1,177 @@
+"""Container/OCI registries: where images and charts live, and how to reach them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+
+from config.crypto import EncryptedTextField
+from registries import oci
+from registries.providers import (
+    AUTH_ACCESS_KEY,
+    AUTH_LABELS,
+    PROVIDER_CHOICES,
+    EcrProvider,
+    Provider,
+    get_provider,
+)
+
+NAME_RULE = RegexValidator(
+    r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$",
+    "Use 3–30 characters: lowercase letters, digits and -, starting with a letter and "
+    "ending with a letter or digit (no spaces or /).",
+)
+
+
+class RegistryQuerySet(models.QuerySet):
+    def chart_sources(self):
+        return self.filter(chart_source=True)
+
+
+class Registry(models.Model):
+    class Type(models.TextChoices):
+        PRIVATE = "private", "Private Registry"
+        PUBLIC = "public", "Public Registry"
+
+    class ConnectionMethod(models.TextChoices):
+        DIRECT = "direct", "Direct"
+        PROXY = "proxy", "via Proxy"
+        SSH = "ssh", "via SSH Tunnel"
+
+    class Tls(models.TextChoices):
+        SECURE = oci.TLS_SECURE, "Allow only secure connection"
+        CA = oci.TLS_CA, "Secure with CA certificate"
+        INSECURE = oci.TLS_INSECURE, "Allow insecure connection"
+
+    name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
+    provider = models.CharField("Registry provider", max_length=20, choices=PROVIDER_CHOICES)
+    registry_type = models.CharField(
+        "Registry type", max_length=10, choices=Type.choices, default=Type.PRIVATE
+    )
+    url = models.CharField("Registry URL", max_length=255)
+    auth_type = models.CharField(
+        "Authentication type", max_length=20, choices=list(AUTH_LABELS.items()), blank=True
+    )
+    username = models.CharField(max_length=255, blank=True)
+    secret = EncryptedTextField(blank=True)
+
+    connection_method = models.CharField(
+        max_length=10, choices=ConnectionMethod.choices, default=ConnectionMethod.DIRECT
+    )
+    proxy_url = models.CharField("Proxy URL", max_length=255, blank=True)
+    ssh_host = models.CharField("SSH host", max_length=255, blank=True)
+    ssh_port = models.PositiveIntegerField("SSH port", null=True, blank=True)
+    ssh_user = models.CharField("SSH user", max_length=100, blank=True)
+    ssh_password = EncryptedTextField("SSH password", blank=True)
+    ssh_private_key = EncryptedTextField("SSH private key", blank=True)
+
+    tls_mode = models.CharField(
+        "Advanced connection", max_length=10, choices=Tls.choices, default=Tls.SECURE
+    )
+    ca_certificate = models.TextField("CA certificate", blank=True)
+
+    push_images = models.BooleanField("Push container images", default=True)
+    push_helm = models.BooleanField("Push helm packages", default=False)
+    chart_source = models.BooleanField("Use as chart repository", default=False)
+    repositories = models.JSONField("List of repositories", default=list, blank=True)
+    is_default = models.BooleanField("Default registry", default=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegistryQuerySet.as_manager()
+
+    audit_secret_fields = ("secret", "ssh_password", "ssh_private_key")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "registry"
+        verbose_name_plural = "registries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="one_default_registry",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Registry {self.name} {self.provider} {self.url}>"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registries:edit", args=[self.pk])
+
+    # --- derived -------------------------------------------------------------
+
+    @property
+    def provider_class(self) -> Provider:
+        return get_provider(self.provider)
+
+    @property
+    def is_public(self) -> bool:
+        return self.registry_type == self.Type.PUBLIC
+
+    @property
+    def ecr_region(self) -> str:
+        return EcrProvider.account_and_region(self.url)[1]
+
+    @property
+    def ecr_account(self) -> str:
+        return EcrProvider.account_and_region(self.url)[0]
+
+    def ecr_token(self):
+        """A fresh ECR authorization token for this registry's account and region."""
+        from registries.aws import ecr_authorization_token
+
+        use_keys = self.auth_type == AUTH_ACCESS_KEY
+        return ecr_authorization_token(
+            region=self.ecr_region,
+            registry_id=self.ecr_account,
+            access_key_id=self.username if use_keys else "",
+            secret_access_key=self.secret if use_keys else "",
+            endpoint_url=settings.WHARF_AWS_ENDPOINT_URL,
+            timeout=settings.WHARF_REGISTRY_TIMEOUT,
+        )
+
+    def connection(self) -> oci.Connection:
+        """How to reach this registry's API: the one input ``registries.oci`` needs."""
+        login = self.provider_class.login(self)
+        return oci.Connection(
+            host=login.api_host,
+            username=login.username,
+            password=login.password,
+            tls=self.tls_mode,
+            ca_pem=self.ca_certificate if self.tls_mode == self.Tls.CA else "",
+            timeout=settings.WHARF_REGISTRY_TIMEOUT,
+        )
+
+    # --- default registry ------------------------------------------------------
+
+    def make_default(self) -> None:
+        """Make this the one default registry, clearing the flag on any other."""
+        with transaction.atomic():
+            Registry.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
+            Registry.objects.filter(pk=self.pk).update(is_default=True)
+        self.is_default = True
+
+    def deletion_blocker(self) -> str:
+        """Why this registry cannot be deleted now, or an empty string."""
+        if self.is_default and Registry.objects.exclude(pk=self.pk).exists():
+            return (
+                f"{self.name} is the default registry. Make another registry the default "
+                "first, then delete this one."
+            )
+        return ""
+
+    def delete(self, *args, **kwargs):
+        blocker = self.deletion_blocker()
+        if blocker:
+            raise ValidationError(blocker)
+        return super().delete(*args, **kwargs)

@@ -1,0 +1,94 @@
+"""Container/OCI Registry screens: list, add/edit (with Test connection), delete."""
+
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views import View
+
+from config import audit
+from config.models import AuditEntry
+from config.views import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    SuperuserRequiredMixin,
+    htmx_partial,
+)
+from registries.connectivity import check_connection
+from registries.forms import RegistryForm, save_registry
+from registries.models import Registry
+
+
+class RegistryListView(ObjectListView):
+    queryset = Registry.objects.all()
+    template_name = "registries/registry_list.html"
+
+
+class RegistryEditView(ObjectEditView):
+    model = Registry
+    form_class = RegistryForm
+    template_name = "registries/registry_form.html"
+    list_url_name = "registries:list"
+
+    def save(self, form):
+        return save_registry(form)
+
+    def before_save(self, request, form) -> str:
+        if not form.needs_connection_check():
+            return ""
+        result = check_connection(form.instance)
+        if result.ok:
+            return ""
+        return (
+            f"Nothing was saved: the connection check failed. {result.message} "
+            "If the dashboard cannot reach this registry, tick “Save without checking the "
+            "connection” and save again."
+        )
+
+    def action_test(self, request, form, obj):
+        if form.is_valid():
+            result = check_connection(form.instance)
+            context = {"result": result}
+        else:
+            context = {"form_errors": form.errors}
+        if htmx_partial(request):
+            return render(request, "registries/partials/_connection_result.html", context)
+        return self.render_form(request, form, obj, **context)
+
+
+class RegistryDeleteView(ObjectDeleteView):
+    model = Registry
+    list_url_name = "registries:list"
+
+    def blocker(self, obj) -> str:
+        return obj.deletion_blocker()
+
+    def impact(self, obj) -> list[str]:
+        lines = []
+        if obj.is_default:
+            lines.append("It is the default registry; no registry will be default afterwards.")
+        if obj.chart_source:
+            lines.append(
+                f"It is a chart source for {len(obj.repositories)} repositories "
+                f"({', '.join(obj.repositories)}): their charts leave the Chart Store."
+            )
+        if obj.is_public:
+            lines.append("It is public: no credentials are injected into any cluster.")
+        else:
+            lines.append("Its credentials are not injected into any cluster.")
+        return lines
+
+
+class RegistryMakeDefaultView(SuperuserRequiredMixin, View):
+    def post(self, request, pk):
+        registry = get_object_or_404(Registry, pk=pk)
+        if not registry.is_default:
+            before = audit.snapshot(registry)
+            registry.make_default()
+            audit.record(
+                request.user, AuditEntry.Action.UPDATE, registry,
+                audit.diff(registry, before, audit.snapshot(registry)),
+            )  # fmt: skip
+            messages.success(request, f"{registry} is now the default registry.")
+        return HttpResponseRedirect(reverse("registries:list"))

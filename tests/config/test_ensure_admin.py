@@ -1,0 +1,31 @@
+"""`manage.py ensure_admin`: the first superuser, created once."""
+
+import io
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def run() -> str:
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    return out.getvalue()
+
+
+def test_admin_gets_the_password_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WHARF_ADMIN_PASSWORD", "from-the-env-123")
+    output = run()
+    assert "from-the-env-123" not in output
+    assert authenticate(username="admin", password="from-the-env-123").is_superuser
+
+
+def test_generated_password_is_printed_once_and_works(monkeypatch):
+    monkeypatch.delenv("WHARF_ADMIN_PASSWORD", raising=False)
+    output = run()
+    password = output.strip().splitlines()[-1].strip()
+    assert authenticate(username="admin", password=password) is not None
+    assert password not in run()
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1

@@ -1,0 +1,79 @@
+"""Start-up settings: secrets required in production, generated once in development."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([s.SECRET_KEY, s.WHARF_ENCRYPTION_KEYS, s.CELERY_BROKER_URL]))"
+)
+
+
+def start(tmp_path, **env):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WHARF_", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"))
+    }
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "config.settings", "WHARF_VAR_DIR": str(tmp_path)}, **env
+    )
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_start_without_secret_key_stops_with_a_clear_message(tmp_path):
+    result = start(tmp_path, DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_start_without_encryption_key_stops_with_a_clear_message(tmp_path):
+    result = start(tmp_path, DEBUG="0", SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+    assert "WHARF_ENCRYPTION_KEYS is not set" in result.stderr
+
+
+def test_development_keys_are_generated_once_and_reused(tmp_path):
+    first = start(tmp_path, DEBUG="1")
+    second = start(tmp_path, DEBUG="1")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "encryption_key").exists()
+
+
+def test_broker_needs_no_server_without_redis_url(tmp_path):
+    result = start(tmp_path, DEBUG="1")
+    assert '"filesystem://"' in result.stdout
+
+
+def test_redis_url_selects_the_redis_broker(tmp_path):
+    result = start(tmp_path, DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3")
+    assert '"redis://127.0.0.1:6379/3"' in result.stdout
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    db = tmp_path / "wharf.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, "DEBUG": "1", "WHARF_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings",
+             "DATABASE_URL": f"sqlite:///{db}"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
