@@ -41,6 +41,9 @@ admin: migrate
 
 # --- the two commands -----------------------------------------------------
 
+# make run is the development path: keys are generated under var/ unless set.
+run migrate admin: export DEBUG ?= 1
+
 run: admin
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	PYTHON=$(PY) ./scripts/run-all.sh

@@ -140,13 +140,15 @@ if REDIS_URL:
 else:
     # A broker that needs no server: kombu's filesystem transport under var/.
     _broker_dir = VAR_DIR / "broker"
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Worker remote-control state, which kombu would otherwise write to ./control.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 # Task state users see lives in Wharf's own models, not in a result backend.

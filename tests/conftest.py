@@ -595,3 +595,33 @@ def moto_server() -> Iterator[str]:
 # =============================================================================
 # End of the real-servers section.
 # =============================================================================
+
+
+@pytest.fixture
+def moto_checks_credentials(moto_server):
+    """moto answers like AWS for unknown keys (it accepts anything by default)."""
+    answer = requests.post(f"{moto_server}/moto-api/reset-auth", data=b"0", timeout=5)
+    previous = answer.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+    yield moto_server
+    requests.post(f"{moto_server}/moto-api/reset-auth", data=previous.encode(), timeout=5)
+
+
+# =============================================================================
+# Users: a superuser, a plain signed-in user (anonymous is the plain `client`)
+# =============================================================================
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="root-password-1")
+
+
+@pytest.fixture
+def plain_user(django_user_model):
+    return django_user_model.objects.create_user("viewer", password="viewer-password-1")
+
+
+@pytest.fixture
+def user_client(client, plain_user):
+    client.force_login(plain_user)
+    return client

@@ -9,7 +9,9 @@ from registries.models import Registry
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-HTMX_IDLE = "document.querySelectorAll('.htmx-request, .htmx-swapping, .htmx-settling').length === 0"
+HTMX_IDLE = (
+    "document.querySelectorAll('.htmx-request, .htmx-swapping, .htmx-settling').length === 0"
+)
 
 
 def choose(page, locator, value=None):

@@ -1,5 +1,6 @@
 """Secrets are encrypted at rest and never reach a page, the admin, or a log."""
 
+import io
 import logging
 
 import pytest
@@ -74,3 +75,17 @@ def test_saving_a_registry_logs_no_secret(admin_client, caplog):
     with caplog.at_level(logging.DEBUG):
         admin_client.post(reverse("registries:add"), registry_form_data(secret=SECRET))
     assert SECRET not in caplog.text
+
+
+def test_rotate_keys_reencrypts_so_the_old_key_can_be_dropped(settings):
+    from django.core.management import call_command
+
+    old_keys = list(settings.WHARF_ENCRYPTION_KEYS)
+    registry = RegistryFactory(secret=SECRET)
+    new_key = "QmlWNHpJVHJnQ0xzT0J0WjJDR1lRcG1VR0x2Rjd3Y0k="
+    settings.WHARF_ENCRYPTION_KEYS = [new_key, *old_keys]
+    call_command("rotate_keys", stdout=io.StringIO())
+    settings.WHARF_ENCRYPTION_KEYS = [new_key]
+    registry.refresh_from_db()
+    assert registry.secret == SECRET
+    assert SECRET not in raw_row(registry.pk)

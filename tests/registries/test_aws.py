@@ -4,22 +4,12 @@ import datetime as dt
 import socket
 
 import pytest
-import requests
 
 from registries.aws import AwsError, EcrToken, ecr_authorization_token
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 SECRET = "wJalrXUtnFEMI-not-a-real-secret"
-
-
-@pytest.fixture
-def moto_checks_credentials(moto_server):
-    """moto answers like AWS for unknown keys (it accepts anything by default)."""
-    answer = requests.post(f"{moto_server}/moto-api/reset-auth", data=b"0", timeout=5)
-    previous = answer.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
-    yield moto_server
-    requests.post(f"{moto_server}/moto-api/reset-auth", data=previous.encode(), timeout=5)
 
 
 @pytest.mark.services
