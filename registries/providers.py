@@ -116,8 +116,15 @@ class Provider:
     # "Advanced connection" TLS options: for Other always, for others when private.
     tls_options_when_public: ClassVar[bool] = False
 
+    # The registry host this provider accepts (a full-match pattern), and what to say otherwise.
+    host_rule: ClassVar[re.Pattern | None] = None
+    host_message: ClassVar[str] = ""
+
     def clean_url(self, url: str, *, public: bool) -> str:
-        return normalise_url(url or self.default_url)
+        url = normalise_url(url or self.default_url)
+        if self.host_rule and not self.host_rule.fullmatch(split_url(url)[0]):
+            raise ValidationError(self.host_message)
+        return url
 
     def uses_username(self, auth_type: str) -> bool:
         return auth_type in (AUTH_PASSWORD, AUTH_ACCESS_KEY)
@@ -189,15 +196,8 @@ class DockerHubProvider(Provider):
     label = "Docker Hub"
     default_url = "docker.io"
     url_help = "docker.io (optionally with your namespace: docker.io/myteam)"
-    HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
-
-    def clean_url(self, url: str, *, public: bool) -> str:
-        url = super().clean_url(url, public=public)
-        if split_url(url)[0] not in self.HOSTS:
-            raise ValidationError(
-                "A Docker Hub registry URL is docker.io (optionally docker.io/namespace)."
-            )
-        return url
+    host_rule = re.compile(r"(?:index\.|registry-1\.)?docker\.io")
+    host_message = "A Docker Hub registry URL is docker.io (optionally docker.io/namespace)."
 
     def api_host(self, registry: Registry) -> str:
         # docker.io is the name people use; the registry API lives on registry-1.
@@ -210,15 +210,8 @@ class AzureProvider(Provider):
     username_label = "Username/Registry name"
     secret_label = "Password"
     url_help = "<registry name>.azurecr.io"
-    HOST = re.compile(r"^[a-z0-9]{5,50}\.azurecr\.io$")
-
-    def clean_url(self, url: str, *, public: bool) -> str:
-        url = super().clean_url(url, public=public)
-        if not self.HOST.match(split_url(url)[0]):
-            raise ValidationError(
-                "An Azure registry URL (login server) looks like myregistry.azurecr.io."
-            )
-        return url
+    host_rule = re.compile(r"[a-z0-9]{5,50}\.azurecr\.io")
+    host_message = "An Azure registry URL (login server) looks like myregistry.azurecr.io."
 
 
 class _GoogleProvider(Provider):
@@ -246,16 +239,11 @@ class ArtifactRegistryProvider(_GoogleProvider):
     key = "gcp-ar"
     label = "Artifact Registry (GCP)"
     url_help = "<region>-docker.pkg.dev (optionally with /project/repository)"
-    HOST = re.compile(r"^[a-z]+(?:-[a-z]+)*[0-9]?-docker\.pkg\.dev$")
-
-    def clean_url(self, url: str, *, public: bool) -> str:
-        url = super().clean_url(url, public=public)
-        if not self.HOST.match(split_url(url)[0]):
-            raise ValidationError(
-                "An Artifact Registry URL looks like europe-west1-docker.pkg.dev "
-                "(optionally followed by /project/repository)."
-            )
-        return url
+    host_rule = re.compile(r"[a-z]+(?:-[a-z]+)*[0-9]?-docker\.pkg\.dev")
+    host_message = (
+        "An Artifact Registry URL looks like europe-west1-docker.pkg.dev "
+        "(optionally followed by /project/repository)."
+    )
 
 
 class GcrProvider(_GoogleProvider):
@@ -264,15 +252,8 @@ class GcrProvider(_GoogleProvider):
     default_url = "gcr.io"
     url_help = "gcr.io, us.gcr.io, eu.gcr.io or asia.gcr.io (optionally with /project)"
     is_oci = False
-    HOSTS = ("gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io")
-
-    def clean_url(self, url: str, *, public: bool) -> str:
-        url = super().clean_url(url, public=public)
-        if split_url(url)[0] not in self.HOSTS:
-            raise ValidationError(
-                "A GCR URL is gcr.io or a regional variant: us.gcr.io, eu.gcr.io, asia.gcr.io."
-            )
-        return url
+    host_rule = re.compile(r"(?:us\.|eu\.|asia\.)?gcr\.io")
+    host_message = "A GCR URL is gcr.io or a regional variant: us.gcr.io, eu.gcr.io, asia.gcr.io."
 
 
 class QuayProvider(Provider):

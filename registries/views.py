@@ -23,6 +23,7 @@ from registries.models import Registry
 class RegistryListView(ObjectListView):
     queryset = Registry.objects.all()
     template_name = "registries/registry_list.html"
+    partial_template = "registries/partials/_table.html"
 
 
 class RegistryEditView(ObjectEditView):
