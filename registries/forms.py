@@ -30,6 +30,7 @@ REPOSITORY_PATH = re.compile(
 MAX_JSON_KEY_BYTES = 64 * 1024
 
 DEFAULT_PROVIDER = PROVIDER_CHOICES[0][0]
+NAME_HELP = "3–30 characters: lowercase letters, digits and -, starting with a letter."
 
 # Fields whose value clean() decides (kept, cleared or defaulted), set on the instance as is.
 CLEANED_FIELDS = (
@@ -123,7 +124,9 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = self.instance.pk is not None
-        state = self.data if self.is_bound else {**self._instance_state(), **self.initial}
+        # The choices that decide which fields apply: submitted, or else the instance's
+        # values with any initial data on top (ModelForm merges those into self.initial).
+        state = self.data if self.is_bound else self.initial
         self.provider_obj = get_provider(state.get("provider") or DEFAULT_PROVIDER)
         provider = self.provider_obj
         self.public = state.get("registry_type") == Registry.Type.PUBLIC and provider.is_oci
@@ -141,6 +144,7 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         f["auth_type"].choices = [(k, AUTH_LABELS[k]) for k in provider.auth_types]
         f["auth_type"].initial = self.auth_type
         f["url"].help_text = provider.url_help
+        f["url"].required = False  # the provider says what is missing, or fills its default
         f["url"].widget.attrs["placeholder"] = provider.default_url or provider.url_help
         f["username"].label = provider.username_label
         f["secret"] = SecretField(
@@ -149,8 +153,8 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         if self.auth_type == AUTH_JSON_KEY:
             # Another id, so that a password typed for another provider is not kept here.
             f["secret"].widget.attrs["id"] = "id_secret_json"
-        if provider.default_url and not state.get("url"):
-            f["url"].initial = provider.default_url
+        if provider.default_url and not state.get("url") and not self.is_bound:
+            self.initial["url"] = provider.default_url
         if self.editing:
             f["name"].disabled = True
             f["name"].help_text = "The name cannot be changed once the registry exists."
@@ -158,11 +162,7 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
                 if getattr(self.instance, name):
                     f[name].help_text = KEEP_SECRET_HELP
         else:
-            f[
-                "name"
-            ].help_text = (
-                "3–30 characters: lowercase letters, digits and -, starting with a letter."
-            )
+            f["name"].help_text = NAME_HELP
         if isinstance(self.initial.get("repositories"), list):  # from the instance
             self.initial["repositories"] = "\n".join(self.initial["repositories"])
         self.initial.setdefault("is_default", self.instance.is_default)
@@ -171,16 +171,6 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
             # htmx posts the form to this same page, which answers with the fields for
             # the new choice (the target comes from the template's wrapper).
             f[name].widget.attrs.update({"hx-post": "", "hx-vals": '{"_refresh": "1"}'})
-
-    def _instance_state(self) -> dict:
-        if not self.instance.pk:
-            return {}
-        i = self.instance
-        return {
-            "provider": i.provider, "registry_type": i.registry_type, "auth_type": i.auth_type,
-            "connection_method": i.connection_method, "tls_mode": i.tls_mode,
-            "chart_source": i.chart_source,
-        }  # fmt: skip
 
     # --- what the template shows -------------------------------------------------
 
@@ -319,7 +309,7 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
 
         if not (data.get("push_images") or data.get("push_helm") or data.get("chart_source")):
             fail(
-                None,
+                "push_images",
                 "Tick at least one of Push container images, Push helm packages and "
                 "Use as chart repository.",
             )

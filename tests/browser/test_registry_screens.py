@@ -119,7 +119,12 @@ def test_provider_change_swaps_the_credential_fields(signed_in, screenshot):
     choose(page, page.get_by_label("User Auth"))
     expect(page.get_by_label("Access key ID")).to_be_visible()
     expect(page.get_by_label("Secret access key")).to_be_visible()
+    choose(page, page.get_by_label("Registry provider"), "docker-hub")
+    expect(page.get_by_label("Registry URL")).to_have_value("docker.io")
     choose(page, page.get_by_label("Registry provider"), "gcp-ar")
+    expect(page.get_by_label("Registry URL")).to_have_attribute(
+        "placeholder", re.compile("docker.pkg.dev")
+    )
     expect(page.get_by_label("Service Account JSON File")).to_be_visible()
     expect(page.get_by_label("Access key ID")).to_have_count(0)
     screenshot("gcp-fields")

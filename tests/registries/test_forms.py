@@ -72,7 +72,8 @@ INVALID = [
     ("ca_certificate", {"tls_mode": "ca", "ca_certificate": "hello"}, "not a PEM certificate"),
     ("repositories", {"chart_source": "on", "repositories": ""}, "at least one repository"),
     ("repositories", {"chart_source": "on", "repositories": "Bad Repo"}, "Not a repository path"),
-    ("__all__", {"push_images": None}, "Tick at least one"),
+    ("push_images", {"push_images": None}, "Tick at least one"),
+    ("url", {"url": ""}, "Enter the registry URL"),
     ("name", {"name": "Bad Name"}, "3–30 characters"),
     ("name", {"name": "ab"}, "3–30 characters"),
     ("name", {"name": "1abc"}, "3–30 characters"),
@@ -101,6 +102,10 @@ def test_invalid_registry_form_shows_message_on_the_field_and_saves_nothing(
     assert not form.is_valid()
     assert message.lower() in " ".join(form.errors.get(field, [])).lower(), form.errors
     assert not Registry.objects.exists()
+
+
+def test_docker_hub_without_a_url_gets_docker_io():
+    assert saved(provider="docker-hub", url="").url == "docker.io"
 
 
 def test_duplicate_name_is_rejected():
