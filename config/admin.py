@@ -1,6 +1,7 @@
 """Admin pieces shared by every app: audited saves, secrets kept out of sight."""
 
 from django.contrib import admin
+from django.db import transaction
 
 from config import audit
 from config.models import AuditEntry
@@ -16,19 +17,15 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
-        super().save_model(request, obj, form, change)
-        if change:
-            audit.record(
-                request.user, AuditEntry.Action.UPDATE, obj,
-                audit.diff(obj, before, audit.snapshot(obj)),
-            )  # fmt: skip
-        else:
-            audit.record(request.user, AuditEntry.Action.CREATE, obj)
+        before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit.record_save(request.user, obj, before)
 
     def delete_model(self, request, obj):
-        audit.record(request.user, AuditEntry.Action.DELETE, obj, {})
-        super().delete_model(request, obj)
+        with transaction.atomic():
+            audit.record_delete(request.user, obj)
+            super().delete_model(request, obj)
 
 
 @admin.register(AuditEntry)

@@ -55,3 +55,14 @@ def record(user, action: str, obj: models.Model, changes: dict | None = None) ->
         object_repr=str(obj)[:200],
         changes=changes or {},
     )
+
+
+def record_save(user, obj: models.Model, before: dict[str, Any] | None) -> AuditEntry | None:
+    """Log a save: ``before`` is the object's snapshot before the change, None for a new object."""
+    if before is None:
+        return record(user, AuditEntry.Action.CREATE, obj)
+    return record(user, AuditEntry.Action.UPDATE, obj, diff(obj, before, snapshot(obj)))
+
+
+def record_delete(user, obj: models.Model) -> AuditEntry | None:
+    return record(user, AuditEntry.Action.DELETE, obj, {})

@@ -16,6 +16,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("global/registries/", include("registries.urls")),
-    path("global/audit/", views.audit_log, name="audit_log"),
+    path("global/audit/", views.AuditLogView.as_view(), name="audit_log"),
     path("admin/", admin.site.urls),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -114,22 +114,17 @@ class ObjectEditView(SuperuserRequiredMixin, View):
         return form.save()
 
     def action_save(self, request, form, obj):
-        before = audit.snapshot(obj) if obj.pk else {}
+        before = audit.snapshot(obj) if obj.pk else None  # before is_valid() touches obj
         if not form.is_valid():
             return self.render_form(request, form, obj, status=422 if request.htmx else 200)
         problem = self.before_save(request, form)
         if problem:
             form.add_error(None, problem)
             return self.render_form(request, form, obj, status=422 if request.htmx else 200)
-        creating = obj.pk is None
-        saved = self.save(form)
-        if creating:
-            audit.record(request.user, AuditEntry.Action.CREATE, saved)
-        else:
-            audit.record(
-                request.user, AuditEntry.Action.UPDATE, saved,
-                audit.diff(saved, before, audit.snapshot(saved)),
-            )  # fmt: skip
+        creating = before is None
+        with transaction.atomic():  # a change is never saved without its audit entry
+            saved = self.save(form)
+            audit.record_save(request.user, saved, before)
         messages.success(request, f"{'Added' if creating else 'Saved'} {saved}.")
         url = reverse(self.list_url_name)
         if request.htmx:
@@ -173,7 +168,7 @@ class ObjectDeleteView(SuperuserRequiredMixin, View):
             label = str(obj)
             try:
                 with transaction.atomic():
-                    audit.record(request.user, AuditEntry.Action.DELETE, obj, {})
+                    audit.record_delete(request.user, obj)
                     obj.delete()
             except ValidationError as exc:
                 blocker = " ".join(exc.messages)
@@ -193,8 +188,9 @@ def home(request):
     return render(request, "home.html")
 
 
-def audit_log(request):
-    if not request.user.is_superuser:
-        raise PermissionDenied(SuperuserRequiredMixin.permission_denied_message)
-    entries = AuditEntry.objects.select_related("user")[:200]
-    return render(request, "audit_log.html", {"entries": entries})
+class AuditLogView(ObjectListView):
+    queryset = AuditEntry.objects.select_related("user")
+    template_name = "audit_log.html"
+
+    def get_queryset(self):
+        return super().get_queryset()[:200]

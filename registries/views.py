@@ -1,13 +1,13 @@
 """Container/OCI Registry screens: list, add/edit (with Test connection), delete."""
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
 from config import audit
-from config.models import AuditEntry
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,
@@ -86,10 +86,8 @@ class RegistryMakeDefaultView(SuperuserRequiredMixin, View):
         registry = get_object_or_404(Registry, pk=pk)
         if not registry.is_default:
             before = audit.snapshot(registry)
-            registry.make_default()
-            audit.record(
-                request.user, AuditEntry.Action.UPDATE, registry,
-                audit.diff(registry, before, audit.snapshot(registry)),
-            )  # fmt: skip
+            with transaction.atomic():
+                registry.make_default()
+                audit.record_save(request.user, registry, before)
             messages.success(request, f"{registry} is now the default registry.")
         return HttpResponseRedirect(reverse("registries:list"))

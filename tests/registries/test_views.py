@@ -136,3 +136,18 @@ def test_htmx_request_for_the_list_gets_the_table_alone(admin_client):
 def test_unknown_registry_is_a_404_page(admin_client):
     response = admin_client.get(reverse("registries:edit", args=[999]))
     assert response.status_code == 404
+
+
+def test_admin_edit_is_recorded_in_the_audit_log(admin_client):
+    registry = RegistryFactory(name="team-registry", url="registry.example.com")
+    change_url = f"/admin/registries/registry/{registry.pk}/change/"
+    form = admin_client.get(change_url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list)}
+    data.update(url="mirror.example.com", repositories="[]")
+    for flag in ("push_images", "push_helm", "chart_source"):
+        if not data.get(flag):
+            data.pop(flag, None)
+    response = admin_client.post(change_url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    entry = AuditEntry.objects.get(action="update", object_repr="team-registry")
+    assert entry.changes["url"] == ["registry.example.com", "mirror.example.com"]
