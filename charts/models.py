@@ -1,1 +1,293 @@
-"""Chart sources and the Chart Store."""
+"""Chart sources, what was indexed from them, and the record of every sync run.
+
+A :class:`ChartSource` is one place charts come from: a classic Helm repository, or one
+repository inside an OCI registry marked "Use as chart repository". Sync runs fill
+:class:`Chart` and :class:`ChartVersion`; the Chart Store reads only those tables.
+"""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from config.crypto import EncryptedTextField
+from registries import oci
+from registries.models import NAME_RULE, Registry
+from registries.providers import split_url
+
+
+class HelmRepository(models.Model):
+    """A classic Helm chart repository: an ``index.yaml`` served over HTTP(S)."""
+
+    class Access(models.TextChoices):
+        PUBLIC = "public", "Public (no credentials)"
+        PRIVATE = "private", "Private (username and password)"
+
+    name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
+    url = models.CharField("Repository URL", max_length=500)
+    access = models.CharField(max_length=10, choices=Access.choices, default=Access.PUBLIC)
+    username = models.CharField(max_length=255, blank=True)
+    password = EncryptedTextField(blank=True)
+    tls_mode = models.CharField(
+        "TLS", max_length=10, choices=Registry.Tls.choices, default=Registry.Tls.SECURE
+    )
+    ca_certificate = models.TextField("CA certificate", blank=True)
+    active = models.BooleanField(
+        default=True, help_text="Inactive repositories are not synced and hidden from the store."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    audit_secret_fields = ("password",)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "Helm repository"
+        verbose_name_plural = "Helm repositories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<HelmRepository {self.name} {self.url}>"
+
+    def get_absolute_url(self) -> str:
+        return reverse("charts:repository_edit", args=[self.pk])
+
+    @property
+    def is_private(self) -> bool:
+        return self.access == self.Access.PRIVATE
+
+
+class ChartSourceQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(
+            Q(kind=ChartSource.Kind.HELM, helm_repository__active=True)
+            | Q(kind=ChartSource.Kind.OCI, registry__chart_source=True)
+        )
+
+
+class ChartSource(models.Model):
+    """Where charts come from; also the sync lock and the conditional-GET state."""
+
+    class Kind(models.TextChoices):
+        HELM = "helm", "Helm repository"
+        OCI = "oci", "OCI registry"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    helm_repository = models.OneToOneField(
+        HelmRepository, null=True, blank=True, on_delete=models.CASCADE, related_name="source"
+    )
+    registry = models.ForeignKey(
+        Registry, null=True, blank=True, on_delete=models.CASCADE, related_name="chart_sources"
+    )
+    repository = models.CharField(max_length=255, blank=True)
+
+    # Helm: what the last successful fetch of index.yaml saw, for a conditional GET.
+    etag = models.CharField(max_length=255, blank=True)
+    last_modified = models.CharField(max_length=64, blank=True)
+    content_digest = models.CharField(max_length=80, blank=True)
+    # OCI: tags that are not charts (container images…), tag -> manifest digest, so that a
+    # resync does not read their manifests again.
+    ignored_tags = models.JSONField(default=dict, blank=True)
+
+    last_run = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_deep_sync_at = models.DateTimeField(null=True, blank=True)
+    retry_not_before = models.DateTimeField(null=True, blank=True)
+    # A lease, not a flag: a worker that dies stops holding it when it expires.
+    lock_owner = models.CharField(max_length=64, blank=True)
+    lock_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChartSourceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registry", "repository"],
+                condition=Q(registry__isnull=False),
+                name="one_source_per_registry_repository",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="helm", helm_repository__isnull=False, registry__isnull=True)
+                | Q(kind="oci", registry__isnull=False, helm_repository__isnull=True),
+                name="chart_source_kind_matches_origin",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<ChartSource {self.kind} {self.name}>"
+
+    def get_absolute_url(self) -> str:
+        return reverse("charts:source", args=[self.pk])
+
+    @property
+    def is_oci(self) -> bool:
+        return self.kind == self.Kind.OCI
+
+    @property
+    def name(self) -> str:
+        if self.is_oci:
+            return f"{self.registry.name}/{self.repository}"
+        return self.helm_repository.name
+
+    @property
+    def location(self) -> str:
+        """Where it is, as a user would type it."""
+        if self.is_oci:
+            return f"oci://{self.registry.url}/{self.repository}"
+        return self.helm_repository.url
+
+    @property
+    def api_repository(self) -> str:
+        """The repository name in the registry API: the URL's path prefix, then the repository."""
+        prefix = split_url(self.registry.url)[1]
+        return "/".join(part for part in (prefix.strip("/"), self.repository) if part)
+
+    @property
+    def is_active(self) -> bool:
+        if self.is_oci:
+            return self.registry.chart_source
+        return self.helm_repository.active
+
+    def tls(self) -> tuple[str, str]:
+        origin = self.registry if self.is_oci else self.helm_repository
+        ca = origin.ca_certificate if origin.tls_mode == oci.TLS_CA else ""
+        return origin.tls_mode, ca
+
+
+class SyncRun(models.Model):
+    """One sync of one source, written as the work goes so the page can show progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Sync now"
+        CHANGE = "change", "Source changed"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
+
+    source = models.ForeignKey(ChartSource, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    deep = models.BooleanField(default=False, help_text="Also re-checks every tag's digest.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    indexed = models.PositiveIntegerField(default=0, help_text="Versions indexed so far.")
+    http_requests = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["source", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.status} {self.queued_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class ChartQuerySet(models.QuerySet):
+    def in_store(self):
+        """Charts a user can see: from an active source, with a version not removed upstream."""
+        active = ChartSource.objects.active().values("pk")
+        return self.filter(source__in=active).exclude(latest_version="")
+
+
+class Chart(models.Model):
+    """A chart in one source; the latest release's fields are copied here for the store."""
+
+    source = models.ForeignKey(ChartSource, on_delete=models.CASCADE, related_name="charts")
+    name = models.CharField(max_length=255)
+    latest_version = models.CharField(max_length=255, blank=True)
+    app_version = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    icon = models.CharField(max_length=1000, blank=True)
+    keywords = models.TextField(blank=True, help_text="Space-separated, for search.")
+    version_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ChartQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "name"], name="one_chart_name_per_source")
+        ]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("charts:chart", args=[self.pk])
+
+
+class ChartVersion(models.Model):
+    """One version of a chart as the source described it."""
+
+    chart = models.ForeignKey(Chart, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=255)
+    prerelease = models.BooleanField(default=False)
+    app_version = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    icon = models.CharField(max_length=1000, blank=True)
+    keywords = models.TextField(blank=True)
+    metadata = models.JSONField(
+        default=dict, encoder=DjangoJSONEncoder, help_text="Chart.yaml fields as the source gave."
+    )
+    # What identifies the content: the OCI manifest digest, or the Helm index entry's digest
+    # plus a fingerprint of its metadata; a change means the version was overwritten.
+    fingerprint = models.CharField(max_length=100)
+    digest = models.CharField(max_length=100, blank=True)
+    tag = models.CharField(max_length=255, blank=True)
+    archive_url = models.CharField(max_length=1000, blank=True)
+    archive_digest = models.CharField(max_length=100, blank=True)
+    archive_size = models.BigIntegerField(null=True, blank=True)
+    created = models.CharField(max_length=64, blank=True, help_text="When the chart was packaged.")
+    removed_upstream_at = models.DateTimeField(null=True, blank=True)
+    indexed_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # values.yaml and README, read from the archive on first view and kept.
+    files_read_at = models.DateTimeField(null=True, blank=True)
+    values_yaml = models.TextField(blank=True)
+    readme = models.TextField(blank=True)
+    files_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["chart", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chart", "version"], name="one_row_per_chart_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chart.name} {self.version}"

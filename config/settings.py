@@ -168,6 +168,18 @@ WHARF_REGISTRY_TIMEOUT = env.float("WHARF_REGISTRY_TIMEOUT", default=10.0)
 # Tests point boto3 at moto with this; production leaves it empty (real AWS).
 WHARF_AWS_ENDPOINT_URL = env.str("WHARF_AWS_ENDPOINT_URL", default="") or None
 
+# Chart sync (issue 3): how often, how deep, how many requests at once, and size limits.
+WHARF_CHART_SYNC_INTERVAL = env.int("WHARF_CHART_SYNC_INTERVAL", default=15 * 60)
+WHARF_CHART_DEEP_SYNC_INTERVAL = env.int("WHARF_CHART_DEEP_SYNC_INTERVAL", default=24 * 3600)
+WHARF_CHART_SYNC_CONCURRENCY = env.int("WHARF_CHART_SYNC_CONCURRENCY", default=8)
+WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
+WHARF_HELM_INDEX_MAX_BYTES = env.int("WHARF_HELM_INDEX_MAX_BYTES", default=100 * 2**20)
+WHARF_CHART_ARCHIVE_MAX_BYTES = env.int("WHARF_CHART_ARCHIVE_MAX_BYTES", default=20 * 2**20)
+CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
+    "task": "charts.tasks.sync_due_sources",
+    "schedule": float(WHARF_CHART_SYNC_INTERVAL),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -185,7 +185,7 @@ def permission_denied(request, exception=None):
 def home(request):
     if request.user.is_superuser:
         return HttpResponseRedirect(reverse("registries:list"))
-    return render(request, "home.html")
+    return HttpResponseRedirect(reverse("charts:store"))
 
 
 class AuditLogView(ObjectListView):

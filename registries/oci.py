@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import json
 import os
 import re
 import tempfile
@@ -27,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 import certifi
 import requests
+import requests.adapters
 from urllib3.exceptions import InsecureRequestWarning
 
 TLS_SECURE = "secure"  # verify with the system/certifi trust store
@@ -83,10 +86,17 @@ class RegistryError(Exception):
     AUTH = "auth"
     PROTOCOL = "protocol"
 
-    def __init__(self, message: str, *, kind: str, host: str = "") -> None:
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    CONTENT = "content"  # the registry sent something that is not what it claims to be
+
+    def __init__(
+        self, message: str, *, kind: str, host: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.host = host
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"RegistryError({str(self)!r}, kind={self.kind!r})"
@@ -97,6 +107,26 @@ class PingResult:
     base_url: str  # e.g. "https://127.0.0.1:5000", or "http://…" after the insecure fallback
     auth_scheme: str  # "none", "basic" or "bearer"
     api_version: str  # the Docker-Distribution-API-Version header, or ""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str  # sha256:… of the bytes the registry sent
+    media_type: str
+    body: dict
+    size: int
+
+
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+)
+MAX_MANIFEST_BYTES = 4 * 2**20  # the distribution spec's own recommended limit
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 @dataclass
@@ -178,6 +208,11 @@ class RegistryClient:
         # Direct means direct: no proxy or .netrc credentials picked up from the environment.
         self._session.trust_env = False
         self._session.headers["User-Agent"] = USER_AGENT
+        # Sync reads many manifests and blobs at once from a few threads.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self.requests_made = 0  # every HTTP request, token requests included
         if conn.proxy_url:
             self._session.proxies = {"http": conn.proxy_url, "https": conn.proxy_url}
         self._auth_scheme = "none"  # the scheme the registry asked for, once known
@@ -286,6 +321,173 @@ class RegistryClient:
                 host=self.host,
             ) from None
 
+    # --- reading repositories ---------------------------------------------------
+
+    def list_tags(self, repository: str, *, page_size: int = 1000) -> list[str]:
+        """Every tag of ``repository``, following the ``Link`` header page by page."""
+        scope = f"repository:{repository}:pull"
+        path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
+        tags: list[str] = []
+        seen_pages: set[str] = set()
+        while path:
+            if path in seen_pages:  # a registry that links a page to itself would loop
+                break
+            seen_pages.add(path)
+            response = self.request("GET", path, scope=scope)
+            with response:
+                self._check_status(response, f"the tag list of {repository}")
+                body = self._json(response, f"the tag list of {repository}", MAX_MANIFEST_BYTES)
+            page = body.get("tags") if isinstance(body, dict) else None
+            if page is None:
+                page = []
+            if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+                raise RegistryError(
+                    f"{self.host} sent a tag list for {repository} that is not a list of names.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
+            tags.extend(page)
+            path = self._next_page(response.headers.get("Link", ""))
+        return list(dict.fromkeys(tags))
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        """The manifest for a tag or digest, checked against its digest."""
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": MANIFEST_ACCEPT},
+            stream=True,
+        )
+        what = f"the manifest of {repository}:{reference}"
+        with response:
+            self._check_status(response, what)
+            raw = self._read_limited(response, MAX_MANIFEST_BYTES, what)
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        claimed = response.headers.get("Docker-Content-Digest", "")
+        if reference.startswith("sha256:") and reference != digest:
+            raise RegistryError(
+                f"{what} does not match its digest.", kind=RegistryError.CONTENT, host=self.host
+            )
+        if claimed.startswith("sha256:") and claimed != digest:
+            raise RegistryError(
+                f"{what} does not match the digest the registry announced ({claimed}).",
+                kind=RegistryError.CONTENT,
+                host=self.host,
+            )
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RegistryError(
+                f"{what} is not a JSON object.", kind=RegistryError.CONTENT, host=self.host
+            )
+        media_type = body.get("mediaType") or response.headers.get("Content-Type", "")
+        return Manifest(digest=digest, media_type=str(media_type), body=body, size=len(raw))
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """``HEAD`` a manifest: its digest, without reading it (for a deep resync)."""
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        with response:
+            self._check_status(response, f"the manifest of {repository}:{reference}")
+        return response.headers.get("Docker-Content-Digest", "")
+
+    def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
+        """A blob, at most ``max_bytes``, checked against its sha256 digest."""
+        what = f"blob {digest[:19]}… of {repository}"
+        if not digest.startswith("sha256:"):
+            raise RegistryError(
+                f"{what} has an unsupported digest algorithm.",
+                kind=RegistryError.CONTENT,
+                host=self.host,
+            )
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/blobs/{digest}",
+            scope=f"repository:{repository}:pull",
+            stream=True,
+        )
+        with response:
+            self._check_status(response, what)
+            data = self._read_limited(response, max_bytes, what)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RegistryError(
+                f"{what} does not match its digest.", kind=RegistryError.CONTENT, host=self.host
+            )
+        return data
+
+    def _check_status(self, response: requests.Response, what: str) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        if status == 404:
+            raise RegistryError(
+                f"{self.host} has no {what} ({describe_response(response)}).",
+                kind=RegistryError.NOT_FOUND,
+                host=self.host,
+            )
+        if status == 403:
+            raise self._auth_error(response, rejected=self.conn.has_credentials)
+        if status in (429, 503):
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            hint = f"; it asked to retry after {retry_after:g} s" if retry_after is not None else ""
+            raise RegistryError(
+                f"{self.host} is rate limiting ({_status_line(response)}){hint}.",
+                kind=RegistryError.RATE_LIMITED,
+                host=self.host,
+                retry_after=retry_after,
+            )
+        raise RegistryError(
+            f"{self.host} answered {describe_response(response)} for {what}.",
+            kind=RegistryError.PROTOCOL,
+            host=self.host,
+        )
+
+    def _read_limited(self, response: requests.Response, max_bytes: int, what: str) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise RegistryError(
+                f"{what} is {int(declared):,} bytes, over the limit of {max_bytes:,}.",
+                kind=RegistryError.CONTENT,
+                host=self.host,
+            )
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(256 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise RegistryError(
+                        f"{what} is over the limit of {max_bytes:,} bytes.",
+                        kind=RegistryError.CONTENT,
+                        host=self.host,
+                    )
+                chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise self._network_error(exc) from None
+        return b"".join(chunks)
+
+    def _json(self, response: requests.Response, what: str, max_bytes: int) -> Any:
+        raw = self._read_limited(response, max_bytes, what)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise RegistryError(
+                f"{what} is not JSON.", kind=RegistryError.CONTENT, host=self.host
+            ) from None
+
+    def _next_page(self, link: str) -> str | None:
+        match = _LINK_NEXT.search(link)
+        if not match:
+            return None
+        target = urlsplit(urljoin(self.base_url + "/", match.group(1)))
+        return target.path + (f"?{target.query}" if target.query else "")
+
     # --- sending ---------------------------------------------------------------
 
     def _send(
@@ -311,6 +513,7 @@ class RegistryClient:
         return response
 
     def _http(self, method: str, url: str, verify: Any, **kw: Any) -> requests.Response:
+        self.requests_made += 1
         if verify is False:
             # Only this session's unverified requests are silenced, not the process's.
             with warnings.catch_warnings():
@@ -560,6 +763,15 @@ def _verify_failure_reason(lowered: str) -> str:
 
 def _is_unusable_ca_file(lowered: str) -> bool:
     return "no certificate or crl found" in lowered or "pem lib" in lowered
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 60.0  # an HTTP date: wait a minute rather than parse it
 
 
 def _remove_files(paths: list[str]) -> None:

@@ -54,8 +54,9 @@ def test_superuser_sees_every_global_configuration_page(admin_client, registry, 
     assert admin_client.get(url_of(name, needs_pk, registry)).status_code == 200
 
 
-def test_plain_user_home_page_works(user_client):
-    response = user_client.get(reverse("home"))
+def test_plain_user_lands_on_the_chart_store_without_global_configurations(user_client):
+    response = user_client.get(reverse("home"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("charts:store")
     assert response.status_code == 200
     assert "Global Configurations" not in response.content.decode().split("<main")[0]
 

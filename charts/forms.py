@@ -1,0 +1,146 @@
+"""The Chart Repositories form: a classic Helm repository and how to reach it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django import forms
+from django.db import transaction
+
+from charts.models import HelmRepository
+from charts.sources import sync_helm_repository_source
+from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
+from registries.models import Registry
+
+# Inputs whose change re-renders the fields that depend on them (htmx).
+REFRESH_FIELDS = ("access", "tls_mode")
+# A change to any of these means the index must be fetched again from scratch.
+CONNECTION_FIELDS = ("url", "access", "username", "password", "tls_mode", "ca_certificate")
+
+
+class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
+    access = forms.ChoiceField(
+        label="Repository type", choices=HelmRepository.Access.choices, widget=forms.RadioSelect
+    )
+    password = SecretField(label="Password")
+    tls_mode = forms.ChoiceField(
+        label="TLS", choices=Registry.Tls.choices, widget=forms.RadioSelect, required=False
+    )
+
+    class Meta:
+        model = HelmRepository
+        fields = [
+            "name",
+            "url",
+            "access",
+            "username",
+            "password",
+            "tls_mode",
+            "ca_certificate",
+            "active",
+        ]
+        labels = {"url": "Repository URL", "ca_certificate": "CA certificate (PEM)"}
+        help_texts = {
+            "name": "3–30 characters: lowercase letters, digits and -, starting with a letter.",
+            "url": "The folder that holds index.yaml, e.g. https://charts.example.com/stable.",
+        }
+        widgets = {
+            "url": forms.TextInput(attrs={"placeholder": "https://charts.example.com/stable"}),
+            "ca_certificate": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editing = self.instance.pk is not None
+        state = self.data if self.is_bound else {**self.initial}
+        self.access = state.get("access") or self.instance.access or HelmRepository.Access.PUBLIC
+        self.tls = state.get("tls_mode") or self.instance.tls_mode or Registry.Tls.SECURE
+        if self.editing:
+            self.fields["name"].disabled = True
+            self.fields["name"].help_text = "The name cannot be changed."
+            if self.instance.password:
+                self.fields["password"].help_text = KEEP_SECRET_HELP
+        for name in REFRESH_FIELDS:
+            self.fields[name].widget.attrs.update(
+                {"hx-post": "", "hx-vals": '{"_refresh": "1"}', "hx-target": "#repository-form",
+                 "hx-select": "#repository-form", "hx-swap": "outerHTML"}
+            )  # fmt: skip
+
+    @property
+    def show_credentials(self) -> bool:
+        return self.access == HelmRepository.Access.PRIVATE
+
+    @property
+    def show_ca(self) -> bool:
+        return self.tls == Registry.Tls.CA
+
+    def clean_url(self) -> str:
+        url = (self.cleaned_data.get("url") or "").strip()
+        if url.endswith("/index.yaml"):
+            url = url[: -len("/index.yaml")]
+        url = url.rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise forms.ValidationError(
+                "Enter the repository's http:// or https:// URL, e.g. "
+                "https://charts.example.com/stable (the folder that holds index.yaml)."
+            )
+        if parts.username or parts.password:
+            raise forms.ValidationError(
+                "Do not put credentials in the URL: make the repository private and use the "
+                "username and password fields."
+            )
+        if parts.query or parts.fragment:
+            raise forms.ValidationError("The URL cannot have a ?query or #fragment.")
+        return url
+
+    def clean(self):
+        data = super().clean()
+        private = data.get("access") == HelmRepository.Access.PRIVATE
+        if private:
+            if not data.get("username"):
+                self.add_error("username", "A private repository needs a username.")
+            if not data.get("password") and not self.instance.password:
+                self.add_error("password", "A private repository needs a password.")
+        else:
+            data["username"] = ""
+            data["password"] = ""
+        data["tls_mode"] = data.get("tls_mode") or Registry.Tls.SECURE
+        if data["tls_mode"] == Registry.Tls.CA:
+            try:
+                data["ca_certificate"] = validate_pem_certificates(data.get("ca_certificate", ""))
+            except forms.ValidationError as exc:
+                self.add_error("ca_certificate", exc)
+        else:
+            data["ca_certificate"] = ""
+        if data.get("url", "").startswith("http://") and data["tls_mode"] != Registry.Tls.INSECURE:
+            self.add_error(
+                "url",
+                "This URL is plain http://: choose “Allow insecure connection”, or use https://.",
+            )
+        return data
+
+    def _post_clean(self):
+        password = self.cleaned_data.get("password")
+        keep = self.instance.password if self.instance.pk else ""
+        super()._post_clean()
+        if self.cleaned_data.get("access") != HelmRepository.Access.PRIVATE:
+            self.instance.password = ""
+            self.instance.username = ""
+        else:
+            self.instance.password = password or keep
+
+    def connection_changed(self) -> bool:
+        return (
+            not self.editing
+            or any(name in self.changed_data for name in CONNECTION_FIELDS)
+            or (bool(self.cleaned_data.get("password")))
+        )
+
+
+def save_helm_repository(form: HelmRepositoryForm) -> HelmRepository:
+    changed = form.connection_changed() or "active" in form.changed_data
+    with transaction.atomic():
+        repository = form.save()
+        sync_helm_repository_source(repository, changed=changed)
+    return repository

@@ -1,0 +1,34 @@
+"""Celery tasks for chart indexing: thin wrappers around ``charts.sync``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from charts.models import ChartSource, SyncRun
+from charts.sync import queue_sync, run_sync
+
+
+@shared_task(name="charts.tasks.sync_chart_source", acks_late=True, ignore_result=True)
+def sync_chart_source(run_id: int) -> None:
+    """Run one queued sync; a redelivered task finds it finished and does nothing."""
+    run_sync(run_id)
+
+
+@shared_task(name="charts.tasks.sync_due_sources", ignore_result=True)
+def sync_due_sources() -> int:
+    """Beat: queue a sync of every active source that is not waiting or backing off."""
+    now = timezone.now()
+    sources = (
+        ChartSource.objects.active()
+        .filter(Q(retry_not_before__isnull=True) | Q(retry_not_before__lte=now))
+        .exclude(runs__status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING])
+    )
+    queued = 0
+    for source in sources:
+        with transaction.atomic():
+            queue_sync(source, trigger=SyncRun.Trigger.SCHEDULE)
+        queued += 1
+    return queued

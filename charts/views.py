@@ -1,0 +1,216 @@
+"""Chart Repositories (Helm) screens, chart source pages with their runs, and the Chart Store."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.views import View
+
+from charts.files import load_chart_files
+from charts.forms import HelmRepositoryForm, save_helm_repository
+from charts.helmcheck import check_helm_repository
+from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.semver import semver_key
+from charts.sync import queue_sync
+from config.views import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    SuperuserRequiredMixin,
+    htmx_partial,
+)
+
+STORE_PAGE_SIZE = 24
+RUNS_SHOWN = 20
+# htmx stops polling when it gets this status (the run has finished).
+STOP_POLLING = 286
+
+
+# --- Chart Repositories (classic Helm) ------------------------------------------------
+
+
+class HelmRepositoryListView(ObjectListView):
+    queryset = HelmRepository.objects.select_related("source__last_run")
+    template_name = "charts/repository_list.html"
+
+
+class HelmRepositoryEditView(ObjectEditView):
+    model = HelmRepository
+    form_class = HelmRepositoryForm
+    template_name = "charts/repository_form.html"
+    list_url_name = "charts:repository_list"
+
+    def save(self, form):
+        return save_helm_repository(form)
+
+    def action_test(self, request, form, obj):
+        if form.is_valid():
+            context = {"result": check_helm_repository(form.instance)}
+        else:
+            context = {"form_errors": form.errors}
+        if htmx_partial(request):
+            return render(request, "registries/partials/_connection_result.html", context)
+        return self.render_form(request, form, obj, **context)
+
+
+class HelmRepositoryDeleteView(ObjectDeleteView):
+    model = HelmRepository
+    list_url_name = "charts:repository_list"
+
+    def impact(self, obj) -> list[str]:
+        source = ChartSource.objects.filter(helm_repository=obj).first()
+        if source is None:
+            return ["Nothing was indexed from it."]
+        charts = source.charts.count()
+        versions = ChartVersion.objects.filter(chart__source=source).count()
+        return [f"{charts} charts ({versions} versions) indexed from it leave the Chart Store."]
+
+
+# --- chart sources and their runs -----------------------------------------------------
+
+
+class ChartSourceListView(ObjectListView):
+    queryset = ChartSource.objects.select_related("registry", "helm_repository", "last_run")
+    template_name = "charts/source_list.html"
+
+    def get_context(self, objects) -> dict:
+        return {"sync_minutes": settings.WHARF_CHART_SYNC_INTERVAL // 60}
+
+
+class ChartSourceView(SuperuserRequiredMixin, View):
+    def get(self, request, pk):
+        source = get_object_or_404(
+            ChartSource.objects.select_related("registry", "helm_repository"), pk=pk
+        )
+        context = {
+            "source": source,
+            "runs": source.runs.all()[:RUNS_SHOWN],
+            "chart_count": source.charts.exclude(latest_version="").count(),
+        }
+        return render(request, "charts/source_detail.html", context)
+
+
+class ChartSourceRunsView(SuperuserRequiredMixin, View):
+    """The runs table alone, polled by htmx while a run is queued or running."""
+
+    def get(self, request, pk):
+        source = get_object_or_404(ChartSource, pk=pk)
+        runs = list(source.runs.all()[:RUNS_SHOWN])
+        response = render(request, "charts/partials/_runs.html", {"source": source, "runs": runs})
+        if not any(not run.finished for run in runs):
+            response.status_code = STOP_POLLING if request.htmx else 200
+        return response
+
+
+class ChartSourceSyncView(SuperuserRequiredMixin, View):
+    """ "Sync now" (and "Deep sync"): queue a run at once."""
+
+    def post(self, request, pk):
+        source = get_object_or_404(ChartSource, pk=pk)
+        if not source.is_active:
+            messages.error(request, f"{source} is not active; activate it to sync it.")
+        else:
+            with transaction.atomic():
+                queue_sync(
+                    source, trigger=SyncRun.Trigger.MANUAL, deep=request.POST.get("deep") == "1"
+                )
+            messages.success(request, f"Sync of {source} queued.")
+        if htmx_partial(request):
+            runs = list(source.runs.all()[:RUNS_SHOWN])
+            return render(request, "charts/partials/_runs.html", {"source": source, "runs": runs})
+        return HttpResponseRedirect(source.get_absolute_url())
+
+
+# --- Chart Store ----------------------------------------------------------------------
+
+
+class ChartStoreView(View):
+    """Every chart from every active source, for every signed-in user."""
+
+    def get(self, request):
+        query = request.GET.get("q", "").strip()[:100]
+        source_id = request.GET.get("source", "")
+        charts = Chart.objects.in_store().select_related(
+            "source__registry", "source__helm_repository"
+        )
+        if query:
+            for word in query.split()[:5]:
+                charts = charts.filter(
+                    Q(name__icontains=word)
+                    | Q(description__icontains=word)
+                    | Q(keywords__icontains=word)
+                )
+        sources = ChartSource.objects.active().select_related("registry", "helm_repository")
+        if source_id.isdigit():
+            charts = charts.filter(source_id=int(source_id))
+        page = Paginator(charts.order_by("name", "source_id"), STORE_PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        context = {
+            "page": page,
+            "query": query,
+            "source_id": source_id,
+            "sources": sources,
+        }
+        template = (
+            "charts/partials/_store_results.html" if htmx_partial(request) else "charts/store.html"
+        )
+        return render(request, template, context)
+
+
+class ChartView(View):
+    def get(self, request, pk):
+        chart = get_object_or_404(
+            Chart.objects.in_store().select_related("source__registry", "source__helm_repository"),
+            pk=pk,
+        )
+        versions = sorted(
+            chart.versions.filter(removed_upstream_at__isnull=True).only(
+                "id", "version", "prerelease", "app_version", "created", "chart_id"
+            ),
+            key=lambda v: semver_key(v.version),
+            reverse=True,
+        )
+        wanted = request.GET.get("version") or chart.latest_version
+        chosen = next((v for v in versions if v.version == wanted), None)
+        if chosen is None:
+            chosen = next((v for v in versions if v.version == chart.latest_version), versions[0])
+        selected = ChartVersion.objects.select_related(
+            "chart__source__registry", "chart__source__helm_repository"
+        ).get(pk=chosen.pk)
+        load_chart_files(selected)
+        context = {
+            "chart": chart,
+            "source": chart.source,
+            "versions": versions,
+            "selected": selected,
+            "commands": helm_commands(chart, selected),
+        }
+        return render(request, "charts/chart_detail.html", context)
+
+
+def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:
+    """The exact ``helm pull`` / ``helm install`` lines for this version."""
+    source = chart.source
+    release = chart.name
+    if source.is_oci:
+        # A Helm chart in OCI lives in its own repository: the reference names it whole.
+        ref = source.location
+        pull = f"helm pull {ref} --version {version.version}"
+        install = f"helm install {release} {ref} --version {version.version}"
+        login = "" if source.registry.is_public else f"helm registry login {source.registry.url}"
+    else:
+        url = source.helm_repository.url
+        pull = f"helm pull {chart.name} --repo {url} --version {version.version}"
+        install = f"helm install {release} {chart.name} --repo {url} --version {version.version}"
+        login = ""
+        if source.helm_repository.is_private:
+            creds = " --username <username> --password <password>"
+            pull += creds
+            install += creds
+    return {"login": login, "pull": pull, "install": install}
