@@ -1,0 +1,74 @@
+"""Semantic Versioning 2.0.0: parsing, precedence and pre-release checks for chart versions.
+
+Helm requires chart versions to be SemVer 2. Versions are ordered by SemVer precedence:
+major, minor, patch numerically; a pre-release sorts before its release; pre-release
+identifiers compare one by one (numeric ones numerically and below alphanumeric ones,
+a shorter list first when all else is equal); build metadata is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["SEMVER", "is_prerelease", "is_semver", "parse_semver", "semver_key"]
+
+# The official SemVer 2 pattern (semver.org), with named groups.
+SEMVER = re.compile(
+    r"^(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<prerelease>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+SemVer = tuple[int, int, int, tuple[str, ...], tuple[str, ...]]
+
+
+def parse_semver(version: str) -> SemVer | None:
+    """``(major, minor, patch, pre_ids, build_ids)`` of ``version``; None if not SemVer 2."""
+    if not isinstance(version, str):
+        return None
+    match = SEMVER.fullmatch(version)
+    if match is None:
+        return None
+    pre = match["prerelease"]
+    build = match["build"]
+    return (
+        int(match["major"]),
+        int(match["minor"]),
+        int(match["patch"]),
+        tuple(pre.split(".")) if pre else (),
+        tuple(build.split(".")) if build else (),
+    )
+
+
+def is_semver(version: str) -> bool:
+    """Whether ``version`` is a valid SemVer 2 version string."""
+    return parse_semver(version) is not None
+
+
+def is_prerelease(version: str) -> bool:
+    """Whether ``version`` is a SemVer pre-release (``1.0.0-rc.1``); False when not SemVer."""
+    parsed = parse_semver(version)
+    return bool(parsed and parsed[3])
+
+
+def _identifier_key(identifier: str) -> tuple[int, int, str]:
+    # Numeric identifiers have lower precedence than alphanumeric ones.
+    if identifier.isdigit():
+        return (0, int(identifier), "")
+    return (1, 0, identifier)
+
+
+def semver_key(version: str) -> tuple:
+    """A sort key that orders versions by SemVer 2 precedence (build metadata ignored).
+
+    Strings that are not SemVer sort before every valid version, among themselves by text,
+    so sorting a mixed list never raises.
+    """
+    parsed = parse_semver(version)
+    if parsed is None:
+        return (0, (), 0, (), str(version))
+    major, minor, patch, pre, _build = parsed
+    # A release (no pre-release) ranks above any of its pre-releases.
+    pre_key = (1, ()) if not pre else (0, tuple(_identifier_key(i) for i in pre))
+    return (1, (major, minor, patch), pre_key[0], pre_key[1], "")
