@@ -425,6 +425,33 @@ class OciPusher:
             self._local.session = None
 
 
+def populate_registry(
+    pusher: OciPusher,
+    n_repositories: int,
+    charts_per_repository: int,
+    *,
+    prefix: str = "charts",
+    workers: int = 16,
+) -> dict[str, list[str]]:
+    """Push ``charts_per_repository`` versions of a chart into each of ``n_repositories``.
+
+    Repositories are ``<prefix>/chart-<i>``, versions ``1.<j>.0``; pushes run on a thread
+    pool. Returns repository → manifest digests, in version order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def push_repository(i: int) -> tuple[str, list[str]]:
+        repository, name = f"{prefix}/chart-{i}", f"chart-{i}"
+        digests = [
+            pusher.push_chart(repository, f"1.{j}.0", make_chart_archive(name, f"1.{j}.0"))
+            for j in range(charts_per_repository)
+        ]
+        return repository, digests
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(push_repository, range(n_repositories)))
+
+
 # --- Helm repository indexes ----------------------------------------------------------------
 
 

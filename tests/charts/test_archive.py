@@ -127,6 +127,12 @@ def test_a_values_file_over_the_file_limit_is_refused():
     assert "values.yaml" in message and "1,000 bytes" in message
 
 
+def test_a_chart_yaml_over_the_file_limit_is_refused():
+    big = CHART_YAML + b"description: " + b"x" * 2000 + b"\n"
+    message = refusal(good_chart(**{"demo/Chart.yaml": big}), max_file_bytes=1000)
+    assert "Chart.yaml ('demo/Chart.yaml')" in message
+
+
 def test_a_readme_over_the_file_limit_is_refused():
     message = refusal(good_chart(**{"demo/README.md": b"#" * 2000}), max_file_bytes=1000)
     assert "README" in message and "demo/README.md" in message

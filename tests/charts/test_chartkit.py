@@ -24,6 +24,7 @@ from tests.chartkit import (
     chart_config,
     helm_index,
     make_chart_archive,
+    populate_registry,
     push_chart_with_oras,
     realistic_index,
     sha256_digest,
@@ -140,6 +141,28 @@ def test_oras_push_to_a_public_registry_gives_a_readable_chart(public_registry):
     assert read_blob(public_registry, "public-demo", manifest["layers"][0]["digest"]) == archive
 
 
+def test_oras_push_over_tls_trusts_the_given_ca(tls_registry):
+    archive = make_chart_archive("tls-demo", "1.0.0")
+    digest = push_chart_with_oras(
+        tls_registry.host,
+        "tls-demo",
+        "1.0.0",
+        archive,
+        username=tls_registry.username,
+        password=tls_registry.password,
+        insecure=False,
+        ca_path=tls_registry.ca_path,
+    )
+    with registry_session(tls_registry) as session:
+        answer = session.head(
+            f"{tls_registry.url}/v2/tls-demo/manifests/1.0.0",
+            headers={"Accept": OCI_MANIFEST},
+            verify=str(tls_registry.ca_path),
+            timeout=5,
+        )
+    assert answer.headers["Docker-Content-Digest"] == digest
+
+
 # --- OciPusher -------------------------------------------------------------------------------
 
 
@@ -195,6 +218,14 @@ def test_oci_pusher_with_a_wrong_password_raises(private_registry):
         pusher.push_blob("denied", b"data")
 
 
+def test_populate_registry_pushes_every_version_of_every_repository(public_registry):
+    pushed = populate_registry(OciPusher(public_registry.url), 3, 4, prefix="populated")
+    assert sorted(pushed) == ["populated/chart-0", "populated/chart-1", "populated/chart-2"]
+    with registry_session(public_registry) as session:
+        tags = session.get(f"{public_registry.url}/v2/populated/chart-1/tags/list", timeout=5)
+    assert sorted(tags.json()["tags"]) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+
+
 # --- DelayingRelay -----------------------------------------------------------------------------
 
 
@@ -211,6 +242,17 @@ def test_the_relay_forwards_a_registry_request_and_adds_the_delay(public_registr
         elapsed = time.monotonic() - started
     assert answer.status_code == 200
     assert elapsed >= 0.1
+
+
+def test_oci_pusher_works_through_the_relay(public_registry):
+    target_host, target_port = public_registry.host.split(":")
+    with DelayingRelay(target_host, int(target_port), delay=0.01) as relay:
+        pusher = OciPusher(f"http://{relay.host}")
+        archive = make_chart_archive("relayed", "1.0.0")
+        pusher.push_chart("relayed", "1.0.0", archive)
+        pusher.close()
+    _, manifest = read_manifest(public_registry, "relayed", "1.0.0")
+    assert read_blob(public_registry, "relayed", manifest["layers"][0]["digest"]) == archive
 
 
 def test_the_relay_forwards_bytes_intact_both_ways():
