@@ -1,0 +1,59 @@
+"""Fixtures for the chart tests: Helm repositories served by Debian's nginx.
+
+One nginx per variant for the whole session; each test gets it with an empty root and
+an empty access log, so tests do not see each other's files or requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.chartkit import NginxHelmRepo, nginx_executable
+from tests.conftest import free_port, service_unavailable
+
+
+def _start_nginx(tmp_path_factory, auth: tuple[str, str] | None) -> NginxHelmRepo:
+    executable = nginx_executable()
+    if executable is None:
+        service_unavailable("'nginx' is not installed (apt-get install nginx-light)")
+    workdir = tmp_path_factory.mktemp("nginx-helm-repo")
+    last_error: Exception | None = None
+    for _attempt in range(3):  # another process may grab the free port first
+        repo = NginxHelmRepo(workdir, free_port(), auth=auth, executable=executable)
+        try:
+            return repo.start()
+        except RuntimeError as exc:
+            last_error = exc
+            if "Address already in use" not in str(exc):
+                raise
+    raise RuntimeError(f"could not start nginx: {last_error}")
+
+
+@pytest.fixture(scope="session")
+def _helm_repo_server(tmp_path_factory) -> Iterator[NginxHelmRepo]:
+    repo = _start_nginx(tmp_path_factory, auth=None)
+    yield repo
+    repo.stop()
+
+
+@pytest.fixture(scope="session")
+def _private_helm_repo_server(tmp_path_factory) -> Iterator[NginxHelmRepo]:
+    repo = _start_nginx(tmp_path_factory, auth=("charts", "helm-Passw0rd"))
+    yield repo
+    repo.stop()
+
+
+@pytest.fixture
+def helm_repo(_helm_repo_server) -> NginxHelmRepo:
+    """An empty Helm repository over HTTP, no auth: ``.url``, ``.write_index()``, ``.put()``."""
+    _helm_repo_server.reset()
+    return _helm_repo_server
+
+
+@pytest.fixture
+def private_helm_repo(_private_helm_repo_server) -> NginxHelmRepo:
+    """An empty Helm repository behind Basic auth (``.username``, ``.password``)."""
+    _private_helm_repo_server.reset()
+    return _private_helm_repo_server
