@@ -57,3 +57,17 @@ def private_helm_repo(_private_helm_repo_server) -> NginxHelmRepo:
     """An empty Helm repository behind Basic auth (``.username``, ``.password``)."""
     _private_helm_repo_server.reset()
     return _private_helm_repo_server
+
+
+@pytest.fixture(autouse=True)
+def queued_syncs(monkeypatch) -> list[int]:
+    """Syncs queued by saves are recorded here instead of running inline (eager Celery).
+
+    Tests then run each sync themselves, when they want it, with ``tests.charts.helpers.sync``
+    or ``charts.sync.run_sync(run_id)`` — the same function the worker calls.
+    """
+    from charts import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.sync_chart_source, "delay", queued.append)
+    return queued
