@@ -814,6 +814,7 @@ http {{
         server_name localhost;
         root {self.root};
         etag on;
+        log_not_found off;  # a 404 is in the access log; keep the error log for errors
         location / {{
             {auth}
         }}
