@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.chartkit import NginxHelmRepo, nginx_executable
-from tests.conftest import free_port, service_unavailable
+from tests.conftest import service_unavailable
 
 
 @pytest.fixture(scope="session")
@@ -39,16 +39,7 @@ def _start_nginx(tmp_path_factory, auth: tuple[str, str] | None) -> NginxHelmRep
     if executable is None:
         service_unavailable("'nginx' is not installed (apt-get install nginx-light)")
     workdir = tmp_path_factory.mktemp("nginx-helm-repo")
-    last_error: Exception | None = None
-    for _attempt in range(3):  # another process may grab the free port first
-        repo = NginxHelmRepo(workdir, free_port(), auth=auth, executable=executable)
-        try:
-            return repo.start()
-        except RuntimeError as exc:
-            last_error = exc
-            if "Address already in use" not in str(exc):
-                raise
-    raise RuntimeError(f"could not start nginx: {last_error}")
+    return NginxHelmRepo.start_on_free_port(workdir, auth=auth, executable=executable)
 
 
 @pytest.fixture(scope="session")
