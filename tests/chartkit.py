@@ -775,6 +775,29 @@ class NginxHelmRepo:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @classmethod
+    def start_on_free_port(
+        cls,
+        workdir: str | os.PathLike,
+        auth: tuple[str, str] | None = None,
+        *,
+        executable: str | None = None,
+        attempts: int = 3,
+    ) -> NginxHelmRepo:
+        """Start one on a free loopback port, trying again if another process takes it first."""
+        from tests.conftest import free_port
+
+        last_error: Exception | None = None
+        for _attempt in range(attempts):
+            repo = cls(workdir, free_port(), auth=auth, executable=executable)
+            try:
+                return repo.start()
+            except RuntimeError as exc:
+                last_error = exc
+                if "Address already in use" not in str(exc):
+                    raise
+        raise RuntimeError(f"could not start nginx: {last_error}")
+
     def _write_config(self) -> None:
         for folder in (self.root, self.workdir / "temp"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -814,6 +837,7 @@ http {{
         server_name localhost;
         root {self.root};
         etag on;
+        log_not_found off;  # a 404 is in the access log; keep the error log for errors
         location / {{
             {auth}
         }}

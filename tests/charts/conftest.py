@@ -1,5 +1,7 @@
-"""Fixtures for the chart tests: Helm repositories served by Debian's nginx.
+"""Fixtures for the chart tests: OCI registries to push charts into, and Helm repositories.
 
+The chart registries are separate from ``public_registry`` and friends in
+``tests/conftest.py``: tests elsewhere expect those to stay empty (``/v2/_catalog``).
 One nginx per variant for the whole session; each test gets it with an empty root and
 an empty access log, so tests do not see each other's files or requests.
 """
@@ -11,7 +13,25 @@ from collections.abc import Iterator
 import pytest
 
 from tests.chartkit import NginxHelmRepo, nginx_executable
-from tests.conftest import free_port, service_unavailable
+from tests.conftest import service_unavailable
+
+
+@pytest.fixture(scope="session")
+def chart_registry(registry_factory):
+    """A registry for chart pushes: plain HTTP, no authentication (shared by the session)."""
+    return registry_factory()
+
+
+@pytest.fixture(scope="session")
+def private_chart_registry(registry_factory):
+    """A registry for chart pushes: plain HTTP with htpasswd (Basic) authentication."""
+    return registry_factory(auth=("charts", "chart-Passw0rd"))
+
+
+@pytest.fixture(scope="session")
+def tls_chart_registry(registry_factory):
+    """A registry for chart pushes: HTTPS (``.ca_path``) with htpasswd authentication."""
+    return registry_factory(auth=("charts-tls", "tls-chart-Passw0rd"), tls=True)
 
 
 def _start_nginx(tmp_path_factory, auth: tuple[str, str] | None) -> NginxHelmRepo:
@@ -19,16 +39,7 @@ def _start_nginx(tmp_path_factory, auth: tuple[str, str] | None) -> NginxHelmRep
     if executable is None:
         service_unavailable("'nginx' is not installed (apt-get install nginx-light)")
     workdir = tmp_path_factory.mktemp("nginx-helm-repo")
-    last_error: Exception | None = None
-    for _attempt in range(3):  # another process may grab the free port first
-        repo = NginxHelmRepo(workdir, free_port(), auth=auth, executable=executable)
-        try:
-            return repo.start()
-        except RuntimeError as exc:
-            last_error = exc
-            if "Address already in use" not in str(exc):
-                raise
-    raise RuntimeError(f"could not start nginx: {last_error}")
+    return NginxHelmRepo.start_on_free_port(workdir, auth=auth, executable=executable)
 
 
 @pytest.fixture(scope="session")

@@ -113,51 +113,51 @@ def test_helm_index_lists_each_version_with_the_archive_digest():
 # --- oras-py ------------------------------------------------------------------------------
 
 
-def test_oras_push_to_a_basic_auth_registry_uses_helm_media_types(private_registry):
+def test_oras_push_to_a_basic_auth_registry_uses_helm_media_types(private_chart_registry):
     archive = make_chart_archive("oras-demo", "1.0.0+build.1")
     digest = push_chart_with_oras(
-        private_registry.host,
+        private_chart_registry.host,
         "charts/oras-demo",
         "1.0.0+build.1",
         archive,
-        username=private_registry.username,
-        password=private_registry.password,
+        username=private_chart_registry.username,
+        password=private_chart_registry.password,
     )
-    answer, manifest = read_manifest(private_registry, "charts/oras-demo", "1.0.0_build.1")
+    answer, manifest = read_manifest(private_chart_registry, "charts/oras-demo", "1.0.0_build.1")
     assert answer.headers["Docker-Content-Digest"] == digest
     assert manifest["mediaType"] == OCI_MANIFEST
     assert manifest["config"]["mediaType"] == HELM_CONFIG
     assert [layer["mediaType"] for layer in manifest["layers"]] == [HELM_CHART_LAYER]
     layer_digest = manifest["layers"][0]["digest"]
-    assert read_blob(private_registry, "charts/oras-demo", layer_digest) == archive
+    assert read_blob(private_chart_registry, "charts/oras-demo", layer_digest) == archive
 
 
-def test_oras_push_to_a_public_registry_gives_a_readable_chart(public_registry):
+def test_oras_push_to_a_chart_registry_gives_a_readable_chart(chart_registry):
     archive = make_chart_archive("public-demo", "2.0.0")
-    push_chart_with_oras(public_registry.host, "public-demo", "2.0.0", archive)
-    _, manifest = read_manifest(public_registry, "public-demo", "2.0.0")
-    config = read_blob(public_registry, "public-demo", manifest["config"]["digest"])
+    push_chart_with_oras(chart_registry.host, "public-demo", "2.0.0", archive)
+    _, manifest = read_manifest(chart_registry, "public-demo", "2.0.0")
+    config = read_blob(chart_registry, "public-demo", manifest["config"]["digest"])
     assert json.loads(config)["name"] == "public-demo"
-    assert read_blob(public_registry, "public-demo", manifest["layers"][0]["digest"]) == archive
+    assert read_blob(chart_registry, "public-demo", manifest["layers"][0]["digest"]) == archive
 
 
-def test_oras_push_over_tls_trusts_the_given_ca(tls_registry):
+def test_oras_push_over_tls_trusts_the_given_ca(tls_chart_registry):
     archive = make_chart_archive("tls-demo", "1.0.0")
     digest = push_chart_with_oras(
-        tls_registry.host,
+        tls_chart_registry.host,
         "tls-demo",
         "1.0.0",
         archive,
-        username=tls_registry.username,
-        password=tls_registry.password,
+        username=tls_chart_registry.username,
+        password=tls_chart_registry.password,
         insecure=False,
-        ca_path=tls_registry.ca_path,
+        ca_path=tls_chart_registry.ca_path,
     )
-    with registry_session(tls_registry) as session:
+    with registry_session(tls_chart_registry) as session:
         answer = session.head(
-            f"{tls_registry.url}/v2/tls-demo/manifests/1.0.0",
+            f"{tls_chart_registry.url}/v2/tls-demo/manifests/1.0.0",
             headers={"Accept": OCI_MANIFEST},
-            verify=str(tls_registry.ca_path),
+            verify=str(tls_chart_registry.ca_path),
             timeout=5,
         )
     assert answer.headers["Docker-Content-Digest"] == digest
@@ -166,37 +166,41 @@ def test_oras_push_over_tls_trusts_the_given_ca(tls_registry):
 # --- OciPusher -------------------------------------------------------------------------------
 
 
-def test_oci_pusher_pushes_a_chart_that_reads_back_intact(private_registry):
-    pusher = OciPusher(private_registry.url, private_registry.username, private_registry.password)
+def test_oci_pusher_pushes_a_chart_that_reads_back_intact(private_chart_registry):
+    pusher = OciPusher(
+        private_chart_registry.url, private_chart_registry.username, private_chart_registry.password
+    )
     archive = make_chart_archive("pushed", "0.1.0")
     digest = pusher.push_chart("team/pushed", "0.1.0", archive)
-    answer, manifest = read_manifest(private_registry, "team/pushed", "0.1.0")
+    answer, manifest = read_manifest(private_chart_registry, "team/pushed", "0.1.0")
     assert answer.headers["Docker-Content-Digest"] == digest == sha256_digest(answer.content)
     assert manifest["config"]["mediaType"] == HELM_CONFIG
     assert manifest["annotations"]["org.opencontainers.image.title"] == "pushed"
-    assert read_blob(private_registry, "team/pushed", manifest["layers"][0]["digest"]) == archive
-    config = read_blob(private_registry, "team/pushed", manifest["config"]["digest"])
+    assert (
+        read_blob(private_chart_registry, "team/pushed", manifest["layers"][0]["digest"]) == archive
+    )
+    config = read_blob(private_chart_registry, "team/pushed", manifest["config"]["digest"])
     assert config == chart_config(archive)
 
 
-def test_oci_pusher_pushing_the_same_chart_twice_gives_the_same_digest(public_registry):
-    pusher = OciPusher(public_registry.url)
+def test_oci_pusher_pushing_the_same_chart_twice_gives_the_same_digest(chart_registry):
+    pusher = OciPusher(chart_registry.url)
     archive = make_chart_archive("twice", "1.0.0")
     assert pusher.push_chart("twice", "1.0.0", archive) == pusher.push_chart(
         "twice", "1.0.0", archive
     )
 
 
-def test_oci_pusher_pushes_a_container_image(public_registry):
-    pusher = OciPusher(public_registry.url)
+def test_oci_pusher_pushes_a_container_image(chart_registry):
+    pusher = OciPusher(chart_registry.url)
     digest = pusher.push_image("apps/web", "v1")
-    _, manifest = read_manifest(public_registry, "apps/web", digest)
+    _, manifest = read_manifest(chart_registry, "apps/web", digest)
     assert manifest["config"]["mediaType"] == IMAGE_CONFIG
     assert [layer["mediaType"] for layer in manifest["layers"]] == [IMAGE_LAYER]
 
 
-def test_oci_pusher_pushes_a_raw_manifest_with_a_broken_helm_config(public_registry):
-    pusher = OciPusher(public_registry.url)
+def test_oci_pusher_pushes_a_raw_manifest_with_a_broken_helm_config(chart_registry):
+    pusher = OciPusher(chart_registry.url)
     config_digest = pusher.push_blob("broken", b"{not json")
     layer_digest = pusher.push_blob("broken", b"not a tgz")
     manifest = json.dumps(
@@ -209,28 +213,28 @@ def test_oci_pusher_pushes_a_raw_manifest_with_a_broken_helm_config(public_regis
     ).encode()
     digest = pusher.push_raw_manifest("broken", "1.0.0", manifest, OCI_MANIFEST)
     assert digest == sha256_digest(manifest)
-    assert read_blob(public_registry, "broken", config_digest) == b"{not json"
+    assert read_blob(chart_registry, "broken", config_digest) == b"{not json"
 
 
-def test_oci_pusher_with_a_wrong_password_raises(private_registry):
-    pusher = OciPusher(private_registry.url, private_registry.username, "wrong")
+def test_oci_pusher_with_a_wrong_password_raises(private_chart_registry):
+    pusher = OciPusher(private_chart_registry.url, private_chart_registry.username, "wrong")
     with pytest.raises(requests.HTTPError):
         pusher.push_blob("denied", b"data")
 
 
-def test_populate_registry_pushes_every_version_of_every_repository(public_registry):
-    pushed = populate_registry(OciPusher(public_registry.url), 3, 4, prefix="populated")
+def test_populate_registry_pushes_every_version_of_every_repository(chart_registry):
+    pushed = populate_registry(OciPusher(chart_registry.url), 3, 4, prefix="populated")
     assert sorted(pushed) == ["populated/chart-0", "populated/chart-1", "populated/chart-2"]
-    with registry_session(public_registry) as session:
-        tags = session.get(f"{public_registry.url}/v2/populated/chart-1/tags/list", timeout=5)
+    with registry_session(chart_registry) as session:
+        tags = session.get(f"{chart_registry.url}/v2/populated/chart-1/tags/list", timeout=5)
     assert sorted(tags.json()["tags"]) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
 
 
 # --- DelayingRelay -----------------------------------------------------------------------------
 
 
-def test_the_relay_forwards_a_registry_request_and_adds_the_delay(public_registry):
-    target_host, target_port = public_registry.host.split(":")
+def test_the_relay_forwards_a_registry_request_and_adds_the_delay(chart_registry):
+    target_host, target_port = chart_registry.host.split(":")
     with (
         DelayingRelay(target_host, int(target_port), delay=0.1) as relay,
         requests.Session() as session,
@@ -244,15 +248,15 @@ def test_the_relay_forwards_a_registry_request_and_adds_the_delay(public_registr
     assert elapsed >= 0.1
 
 
-def test_oci_pusher_works_through_the_relay(public_registry):
-    target_host, target_port = public_registry.host.split(":")
+def test_oci_pusher_works_through_the_relay(chart_registry):
+    target_host, target_port = chart_registry.host.split(":")
     with DelayingRelay(target_host, int(target_port), delay=0.01) as relay:
         pusher = OciPusher(f"http://{relay.host}")
         archive = make_chart_archive("relayed", "1.0.0")
         pusher.push_chart("relayed", "1.0.0", archive)
         pusher.close()
-    _, manifest = read_manifest(public_registry, "relayed", "1.0.0")
-    assert read_blob(public_registry, "relayed", manifest["layers"][0]["digest"]) == archive
+    _, manifest = read_manifest(chart_registry, "relayed", "1.0.0")
+    assert read_blob(chart_registry, "relayed", manifest["layers"][0]["digest"]) == archive
 
 
 def test_the_relay_forwards_bytes_intact_both_ways():
@@ -283,8 +287,8 @@ def test_the_relay_forwards_bytes_intact_both_ways():
     assert bytes(received) == payload
 
 
-def test_the_relay_handles_many_concurrent_connections(public_registry):
-    target_host, target_port = public_registry.host.split(":")
+def test_the_relay_handles_many_concurrent_connections(chart_registry):
+    target_host, target_port = chart_registry.host.split(":")
     with DelayingRelay(target_host, int(target_port), delay=0.02) as relay:
 
         def ping(_):
