@@ -39,18 +39,18 @@ def blob_requests(server) -> int:
     )
 
 
-def test_first_sync_indexes_charts_pushed_with_oras_and_skips_a_container_image(private_registry):
+def test_first_sync_indexes_charts_pushed_with_oras_and_skips_a_container_image(private_chart_registry):
     repo = unique("charts/web")
     archive = make_chart_archive(
         "web", "1.2.0", description="A web server", keywords=["http", "nginx"]
     )
     push_chart_with_oras(
-        private_registry.host, repo, "1.2.0", archive,
-        username=private_registry.username, password=private_registry.password,
+        private_chart_registry.host, repo, "1.2.0", archive,
+        username=private_chart_registry.username, password=private_chart_registry.password,
     )  # fmt: skip
-    push_versions(private_registry, repo, "web", ["1.3.0-rc.1", "1.1.0+build.7"])
-    pusher_for(private_registry).push_image(repo, "latest")
-    source = source_of(oci_registry(private_registry, [repo]), repo)
+    push_versions(private_chart_registry, repo, "web", ["1.3.0-rc.1", "1.1.0+build.7"])
+    pusher_for(private_chart_registry).push_image(repo, "latest")
+    source = source_of(oci_registry(private_chart_registry, [repo]), repo)
 
     run = sync(source)
 
@@ -72,43 +72,43 @@ def test_first_sync_indexes_charts_pushed_with_oras_and_skips_a_container_image(
 PLAIN_HTTP_PROBE = 1
 
 
-def test_each_new_version_costs_a_manifest_and_a_config_blob_and_no_archive(tls_registry):
+def test_each_new_version_costs_a_manifest_and_a_config_blob_and_no_archive(tls_chart_registry):
     repo = unique("charts/api")
-    push_versions(tls_registry, repo, "api", ["1.0.0", "1.1.0", "2.0.0"])
-    source = source_of(oci_registry(tls_registry, [repo]), repo)
-    blobs_before = blob_requests(tls_registry)
+    push_versions(tls_chart_registry, repo, "api", ["1.0.0", "1.1.0", "2.0.0"])
+    source = source_of(oci_registry(tls_chart_registry, [repo]), repo)
+    blobs_before = blob_requests(tls_chart_registry)
 
     run = sync(source)
 
     assert run.added == 3
     # The tag list (after one Basic-auth challenge), then per version: manifest + config.
     assert run.http_requests == 2 + 2 * 3
-    assert blob_requests(tls_registry) - blobs_before == 3  # configs only, no archive
+    assert blob_requests(tls_chart_registry) - blobs_before == 3  # configs only, no archive
     assert all(v.files_read_at is None for v in versions_of(source).values())
 
 
-def test_resync_of_unchanged_repository_reads_only_the_tag_list(tls_registry):
+def test_resync_of_unchanged_repository_reads_only_the_tag_list(tls_chart_registry):
     repo = unique("charts/db")
-    push_versions(tls_registry, repo, "db", ["1.0.0", "1.0.1"])
-    source = source_of(oci_registry(tls_registry, [repo]), repo)
+    push_versions(tls_chart_registry, repo, "db", ["1.0.0", "1.0.1"])
+    source = source_of(oci_registry(tls_chart_registry, [repo]), repo)
     sync(source)
     before = {v.version: v.updated_at for v in versions_of(source).values()}
-    blobs_before = blob_requests(tls_registry)
+    blobs_before = blob_requests(tls_chart_registry)
 
     run = sync(source)
 
     assert run.status == SyncRun.Status.SUCCEEDED
     assert (run.added, run.updated, run.removed) == (0, 0, 0)
     assert run.http_requests <= 2  # the tag list, plus the Basic-auth challenge
-    assert blob_requests(tls_registry) == blobs_before
+    assert blob_requests(tls_chart_registry) == blobs_before
     assert {v.version: v.updated_at for v in versions_of(source).values()} == before
 
 
-def test_a_repository_with_more_than_100_tags_is_indexed_whole(public_registry):
+def test_a_repository_with_more_than_100_tags_is_indexed_whole(chart_registry):
     repo = unique("charts/many")
     versions = [f"0.{i}.0" for i in range(120)]
-    push_versions(public_registry, repo, "many", versions)
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    push_versions(chart_registry, repo, "many", versions)
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
 
     run = sync(source)
 
@@ -178,13 +178,13 @@ def test_the_tag_list_is_followed_page_by_page_through_link_headers():
     ]
 
 
-def test_a_tag_deleted_upstream_is_marked_removed_and_hidden(public_registry):
+def test_a_tag_deleted_upstream_is_marked_removed_and_hidden(chart_registry):
     repo = unique("charts/gone")
-    digests = push_versions(public_registry, repo, "gone", ["1.0.0", "2.0.0"])
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    digests = push_versions(chart_registry, repo, "gone", ["1.0.0", "2.0.0"])
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
     sync(source)
     requests.delete(
-        f"{public_registry.url}/v2/{repo}/manifests/{digests['2.0.0']}", timeout=10
+        f"{chart_registry.url}/v2/{repo}/manifests/{digests['2.0.0']}", timeout=10
     ).raise_for_status()
 
     run = sync(source)
@@ -195,12 +195,12 @@ def test_a_tag_deleted_upstream_is_marked_removed_and_hidden(public_registry):
     assert Chart.objects.get(source=source).latest_version == "1.0.0"
 
 
-def test_deep_sync_finds_an_overwritten_tag(public_registry):
+def test_deep_sync_finds_an_overwritten_tag(chart_registry):
     repo = unique("charts/moving")
-    push_versions(public_registry, repo, "moving", ["1.0.0"], description="first")
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    push_versions(chart_registry, repo, "moving", ["1.0.0"], description="first")
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
     sync(source)
-    new_digest = push_versions(public_registry, repo, "moving", ["1.0.0"], description="second")[
+    new_digest = push_versions(chart_registry, repo, "moving", ["1.0.0"], description="second")[
         "1.0.0"
     ]
 
@@ -214,10 +214,10 @@ def test_deep_sync_finds_an_overwritten_tag(public_registry):
     assert (version.digest, version.description) == (new_digest, "second")
 
 
-def test_a_broken_chart_is_reported_and_the_others_are_indexed(public_registry):
+def test_a_broken_chart_is_reported_and_the_others_are_indexed(chart_registry):
     repo = unique("charts/mixed")
-    push_versions(public_registry, repo, "mixed", ["1.0.0"])
-    pusher = pusher_for(public_registry)
+    push_versions(chart_registry, repo, "mixed", ["1.0.0"])
+    pusher = pusher_for(chart_registry)
     archive = make_chart_archive("mixed", "1.1.0")
     bad_config = b"this is not json"
     pusher.push_blob(repo, bad_config)
@@ -226,7 +226,7 @@ def test_a_broken_chart_is_reported_and_the_others_are_indexed(public_registry):
     manifest["config"]["digest"] = sha256_digest(bad_config)
     manifest["config"]["size"] = len(bad_config)
     pusher.push_raw_manifest(repo, "1.1.0", json.dumps(manifest).encode())
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
 
     run = sync(source)
 
@@ -236,12 +236,12 @@ def test_a_broken_chart_is_reported_and_the_others_are_indexed(public_registry):
     assert run.added == 1
 
 
-def test_a_corrupt_chart_archive_fails_the_run_and_keeps_the_earlier_index(public_registry):
+def test_a_corrupt_chart_archive_fails_the_run_and_keeps_the_earlier_index(chart_registry):
     repo = unique("charts/corrupt")
-    push_versions(public_registry, repo, "corrupt", ["1.0.0"])
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    push_versions(chart_registry, repo, "corrupt", ["1.0.0"])
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
     sync(source)
-    pusher = pusher_for(public_registry)
+    pusher = pusher_for(chart_registry)
     empty_config = b"{}"  # as some tools push: the archive is then the only metadata
     corrupt = b"\x1f\x8b\x08\x00" + b"not really gzip" * 10
     pusher.push_blob(repo, empty_config)
@@ -259,10 +259,10 @@ def test_a_corrupt_chart_archive_fails_the_run_and_keeps_the_earlier_index(publi
     assert versions_of(source)["1.0.0"].removed_upstream_at is None
 
 
-def test_wrong_credentials_fail_the_run_with_the_registrys_answer(private_registry):
+def test_wrong_credentials_fail_the_run_with_the_registrys_answer(private_chart_registry):
     repo = unique("charts/locked")
-    push_versions(private_registry, repo, "locked", ["1.0.0"])
-    source = source_of(oci_registry(private_registry, [repo], secret="wrong-password"), repo)
+    push_versions(private_chart_registry, repo, "locked", ["1.0.0"])
+    source = source_of(oci_registry(private_chart_registry, [repo], secret="wrong-password"), repo)
 
     run = sync(source)
 
@@ -303,10 +303,10 @@ def test_registry_stopped_in_the_middle_of_a_sync_leaves_a_failed_run_and_the_in
     assert ChartSource.objects.get(pk=source.pk).lock_owner == ""  # the lock was released
 
 
-def test_a_second_sync_while_one_holds_the_lock_is_skipped(public_registry):
+def test_a_second_sync_while_one_holds_the_lock_is_skipped(chart_registry):
     repo = unique("charts/locked-out")
-    push_versions(public_registry, repo, "locked", ["1.0.0"])
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    push_versions(chart_registry, repo, "locked", ["1.0.0"])
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
     owner = acquire_lock(source.pk)
     try:
         run = sync(source)
@@ -321,10 +321,10 @@ def test_a_second_sync_while_one_holds_the_lock_is_skipped(public_registry):
 @pytest.mark.skipif(
     connection.vendor == "sqlite", reason="SQLite's in-memory test database is one connection"
 )
-def test_two_syncs_started_at_once_run_one_at_a_time(public_registry):
+def test_two_syncs_started_at_once_run_one_at_a_time(chart_registry):
     repo = unique("charts/race")
-    push_versions(public_registry, repo, "race", [f"1.{i}.0" for i in range(10)])
-    source = source_of(oci_registry(public_registry, [repo]), repo)
+    push_versions(chart_registry, repo, "race", [f"1.{i}.0" for i in range(10)])
+    source = source_of(oci_registry(chart_registry, [repo]), repo)
     runs = [SyncRun.objects.create(source=source) for _ in range(2)]
     barrier = threading.Barrier(2)
     errors = []
@@ -356,11 +356,11 @@ def test_two_syncs_started_at_once_run_one_at_a_time(public_registry):
     ) == [0, 10]
 
 
-def test_removing_a_repository_from_the_list_removes_its_charts(public_registry):
+def test_removing_a_repository_from_the_list_removes_its_charts(chart_registry):
     keep, drop = unique("charts/keep"), unique("charts/drop")
-    push_versions(public_registry, keep, "keep", ["1.0.0"])
-    push_versions(public_registry, drop, "drop", ["1.0.0"])
-    registry = oci_registry(public_registry, [keep, drop])
+    push_versions(chart_registry, keep, "keep", ["1.0.0"])
+    push_versions(chart_registry, drop, "drop", ["1.0.0"])
+    registry = oci_registry(chart_registry, [keep, drop])
     sync(source_of(registry, keep))
     sync(source_of(registry, drop))
 
@@ -375,10 +375,10 @@ def test_removing_a_repository_from_the_list_removes_its_charts(public_registry)
     assert not ChartSource.objects.exists()
 
 
-def test_deleting_the_registry_removes_its_charts(public_registry):
+def test_deleting_the_registry_removes_its_charts(chart_registry):
     repo = unique("charts/bye")
-    push_versions(public_registry, repo, "bye", ["1.0.0"])
-    registry = oci_registry(public_registry, [repo])
+    push_versions(chart_registry, repo, "bye", ["1.0.0"])
+    registry = oci_registry(chart_registry, [repo])
     sync(source_of(registry, repo))
 
     registry.delete()
