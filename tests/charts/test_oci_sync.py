@@ -39,7 +39,9 @@ def blob_requests(server) -> int:
     )
 
 
-def test_first_sync_indexes_charts_pushed_with_oras_and_skips_a_container_image(private_chart_registry):
+def test_first_sync_indexes_charts_pushed_with_oras_and_skips_a_container_image(
+    private_chart_registry,
+):
     repo = unique("charts/web")
     archive = make_chart_archive(
         "web", "1.2.0", description="A web server", keywords=["http", "nginx"]
