@@ -75,10 +75,8 @@ class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
         return self.tls == Registry.Tls.CA
 
     def clean_url(self) -> str:
-        url = (self.cleaned_data.get("url") or "").strip()
-        if url.endswith("/index.yaml"):
-            url = url[: -len("/index.yaml")]
-        url = url.rstrip("/")
+        url = (self.cleaned_data.get("url") or "").strip().rstrip("/")
+        url = url.removesuffix("/index.yaml").rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise forms.ValidationError(

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
+from charts.models import Chart
 from config import audit
 from config.views import (
     ObjectDeleteView,
@@ -21,7 +22,7 @@ from registries.models import Registry
 
 
 class RegistryListView(ObjectListView):
-    queryset = Registry.objects.all()
+    queryset = Registry.objects.prefetch_related("chart_sources__last_run")
     template_name = "registries/registry_list.html"
     partial_template = "registries/partials/_table.html"
 
@@ -70,9 +71,11 @@ class RegistryDeleteView(ObjectDeleteView):
         if obj.is_default:
             lines.append("It is the default registry; no registry will be default afterwards.")
         if obj.chart_source:
+            charts = Chart.objects.filter(source__registry=obj).count()
             lines.append(
                 f"It is a chart source for {len(obj.repositories)} repositories "
-                f"({', '.join(obj.repositories)}): their charts leave the Chart Store."
+                f"({', '.join(obj.repositories)}): the {charts} charts indexed from them leave "
+                "the Chart Store."
             )
         if obj.is_public:
             lines.append("It is public: no credentials are injected into any cluster.")
