@@ -186,7 +186,7 @@ def test_test_connection_reports_a_wrong_password(admin_client, private_helm_rep
             username="charts",
             password="wrong",
             _action="test",
-        ),  # fmt: skip
+        ),
         HTTP_HX_REQUEST="true",
     )
     assert "refused the username and password" in response.content.decode()
