@@ -1,0 +1,146 @@
+"""Queueing: saves that change sources, the beat task, back-off after Retry-After."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from charts.models import ChartSource, HelmRepository, SyncRun
+from charts.sync import run_sync
+from charts.tasks import sync_due_sources
+from tests.charts.helpers import helm_source, oci_registry, sync, unique
+
+pytestmark = pytest.mark.django_db
+
+
+def test_saving_a_chart_source_registry_queues_a_sync_per_new_repository(
+    chart_registry, queued_syncs, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        registry = oci_registry(chart_registry, ["charts/a", "charts/b"])
+    runs = SyncRun.objects.filter(source__registry=registry)
+    assert sorted(queued_syncs) == sorted(runs.values_list("pk", flat=True))
+    assert runs.count() == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.repositories = ["charts/a", "charts/b", "charts/c"]
+        registry.save()
+    assert len(queued_syncs) == 3  # only the new repository
+
+
+def test_beat_queues_every_active_source_once(
+    helm_repo, queued_syncs, django_capture_on_commit_callbacks
+):
+    active = helm_source(helm_repo)
+    inactive = helm_source(helm_repo, active=False)
+    SyncRun.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync_due_sources() == 1
+        assert sync_due_sources() == 0  # the first run is still queued
+
+    assert list(SyncRun.objects.values_list("source_id", flat=True)) == [active.pk]
+    assert not inactive.runs.exists()
+
+
+class RateLimited(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(
+            {"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}
+        ).encode()
+        self.send_response(429)
+        self.send_header("Retry-After", "120")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def rate_limited_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RateLimited)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_429_is_recorded_and_the_schedule_waits_for_retry_after(
+    rate_limited_server, queued_syncs, django_capture_on_commit_callbacks
+):
+    repository = HelmRepository.objects.create(
+        name=unique("limited"), url=f"http://{rate_limited_server}", tls_mode="insecure"
+    )
+    from charts.sources import sync_helm_repository_source
+
+    source = sync_helm_repository_source(repository, changed=True)
+    run = SyncRun.objects.get(source=source)
+    run_sync(run.pk)
+    run.refresh_from_db()
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "rate limiting (HTTP 429)" in run.error and "120 s" in run.error
+    source.refresh_from_db()
+    assert source.retry_not_before > timezone.now() + timedelta(seconds=100)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync_due_sources() == 0
+    with (
+        time_machine.travel(timezone.now() + timedelta(minutes=3)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert sync_due_sources() == 1
+
+
+def test_an_oci_registry_answering_429_fails_the_run_with_its_wait(rate_limited_server):
+    from tests.factories import RegistryFactory
+
+    registry = RegistryFactory(
+        url=rate_limited_server, tls_mode="insecure", chart_source=True, repositories=["charts/x"],
+        registry_type="public", username="", secret="",
+    )  # fmt: skip
+    run = sync(ChartSource.objects.get(registry=registry))
+    assert run.status == SyncRun.Status.FAILED
+    assert "rate limiting" in run.error and "120 s" in run.error
+
+
+def test_a_redelivered_task_does_nothing_the_second_time(helm_repo):
+    from tests.chartkit import helm_index, make_chart_archive
+
+    archive = make_chart_archive("redis", "1.0.0")
+    helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
+    run = sync(helm_source(helm_repo))
+    finished_at = run.finished_at
+
+    run_sync(run.pk)
+
+    run.refresh_from_db()
+    assert run.finished_at == finished_at
+
+
+def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_one(helm_repo):
+    from tests.chartkit import helm_index, make_chart_archive
+
+    archive = make_chart_archive("redis", "1.0.0")
+    helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
+    source = helm_source(helm_repo)
+    SyncRun.objects.filter(source=source).delete()
+    orphan = SyncRun.objects.create(source=source, status=SyncRun.Status.RUNNING)
+    # The dead worker's lease has expired.
+    ChartSource.objects.filter(pk=source.pk).update(
+        lock_owner="dead", lock_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    run = sync(source)
+
+    orphan.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert orphan.status == SyncRun.Status.FAILED and "worker stopped" in orphan.error
