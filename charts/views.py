@@ -119,7 +119,8 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
                 queue_sync(
                     source, trigger=SyncRun.Trigger.MANUAL, deep=request.POST.get("deep") == "1"
                 )
-            messages.success(request, f"Sync of {source} queued.")
+            if not htmx_partial(request):  # the runs table shows it in place
+                messages.success(request, f"Sync of {source} queued.")
         if htmx_partial(request):
             runs = list(source.runs.all()[:RUNS_SHOWN])
             return render(request, "charts/partials/_runs.html", {"source": source, "runs": runs})

@@ -1,0 +1,106 @@
+"""Chart sources and the Chart Store in a real browser: nginx Helm repository, OCI registry."""
+
+import pytest
+from playwright.sync_api import expect
+
+from charts.models import Chart, SyncRun
+from tests.browser.test_registry_screens import choose
+from tests.chartkit import helm_index, make_chart_archive
+from tests.charts.conftest import _helm_repo_server, chart_registry, helm_repo  # noqa: F401
+from tests.charts.helpers import push_versions, unique
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def test_add_sources_sync_search_and_read_a_charts_values(
+    signed_in,
+    live_server,
+    helm_repo,
+    chart_registry,
+    screenshot,  # noqa: F811
+):
+    page = signed_in
+    redis = make_chart_archive(
+        "redis", "17.3.0", description="In-memory data store", values="architecture: replication\n"
+    )
+    helm_repo.put("charts/redis-17.3.0.tgz", redis)
+    helm_repo.write_index(
+        helm_index(
+            [
+                {
+                    "name": "redis",
+                    "version": "17.3.0",
+                    "archive": redis,
+                    "description": "In-memory data store",
+                }
+            ]
+        )
+    )
+    repository = unique("charts/webapp")
+    push_versions(
+        chart_registry, repository, "webapp", ["1.0.0", "1.1.0-rc.1"], description="Team web app"
+    )
+
+    # A classic Helm repository: test the connection, then save; the first sync runs.
+    page.get_by_role("button", name="Global Configurations").click()
+    page.get_by_role("link", name="Chart Repositories").click()
+    page.get_by_role("link", name="Add Helm repository").first.click()
+    page.get_by_label("Name", exact=True).fill("bitnami-mirror")
+    page.get_by_label("Repository URL").fill(helm_repo.url)
+    choose(page, page.get_by_label("Allow insecure connection"))
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator(".connection-result")).to_contain_text("1 charts, 1 versions")
+    screenshot("helm-repository-tested")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr[data-repository=bitnami-mirror]")).to_contain_text("Synced")
+    screenshot("helm-repository-list")
+
+    # An OCI registry used as a chart repository.
+    page.goto(f"{live_server.url}/global/registries/add/")
+    choose(page, page.get_by_label("Registry provider"), "other")
+    choose(page, page.get_by_label("Public Registry"))
+    page.get_by_label("Name", exact=True).fill("oci-charts")
+    page.get_by_label("Registry URL").fill(chart_registry.host)
+    choose(page, page.get_by_label("Allow insecure connection"))
+    choose(page, page.get_by_label("Use as chart repository"))
+    page.get_by_label("List of repositories").fill(repository)
+    page.get_by_role("button", name="Save").click()
+    row = page.locator("tr[data-registry=oci-charts]")
+    expect(row).to_contain_text(repository)
+    expect(row).to_contain_text("Synced")
+
+    # Its source page: Sync now adds a run to the table in place.
+    row.get_by_role("link", name=repository).click()
+    expect(page.locator("#run-table tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#run-table tr.run-succeeded")).to_have_count(2)
+    assert SyncRun.objects.filter(source__repository=repository).count() == 2
+    screenshot("source-runs")
+
+    # The Chart Store: both sources, search, open a chart, read its values.
+    page.locator("nav.navbar").get_by_role("link", name="Chart Store").click()
+    expect(page.locator(".chart-card")).to_have_count(2)
+    screenshot("chart-store")
+    with page.expect_response(lambda r: "q=memory" in r.url):
+        page.get_by_placeholder("Search by name, description or keyword").fill("memory")
+    expect(page.locator(".chart-card")).to_have_count(1)
+    page.locator(".chart-card[data-chart=redis]").click()
+    expect(page.locator("#helm-install")).to_contain_text(
+        f"helm install redis redis --repo {helm_repo.url} --version 17.3.0"
+    )
+    expect(page.locator(".chart-readme")).to_be_visible()
+    expect(page.locator(".chart-readme")).to_contain_text("# redis")
+    page.get_by_role("tab", name="values.yaml").click()
+    expect(page.locator(".chart-values")).to_be_visible()
+    expect(page.locator(".chart-values")).to_contain_text("architecture: replication")
+    screenshot("chart-page-values")
+
+    # The OCI chart: versions in SemVer order, the pre-release marked.
+    page.locator("nav.navbar").get_by_role("link", name="Chart Store").click()
+    page.locator(".chart-card[data-chart=webapp]").click()
+    expect(page.locator(".version-list a")).to_have_text(
+        ["1.1.0-rc.1 pre-release 1.0.0", "1.0.0 1.0.0"]
+    )
+    expect(page.locator("#helm-pull")).to_contain_text(f"oci://{chart_registry.host}/{repository}")
+    assert Chart.objects.get(name="webapp").latest_version == "1.0.0"
+    screenshot("oci-chart-page")
