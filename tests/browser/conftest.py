@@ -67,3 +67,7 @@ def signed_in(page, live_server, superuser):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/global/registries/")
     return page
+
+
+# The chart fixtures (nginx Helm repository, a registry for charts) for the chart screens.
+from tests.charts.conftest import _helm_repo_server, chart_registry, helm_repo  # noqa: E402, F401

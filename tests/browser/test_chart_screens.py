@@ -6,7 +6,6 @@ from playwright.sync_api import expect
 from charts.models import Chart, SyncRun
 from tests.browser.test_registry_screens import choose
 from tests.chartkit import helm_index, make_chart_archive
-from tests.charts.conftest import _helm_repo_server, chart_registry, helm_repo  # noqa: F401
 from tests.charts.helpers import push_versions, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -17,7 +16,7 @@ def test_add_sources_sync_search_and_read_a_charts_values(
     live_server,
     helm_repo,
     chart_registry,
-    screenshot,  # noqa: F811
+    screenshot,
 ):
     page = signed_in
     redis = make_chart_archive(
