@@ -7,6 +7,8 @@ repository inside an OCI registry marked "Use as chart repository". Sync runs fi
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -249,6 +251,25 @@ class Chart(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("charts:chart", args=[self.pk])
+
+    def display_icon(self, icon: str | None = None) -> str:
+        """The icon URL if the browser may load it, else "".
+
+        No page may load anything from the internet (Wharf runs air-gapped), so only an
+        inline ``data:image/…`` icon or one served by the chart's own source host is shown.
+        """
+        icon = (self.icon if icon is None else icon).strip()
+        if icon.startswith("data:image/") and len(icon) <= 100_000:
+            return icon
+        parts = urlsplit(icon)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return ""
+        source = self.source
+        if source.is_oci:
+            own_host = split_url(source.registry.url)[0]
+        else:
+            own_host = urlsplit(source.helm_repository.url).netloc
+        return icon if parts.netloc == own_host else ""
 
 
 class ChartVersion(models.Model):

@@ -191,6 +191,7 @@ class ChartView(View):
             "versions": versions,
             "selected": selected,
             "commands": helm_commands(chart, selected),
+            "icon": chart.display_icon(selected.icon),
         }
         return render(request, "charts/chart_detail.html", context)
 

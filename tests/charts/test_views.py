@@ -381,3 +381,14 @@ def test_chart_page_lists_versions_in_semver_order_and_shows_the_oci_commands(
     assert "pre-release" in html
     assert "image: app" not in html  # values come from make_chart_archive's default
     assert "replicaCount: 1" in html
+
+
+def test_icons_from_the_internet_are_never_loaded_by_the_page(user_client, helm_repository):
+    source = helm_repository.source
+    make_chart(source, "outside", ["1.0.0"], icon="https://cdn.example.org/outside.png")
+    make_chart(source, "inside", ["1.0.0"], icon="https://charts.example.com/icons/inside.png")
+    make_chart(source, "inline", ["1.0.0"], icon="data:image/png;base64,iVBORw0KGgo=")
+    html = user_client.get(reverse("charts:store")).content.decode()
+    assert "cdn.example.org" not in html
+    assert 'src="https://charts.example.com/icons/inside.png"' in html
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
