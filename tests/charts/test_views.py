@@ -392,3 +392,12 @@ def test_icons_from_the_internet_are_never_loaded_by_the_page(user_client, helm_
     assert "cdn.example.org" not in html
     assert 'src="https://charts.example.com/icons/inside.png"' in html
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
+
+
+def test_registry_delete_page_counts_the_charts_that_leave_the_store(admin_client, chart_registry):
+    repo = unique("charts/doomed")
+    push_versions(chart_registry, repo, "doomed", ["1.0.0"])
+    registry = oci_registry(chart_registry, [repo])
+    sync(source_of(registry, repo))
+    html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
+    assert "the 1 charts indexed from them leave the Chart Store" in html
