@@ -48,14 +48,8 @@ class HelmRepositoryEditView(ObjectEditView):
     def save(self, form):
         return save_helm_repository(form)
 
-    def action_test(self, request, form, obj):
-        if form.is_valid():
-            context = {"result": check_helm_repository(form.instance)}
-        else:
-            context = {"form_errors": form.errors}
-        if htmx_partial(request):
-            return render(request, "registries/partials/_connection_result.html", context)
-        return self.render_form(request, form, obj, **context)
+    def check_connection(self, obj):
+        return check_helm_repository(obj)
 
 
 class HelmRepositoryDeleteView(ObjectDeleteView):

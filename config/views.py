@@ -110,6 +110,22 @@ class ObjectEditView(SuperuserRequiredMixin, View):
     def before_save(self, request, form) -> str:
         return ""
 
+    # "Test connection": subclasses that have one return a result with ``ok``, ``message``
+    # and ``steps`` for an object built from the form (saved or not).
+    connection_result_template = "partials/_connection_result.html"
+
+    def check_connection(self, obj):
+        raise NotImplementedError
+
+    def action_test(self, request, form, obj):
+        if form.is_valid():
+            context = {"result": self.check_connection(form.instance)}
+        else:
+            context = {"form_errors": form.errors}
+        if htmx_partial(request):
+            return render(request, self.connection_result_template, context)
+        return self.render_form(request, form, obj, **context)
+
     def save(self, form):
         return form.save()
 

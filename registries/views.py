@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views import View
 
@@ -14,7 +14,6 @@ from config.views import (
     ObjectEditView,
     ObjectListView,
     SuperuserRequiredMixin,
-    htmx_partial,
 )
 from registries.connectivity import check_connection
 from registries.forms import RegistryForm, save_registry
@@ -48,15 +47,8 @@ class RegistryEditView(ObjectEditView):
             "connection” and save again."
         )
 
-    def action_test(self, request, form, obj):
-        if form.is_valid():
-            result = check_connection(form.instance)
-            context = {"result": result}
-        else:
-            context = {"form_errors": form.errors}
-        if htmx_partial(request):
-            return render(request, "registries/partials/_connection_result.html", context)
-        return self.render_form(request, form, obj, **context)
+    def check_connection(self, obj):
+        return check_connection(obj)
 
 
 class RegistryDeleteView(ObjectDeleteView):
