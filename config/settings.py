@@ -168,6 +168,17 @@ WHARF_REGISTRY_TIMEOUT = env.float("WHARF_REGISTRY_TIMEOUT", default=10.0)
 # Tests point boto3 at moto with this; production leaves it empty (real AWS).
 WHARF_AWS_ENDPOINT_URL = env.str("WHARF_AWS_ENDPOINT_URL", default="") or None
 
+# --- Pull secrets (clusters) -------------------------------------------------------
+# Seconds for every call Wharf makes to a Kubernetes API server.
+WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
+# Minutes between scheduled pull-secret reconciles of every cluster (saves trigger one too).
+WHARF_RECONCILE_INTERVAL = env.int("WHARF_RECONCILE_INTERVAL", default=30)
+CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"] = {
+    "task": "clusters.tasks.reconcile_all_pull_secrets",
+    "schedule": WHARF_RECONCILE_INTERVAL * 60.0,
+    "options": {"expires": max(WHARF_RECONCILE_INTERVAL * 60.0 - 30, 30)},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
