@@ -11,6 +11,7 @@ call them. Every request is recorded: :meth:`FakeCluster.calls` counts them by v
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import Counter
 from typing import Any
@@ -18,6 +19,9 @@ from typing import Any
 import aiohttp.web
 import attrs
 from kmock import KubernetesEmulator, Server, resource
+
+# aiohttp logs every request at INFO; tests and the benchmark want quiet.
+logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 SECRETS = resource("v1", "secrets")
 SERVICE_ACCOUNTS = resource("v1", "serviceaccounts")
@@ -58,6 +62,13 @@ class FakeCluster(KubernetesEmulator):
     # The next N secret patches answer 409 Conflict (someone else changed it meanwhile).
     conflicting_patches: int = 0
     server: Server | None = None
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # Known resources answer an empty list before any object of theirs exists.
+        for res, kind in ((SECRETS, "Secret"), (SERVICE_ACCOUNTS, "ServiceAccount")):
+            self.resources[res] = {"kind": kind, "namespaced": True}
+        self.resources[NAMESPACES] = {"kind": "Namespace", "namespaced": False}
 
     async def _handle(self, request) -> aiohttp.web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -139,6 +150,12 @@ class FakeCluster(KubernetesEmulator):
     def secret(self, namespace: str, name: str) -> dict | None:
         return self.secrets().get((namespace, name))
 
+    def secret_key(self, namespace: str, name: str) -> tuple:
+        return (SECRETS, namespace, name)
+
+    def service_account_key(self, namespace: str) -> tuple:
+        return (SERVICE_ACCOUNTS, namespace, "default")
+
     def delete_secret(self, namespace: str, name: str) -> None:
         self.objects[SECRETS, namespace, name].delete()
 
@@ -192,7 +209,7 @@ class EmulatorLoop:
             self._run(stop())
 
     def close(self) -> None:
-        for cluster in list(self.running):
+        for cluster in list(reversed(self.running)):
             self.stop(cluster)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
