@@ -37,7 +37,7 @@ RECONCILE_LEASE = dt.timedelta(minutes=10)
 
 class Cluster(models.Model):
     name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
-    api_url = models.URLField(
+    api_url = models.CharField(
         "API server URL", max_length=255, help_text="For example https://10.0.0.1:6443"
     )
     token = EncryptedTextField(

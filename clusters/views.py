@@ -194,7 +194,7 @@ class RegistryAccessView(SuperuserRequiredMixin, View):
         context = {
             "registry": registry,
             "form": form,
-            "access": getattr(registry, "access", None),
+            "access": RegistryAccess.objects.filter(registry=registry).first(),
             "has_clusters": Cluster.objects.exists(),
             "secret_name": pullsecrets.secret_name(registry),
             **status_context(
