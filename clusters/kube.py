@@ -121,6 +121,12 @@ class Cluster:
                     f"TLS verification of {host} failed while trying to {what}: paste the API "
                     "server's CA certificate, or tick “Skip TLS verify”."
                 ) from None
+            timed_out = isinstance(exc.reason, urllib3.exceptions.TimeoutError)
+            if timed_out and not isinstance(exc.reason, urllib3.exceptions.NewConnectionError):
+                raise KubeError(
+                    f"The API server at {host} did not answer in time (within "
+                    f"{self.connection.timeout:g}s) while trying to {what}."
+                ) from None
             raise KubeError(
                 f"Could not reach the API server at {host} to {what} "
                 f"({type(exc.reason).__name__}). Check the URL and that Wharf's network reaches it."

@@ -32,7 +32,7 @@ SECRET_NAME = RegexValidator(
 
 # How long a reconcile may hold a cluster before another worker may take over
 # (a worker killed mid-run must not block its cluster forever).
-RECONCILE_LEASE = dt.timedelta(minutes=10)
+RECONCILE_LEASE = dt.timedelta(minutes=15)  # longer than the task time limit
 
 
 class Cluster(models.Model):

@@ -7,6 +7,7 @@ starts the clusters it needs and they stop when it ends.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
 import pytest
@@ -29,12 +30,23 @@ def emulator_loop() -> Iterator[EmulatorLoop]:
     loop.close()
 
 
+def server_ssl_context(tls, directory) -> ssl.SSLContext:
+    cert_path, key_path = tls.write(directory, "apiserver")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
 @pytest.fixture
-def start_fake_cluster(emulator_loop) -> Iterator:
+def start_fake_cluster(emulator_loop, tmp_path_factory) -> Iterator:
     """``start_fake_cluster(token=..., namespaces=[...])``: a new emulated API server."""
     started: list[FakeCluster] = []
 
     def start(*, token: str = "cluster-token-do-not-leak", namespaces=(), **options):
+        """``tls=IssuedCert`` serves HTTPS with that certificate."""
+        tls = options.pop("tls", None)
+        if tls is not None:
+            options["ssl_context"] = server_ssl_context(tls, tmp_path_factory.mktemp("tls"))
         fake = emulator_loop.start(token=token, **options)
         for namespace in namespaces:
             fake.add_namespace(namespace)

@@ -11,13 +11,16 @@ call them. Every request is recorded: :meth:`FakeCluster.calls` counts them by v
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import threading
 from collections import Counter
 from typing import Any
 
 import aiohttp.web
 import attrs
+from aiohttp.test_utils import RawTestServer
 from kmock import KubernetesEmulator, Server, resource
 
 # aiohttp logs every request at INFO; tests and the benchmark want quiet.
@@ -175,6 +178,17 @@ class FakeCluster(KubernetesEmulator):
         self._requests.clear()
 
 
+class _TlsTestServer(RawTestServer):
+    """aiohttp's test server, serving HTTPS with the given SSL context."""
+
+    def __init__(self, handler, *, ssl_context: ssl.SSLContext, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self._ssl_context = ssl_context
+
+    async def start_server(self, loop=None, **kwargs) -> None:
+        await super().start_server(loop=loop, ssl=self._ssl_context, **kwargs)
+
+
 class EmulatorLoop:
     """An asyncio loop in a daemon thread serving :class:`FakeCluster` s on loopback ports."""
 
@@ -187,11 +201,18 @@ class EmulatorLoop:
     def _run(self, coro, timeout: float = 30.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self, **options) -> FakeCluster:
+    def start(self, *, ssl_context: ssl.SSLContext | None = None, **options) -> FakeCluster:
+        """A new emulated cluster; with ``ssl_context`` it serves HTTPS."""
+        server_options = {}
+        if ssl_context is not None:
+            server_options["server_cls"] = functools.partial(
+                _TlsTestServer, ssl_context=ssl_context
+            )
+
         async def start() -> FakeCluster:
             cluster = FakeCluster(**options)
             await cluster.__aenter__()
-            cluster.server = Server(cluster)
+            cluster.server = Server(cluster, **server_options)
             await cluster.server.__aenter__()
             return cluster
 

@@ -364,3 +364,19 @@ def test_reconcile_of_a_cluster_held_by_another_run_is_left_to_that_run(add_clus
 
 def test_reconcile_of_a_deleted_cluster_does_nothing():
     assert reconcile_cluster(987654) is None
+
+
+def test_environment_moved_to_another_namespace_takes_the_secret_along(add_cluster):
+    cluster, fake = add_cluster("prod", namespaces=["old-ns"])
+    fake.add_namespace("new-ns")
+    inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    environment = cluster.environments.get()
+
+    environment.namespace = "new-ns"
+    environment.save()
+    reconcile_cluster(cluster.pk)
+
+    assert set(fake.secrets()) == {("new-ns", "wharf-acme")}
+    assert list(PullSecretTarget.objects.values_list("namespace", flat=True)) == ["new-ns"]
+    assert fake.service_account("old-ns")["imagePullSecrets"] == []
