@@ -274,6 +274,15 @@ def reconcile_cluster(cluster_id: int) -> ReconcileResult | None:
             return result
         try:
             result = _reconcile(cluster)
+        except Exception as exc:
+            # A bug must not leave targets pending forever or kill the worker: record it.
+            log.exception("Reconcile of cluster %s failed unexpectedly", cluster)
+            result = ReconcileResult(error=f"Wharf failed unexpectedly ({type(exc).__name__}).")
+            cluster.targets.update(
+                status=Status.FAILED,
+                error=f"{result.error} The worker log has the details.",
+                last_checked=timezone.now(),
+            )
         finally:
             again = cluster.release_reconcile(owner)
         if not again:

@@ -380,3 +380,23 @@ def test_environment_moved_to_another_namespace_takes_the_secret_along(add_clust
     assert set(fake.secrets()) == {("new-ns", "wharf-acme")}
     assert list(PullSecretTarget.objects.values_list("namespace", flat=True)) == ["new-ns"]
     assert fake.service_account("old-ns")["imagePullSecrets"] == []
+
+
+def test_an_unexpected_error_fails_the_targets_instead_of_leaving_them_pending(
+    add_cluster, monkeypatch
+):
+    cluster, _fake = add_cluster("prod")
+    inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("clusters.pullsecrets.docker_config_data", broken)
+    reconcile_cluster(cluster.pk)
+
+    target = PullSecretTarget.objects.get()
+    assert target.status == PullSecretTarget.Status.FAILED
+    assert "failed unexpectedly (RuntimeError)" in target.error
+    cluster.refresh_from_db()
+    assert cluster.reconcile_lease_owner == ""  # the lease was given back
