@@ -31,7 +31,9 @@ STOP_POLLING = 286  # htmx stops an "every 2s" trigger on this status
 def _status_counts():
     statuses = PullSecretTarget.Status
     return {
-        f"targets_{key.replace('-', '_')}": Count("targets", filter=Q(targets__status=key))
+        f"targets_{key.replace('-', '_')}": Count(
+            "targets", filter=Q(targets__status=key), distinct=True
+        )
         for key in statuses.values
     }
 

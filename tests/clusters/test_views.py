@@ -92,6 +92,22 @@ def test_cluster_list_shows_clusters_with_environment_counts(admin_client):
     assert "<td>2</td>" in html
 
 
+def test_cluster_list_counts_targets_by_status_once_each(admin_client):
+    cluster = ClusterFactory(name="prod")
+    registry = RegistryFactory()
+    statuses = (("a", "in-sync"), ("b", "in-sync"), ("c", "failed"))
+    for namespace, _status in statuses:
+        EnvironmentFactory(cluster=cluster, namespace=namespace)
+    for namespace, status in statuses:
+        PullSecretTarget.objects.create(
+            cluster=cluster, namespace=namespace, registry=registry, secret_name="x", status=status
+        )
+
+    html = admin_client.get(reverse("clusters:list")).content.decode()
+
+    assert "2 in sync" in html and "1 failed" in html
+
+
 def test_cluster_list_runs_a_fixed_number_of_queries(admin_client, django_assert_max_num_queries):
     for _ in range(10):
         EnvironmentFactory()
