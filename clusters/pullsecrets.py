@@ -70,6 +70,7 @@ def connection(cluster: Cluster) -> kube.Connection:
 class DesiredTarget:
     namespace: str
     registry_id: int
+    registry_name: str
     secret_name: str
     managed: bool  # True: Wharf writes the secret; False: it must already exist
     link_service_account: bool
@@ -116,6 +117,7 @@ def desired_targets(
                 DesiredTarget(
                     namespace=namespace,
                     registry_id=rule.registry_id,
+                    registry_name=rule.registry.name,
                     secret_name=name,
                     managed=managed,
                     link_service_account=rule.add_to_default_service_account,
@@ -292,7 +294,9 @@ def reconcile_cluster(cluster_id: int) -> ReconcileResult | None:
 def _reconcile(cluster: Cluster) -> ReconcileResult:
     result = ReconcileResult()
     if not cluster.active:
-        return result  # Wharf leaves an inactive cluster as it is
+        # Wharf leaves an inactive cluster as it is, and claims no status there.
+        cluster.targets.all().delete()
+        return result
     rules = injecting_rules()
     desired = desired_targets(cluster, rules)
     rows = sync_target_rows(cluster, desired, pending=False)
@@ -421,8 +425,7 @@ def _apply_secret(
     api: kube.Cluster, target: DesiredTarget, data: dict, current: kube.SecretState | None
 ) -> str:
     """Create or replace one managed secret as needed: "created", "updated" or "unchanged"."""
-    registry_name = target.secret_name.removeprefix("wharf-")
-    labels = {MANAGED_BY: MANAGER, REGISTRY_LABEL: registry_name}
+    labels = {MANAGED_BY: MANAGER, REGISTRY_LABEL: target.registry_name}
     ns, name = target.namespace, target.secret_name
     if current is None:
         try:

@@ -342,12 +342,16 @@ def test_deleting_an_unreachable_cluster_still_deletes_it_and_its_rows(add_clust
 def test_inactive_cluster_is_not_contacted(add_cluster):
     cluster, fake = add_cluster("prod")
     inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
     cluster.active = False
     cluster.save()
+    fake.reset_calls()
 
     reconcile_cluster(cluster.pk)
 
-    assert fake.calls() == {}
+    assert fake.calls() == {} and fake.calls("serviceaccounts") == {}
+    assert fake.secret("team-a", "wharf-acme") is not None  # left as it is
+    assert not PullSecretTarget.objects.exists()
 
 
 def test_reconcile_of_a_cluster_held_by_another_run_is_left_to_that_run(add_cluster):
