@@ -41,6 +41,11 @@ def check_connection(cluster: Cluster, namespace: str = "") -> ConnectionCheck:
             "service account a role that may list, get, create, patch and delete secrets.",
             steps,
         )
+    if access.patch_service_accounts is False:
+        steps.append(
+            "The token may not patch service accounts: untick “Add to the default service "
+            "account” on the registries' credential access, or grant it that right."
+        )
     return ConnectionCheck(
         True, f"The token may list and write secrets in namespace {namespace}.", steps
     )

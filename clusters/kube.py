@@ -70,7 +70,8 @@ class ServiceAccountState:
 class AccessCheck:
     version: str
     namespace: str
-    allowed: dict[str, bool | None]  # verb -> allowed (None: the server did not say)
+    allowed: dict[str, bool | None]  # verb on secrets -> allowed (None: the server did not say)
+    patch_service_accounts: bool | None = None
 
 
 class Cluster:
@@ -147,29 +148,31 @@ class Cluster:
         return info.git_version
 
     def check_secret_access(self, namespace: str) -> AccessCheck:
-        """The server version, and whether the token may use secrets in ``namespace``."""
+        """The server version, and whether the token may use secrets in ``namespace``
+        (and patch its service accounts)."""
         version = self.server_version()
+        allowed = {verb: self.may(verb, "secrets", namespace) for verb in SECRET_VERBS}
+        return AccessCheck(
+            version=version,
+            namespace=namespace,
+            allowed=allowed,
+            patch_service_accounts=self.may("patch", "serviceaccounts", namespace),
+        )
+
+    def may(self, verb: str, resource: str, namespace: str) -> bool | None:
+        """A SelfSubjectAccessReview; None when the server gives no answer."""
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {"namespace": namespace, "verb": verb, "resource": resource}
+            },
+        }
         authz = client.AuthorizationV1Api(self._api_client)
-        allowed: dict[str, bool | None] = {}
-        for verb in SECRET_VERBS:
-            body = {
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectAccessReview",
-                "spec": {
-                    "resourceAttributes": {
-                        "namespace": namespace,
-                        "verb": verb,
-                        "resource": "secrets",
-                    }
-                },
-            }
-            with self._call(f"ask whether the token may {verb} secrets"):
-                review = authz.create_self_subject_access_review(
-                    body, _request_timeout=self._timeout
-                )
-            status = review.status
-            allowed[verb] = None if status is None else bool(status.allowed)
-        return AccessCheck(version=version, namespace=namespace, allowed=allowed)
+        with self._call(f"ask whether the token may {verb} {resource}"):
+            review = authz.create_self_subject_access_review(body, _request_timeout=self._timeout)
+        status = review.status
+        return None if status is None else bool(status.allowed)
 
     # --- secrets ----------------------------------------------------------------
 

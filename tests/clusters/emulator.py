@@ -58,7 +58,8 @@ class FakeCluster(KubernetesEmulator):
     """One emulated cluster: ``token`` is the only bearer token it accepts."""
 
     token: str = "cluster-token"
-    # verb -> allowed, for SelfSubjectAccessReview on secrets; None answers without a status.
+    # SelfSubjectAccessReview answers: "verb" (on secrets) or "verb resource" -> allowed;
+    # anything not listed is allowed; None answers without a status.
     secret_access: dict[str, bool] | None = attrs.field(factory=dict)
     # The next N secret lists answer with no items (a stale read, to provoke a 409).
     stale_secret_lists: int = 0
@@ -89,8 +90,11 @@ class FakeCluster(KubernetesEmulator):
     def _access_review(self, review: dict) -> aiohttp.web.Response:
         if self.secret_access is None:
             return aiohttp.web.json_response(review, status=201)
-        verb = review.get("spec", {}).get("resourceAttributes", {}).get("verb", "")
-        allowed = self.secret_access.get(verb, True)
+        attributes = review.get("spec", {}).get("resourceAttributes", {})
+        verb, resource = attributes.get("verb", ""), attributes.get("resource", "")
+        # Keys: "create" (on secrets) or "patch serviceaccounts".
+        key = verb if resource == "secrets" else f"{verb} {resource}"
+        allowed = self.secret_access.get(key, True)
         return aiohttp.web.json_response({**review, "status": {"allowed": allowed}}, status=201)
 
     async def _serve_list(self, request) -> Any:

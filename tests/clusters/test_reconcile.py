@@ -404,3 +404,25 @@ def test_an_unexpected_error_fails_the_targets_instead_of_leaving_them_pending(
     assert "failed unexpectedly (RuntimeError)" in target.error
     cluster.refresh_from_db()
     assert cluster.reconcile_lease_owner == ""  # the lease was given back
+
+
+def test_a_reconcile_asked_for_during_a_run_makes_that_run_go_again(add_cluster, monkeypatch):
+    from clusters import pullsecrets
+
+    cluster, _fake = add_cluster("prod")
+    runs = []
+    real = pullsecrets._reconcile
+
+    def reconcile_while_someone_saves(c):
+        runs.append(c.pk)
+        if len(runs) == 1:  # another worker asks meanwhile: it must not run in parallel
+            assert reconcile_cluster(c.pk) is None
+        return real(c)
+
+    monkeypatch.setattr(pullsecrets, "_reconcile", reconcile_while_someone_saves)
+
+    reconcile_cluster(cluster.pk)
+
+    assert runs == [cluster.pk, cluster.pk]
+    cluster.refresh_from_db()
+    assert not cluster.reconcile_requested and cluster.reconcile_lease_until is None

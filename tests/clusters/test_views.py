@@ -138,6 +138,18 @@ def test_test_connection_names_the_verbs_the_token_lacks(admin_client, start_fak
     assert "may not create, delete secrets" in html
 
 
+def test_test_connection_warns_when_service_accounts_cannot_be_patched(
+    admin_client, start_fake_cluster
+):
+    fake = start_fake_cluster(secret_access={"patch serviceaccounts": False})
+    data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
+
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "Connection OK." in html
+    assert "may not patch service accounts" in html
+
+
 def test_test_connection_degrades_when_the_server_does_not_answer_access_reviews(
     admin_client, start_fake_cluster
 ):
