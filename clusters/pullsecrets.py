@@ -299,67 +299,94 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         return result
     rules = injecting_rules()
     desired = desired_targets(cluster, rules)
-    rows = sync_target_rows(cluster, desired, pending=False)
-    run = _Run(cluster, rows, result)
-
-    contents: dict[int, tuple[dict[str, str], dt.datetime | None] | str] = {}
-    for rule in rules:
-        if rule.uses_registry_credentials and any(
-            t.registry_id == rule.registry_id for t in desired
-        ):
-            try:
-                login = registry_login(rule)
-                contents[rule.registry_id] = (docker_config_data(login), login.expires_at)
-            except (CredentialError, ValueError) as exc:
-                contents[rule.registry_id] = str(exc)
+    run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
+    contents = _secret_contents(rules, desired)
 
     with kube.Cluster(connection(cluster)) as api:
         try:
+            # The one read: every Wharf-labelled secret of the cluster, all namespaces.
             existing = {(s.namespace, s.name): s for s in api.list_secrets(MANAGED_SELECTOR)}
         except kube.KubeError as exc:
             result.error = str(exc)
             run.fail_all(str(exc))
             run.save()
             return result
-
-        linked: dict[str, set[str]] = {}  # namespace -> pull secrets for the default account
-        for target in desired:
-            if target.managed:
-                content = contents.get(target.registry_id, "No credentials for this registry.")
-                if isinstance(content, str):
-                    run.mark(target.key, Status.FAILED, content)
-                    continue
-                data, expires_at = content
-                try:
-                    outcome = _apply_secret(
-                        api, target, data, existing.get((target.namespace, target.secret_name))
-                    )
-                except kube.KubeError as exc:
-                    run.mark(target.key, Status.FAILED, str(exc))
-                    continue
-                result.secrets[outcome] += 1
-                run.mark(target.key, Status.IN_SYNC, expires_at=expires_at)
-                if target.link_service_account:
-                    linked.setdefault(target.namespace, set()).add(target.secret_name)
-
+        linked: dict[str, set[str]] = {}  # namespace -> pull secrets for its default account
+        _apply_managed_secrets(
+            api, [t for t in desired if t.managed], contents, existing, run, linked
+        )
         _check_specified_secrets(api, [t for t in desired if not t.managed], run, linked)
-
-        wanted = {(t.namespace, t.secret_name) for t in desired if t.managed}
-        for key, secret in existing.items():
-            if key in wanted:
-                continue
-            try:
-                api.delete_secret(secret.namespace, secret.name)
-                result.secrets["deleted"] += 1
-            except kube.KubeError as exc:
-                run.keep_unwanted(
-                    secret, f"Wharf no longer wants this secret but could not remove it: {exc}"
-                )
-
+        _remove_unwanted_secrets(api, desired, existing, run)
         _link_service_accounts(api, linked, run)
     run.drop_unwanted({t.key for t in desired})
     run.save()
     return result
+
+
+Content = tuple[dict[str, str], dt.datetime | None] | str  # (data, expiry) or an error
+
+
+def _secret_contents(
+    rules: list[RegistryAccess], desired: list[DesiredTarget]
+) -> dict[int, Content]:
+    """The secret data of each registry Wharf writes for here (built once per reconcile)."""
+    needed = {t.registry_id for t in desired if t.managed}
+    contents: dict[int, Content] = {}
+    for rule in rules:
+        if rule.registry_id not in needed:
+            continue
+        try:
+            login = registry_login(rule)
+            contents[rule.registry_id] = (docker_config_data(login), login.expires_at)
+        except (CredentialError, ValueError) as exc:
+            contents[rule.registry_id] = str(exc)
+    return contents
+
+
+def _apply_managed_secrets(
+    api: kube.Cluster,
+    targets: list[DesiredTarget],
+    contents: dict[int, Content],
+    existing: dict[tuple[str, str], kube.SecretState],
+    run: _Run,
+    linked: dict[str, set[str]],
+) -> None:
+    for target in targets:
+        content = contents.get(target.registry_id, "No credentials for this registry.")
+        if isinstance(content, str):
+            run.mark(target.key, Status.FAILED, content)
+            continue
+        data, expires_at = content
+        current = existing.get((target.namespace, target.secret_name))
+        try:
+            outcome = _apply_secret(api, target, data, current)
+        except kube.KubeError as exc:
+            run.mark(target.key, Status.FAILED, str(exc))
+            continue
+        run.result.secrets[outcome] += 1
+        run.mark(target.key, Status.IN_SYNC, expires_at=expires_at)
+        if target.link_service_account:
+            linked.setdefault(target.namespace, set()).add(target.secret_name)
+
+
+def _remove_unwanted_secrets(
+    api: kube.Cluster,
+    desired: list[DesiredTarget],
+    existing: dict[tuple[str, str], kube.SecretState],
+    run: _Run,
+) -> None:
+    """Delete Wharf-labelled secrets no longer wanted (the list only holds labelled ones)."""
+    wanted = {(t.namespace, t.secret_name) for t in desired if t.managed}
+    for key, secret in existing.items():
+        if key in wanted:
+            continue
+        try:
+            api.delete_secret(secret.namespace, secret.name)
+            run.result.secrets["deleted"] += 1
+        except kube.KubeError as exc:
+            run.keep_unwanted(
+                secret, f"Wharf no longer wants this secret but could not remove it: {exc}"
+            )
 
 
 class _Run:
