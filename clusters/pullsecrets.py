@@ -152,6 +152,13 @@ def sync_target_rows(
         if t.key not in rows
     ]
     PullSecretTarget.objects.bulk_create(new, ignore_conflicts=True)
+    renamed = []  # the rule switched between Wharf's secret and a specified one
+    for t in desired:
+        row = rows.get(t.key)
+        if row is not None and row.secret_name != t.secret_name:
+            row.secret_name = t.secret_name
+            renamed.append(row)
+    PullSecretTarget.objects.bulk_update(renamed, ["secret_name"])
     if pending:
         cluster.targets.exclude(status=Status.PENDING).update(status=Status.PENDING)
     if new or pending:

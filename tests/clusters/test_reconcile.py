@@ -426,3 +426,20 @@ def test_a_reconcile_asked_for_during_a_run_makes_that_run_go_again(add_cluster,
     assert runs == [cluster.pk, cluster.pk]
     cluster.refresh_from_db()
     assert not cluster.reconcile_requested and cluster.reconcile_lease_until is None
+
+
+def test_switching_to_a_specified_secret_removes_wharfs_own_and_links_the_named_one(add_cluster):
+    cluster, fake = add_cluster("prod")
+    fake.put_secret("team-a", "regcred", {"type": "kubernetes.io/dockerconfigjson", "data": {}})
+    rule = inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    rule.credentials, rule.secret_name = RegistryAccess.Credentials.SECRET, "regcred"
+    rule.save()
+
+    reconcile_cluster(cluster.pk)
+
+    assert fake.secret("team-a", "wharf-acme") is None
+    assert fake.secret("team-a", "regcred") is not None
+    assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "regcred"}]
+    target = PullSecretTarget.objects.get()
+    assert (target.secret_name, target.status) == ("regcred", IN_SYNC)
