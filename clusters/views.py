@@ -161,6 +161,13 @@ class EnvironmentEditView(ObjectEditView):
         context["has_clusters"] = Cluster.objects.exists()
         return context
 
+    def action_save(self, request, form, obj):
+        response = super().action_save(request, form, obj)
+        if response.status_code in (302, 204):  # saved: back to its cluster, not the list
+            url = reverse("clusters:edit", args=[form.instance.cluster_id]) + "#environments"
+            response["HX-Location" if response.status_code == 204 else "Location"] = url
+        return response
+
 
 class EnvironmentDeleteView(ObjectDeleteView):
     model = Environment

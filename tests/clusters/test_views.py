@@ -226,6 +226,7 @@ def test_add_environment_under_a_cluster(admin_client):
     response = admin_client.post(reverse("clusters:environment_add"), data)
 
     assert response.status_code == 302
+    assert response["Location"] == reverse("clusters:edit", args=[cluster.pk]) + "#environments"
     assert Environment.objects.get().namespace == "web"
     cluster_page = admin_client.get(reverse("clusters:edit", args=[cluster.pk])).content.decode()
     assert 'data-environment="prod-web"' in cluster_page
