@@ -1,1 +1,227 @@
-"""Clusters and environments (cluster + namespace) that Wharf injects pull secrets into."""
+"""Clusters and environments (cluster + namespace) that Wharf injects pull secrets into.
+
+Also the per-registry access rule ("Manage" on a registry) and the status of every
+(cluster, namespace, registry) target that the reconciliation keeps up to date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
+
+from config.crypto import EncryptedTextField
+from registries.models import NAME_RULE, Registry
+
+DNS_LABEL = RegexValidator(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+    "Use a Kubernetes namespace name: at most 63 lowercase letters, digits and -, "
+    "starting and ending with a letter or digit.",
+)
+SECRET_NAME = RegexValidator(
+    r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+    "Use a Kubernetes Secret name: lowercase letters, digits, - and ., "
+    "starting and ending with a letter or digit.",
+)
+
+# How long a reconcile may hold a cluster before another worker may take over
+# (a worker killed mid-run must not block its cluster forever).
+RECONCILE_LEASE = dt.timedelta(minutes=15)  # longer than the task time limit
+
+
+class Cluster(models.Model):
+    name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
+    api_url = models.CharField(
+        "API server URL", max_length=255, help_text="For example https://10.0.0.1:6443"
+    )
+    token = EncryptedTextField(
+        "Bearer token", blank=True, help_text="A service account token Wharf uses for this cluster."
+    )
+    ca_certificate = models.TextField(
+        "CA certificate", blank=True, help_text="The PEM certificate of the API server's CA."
+    )
+    skip_tls_verify = models.BooleanField(
+        "Skip TLS verify", default=False, help_text="Do not check the API server's certificate."
+    )
+    active = models.BooleanField(
+        default=True,
+        help_text="Wharf contacts only active clusters: an inactive one is left as is.",
+    )
+
+    # The reconcile lock: a lease taken with one conditional UPDATE (SQLite and PostgreSQL).
+    reconcile_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    reconcile_lease_owner = models.CharField(max_length=36, blank=True, editable=False)
+    # Set when a reconcile was asked for while one was running: the runner goes again.
+    reconcile_requested = models.BooleanField(default=False, editable=False)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    audit_secret_fields = ("token",)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.name} {self.api_url}>"
+
+    def get_absolute_url(self) -> str:
+        return reverse("clusters:edit", args=[self.pk])
+
+    # --- the reconcile lease ----------------------------------------------------
+
+    def claim_reconcile(self) -> str:
+        """Take this cluster's reconcile lease; the owner token, or "" if another run holds it."""
+        now = timezone.now()
+        owner = str(uuid.uuid4())
+        free = Q(reconcile_lease_until__isnull=True) | Q(reconcile_lease_until__lt=now)
+        claimed = (
+            Cluster.objects.filter(free, pk=self.pk).update(
+                reconcile_lease_until=now + RECONCILE_LEASE,
+                reconcile_lease_owner=owner,
+                reconcile_requested=False,
+            )
+            == 1
+        )
+        return owner if claimed else ""
+
+    def release_reconcile(self, owner: str) -> bool:
+        """Give the lease back; True if a reconcile was asked for meanwhile."""
+        Cluster.objects.filter(pk=self.pk, reconcile_lease_owner=owner).update(
+            reconcile_lease_until=None, reconcile_lease_owner="", last_reconciled_at=timezone.now()
+        )
+        return Cluster.objects.filter(pk=self.pk, reconcile_requested=True).exists()
+
+
+class Environment(models.Model):
+    name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="environments")
+    namespace = models.CharField(max_length=63, validators=[DNS_LABEL])
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "namespace"], name="one_environment_per_namespace"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("clusters:environment_edit", args=[self.pk])
+
+
+class RegistryAccess(models.Model):
+    """Which clusters get a registry's credentials, and how ("Manage" on a registry)."""
+
+    class Mode(models.TextChoices):
+        EXCLUDE = "exclude", "Do not inject credentials to clusters"
+        INCLUDE = "include", "Auto-inject credentials to clusters"
+
+    class Credentials(models.TextChoices):
+        REGISTRY = "registry", "Use registry credentials"
+        SECRET = "secret", "Specify image pull secret"
+
+    registry = models.OneToOneField(Registry, on_delete=models.CASCADE, related_name="access")
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.INCLUDE)
+    all_clusters = models.BooleanField("All clusters", default=False)
+    clusters = models.ManyToManyField(Cluster, blank=True, related_name="registry_rules")
+    credentials = models.CharField(
+        max_length=10, choices=Credentials.choices, default=Credentials.REGISTRY
+    )
+    secret_name = models.CharField(
+        "Image pull secret name", max_length=253, blank=True, validators=[SECRET_NAME]
+    )
+    add_to_default_service_account = models.BooleanField(
+        "Add to the default service account",
+        default=True,
+        help_text="List the secret in imagePullSecrets of each namespace's default "
+        "ServiceAccount, so pods pull without anyone editing manifests.",
+    )
+
+    # The ECR token in use, kept until less than WHARF_ECR_RENEW_BEFORE of it remains,
+    # so a reconcile does not rewrite every secret with a fresh token each time.
+    ecr_token = EncryptedTextField(blank=True, editable=False)
+    ecr_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    audit_secret_fields = ("ecr_token",)
+
+    class Meta:
+        verbose_name = "registry credential access"
+        verbose_name_plural = "registry credential access rules"
+
+    def __str__(self) -> str:
+        return f"credential access of {self.registry}"
+
+    @property
+    def uses_registry_credentials(self) -> bool:
+        return self.credentials == self.Credentials.REGISTRY
+
+    def selected_clusters(self, active: models.QuerySet | None = None) -> models.QuerySet:
+        """The active clusters this rule injects into."""
+        active = Cluster.objects.filter(active=True) if active is None else active
+        chosen = self.clusters.values("pk")
+        if self.mode == self.Mode.INCLUDE:
+            return active if self.all_clusters else active.filter(pk__in=chosen)
+        return active.exclude(pk__in=chosen)
+
+    def summary(self, active_ids: set[int] | None = None) -> str:
+        """ "Registry credential access is auto injected to N clusters" (seed wording).
+
+        ``active_ids`` (the active clusters' pks) and prefetched ``clusters`` let a list
+        page summarise many rules without a query each.
+        """
+        if self.mode == self.Mode.INCLUDE and self.all_clusters:
+            return "Registry credential access is auto injected to all clusters"
+        if active_ids is None:
+            active_ids = set(Cluster.objects.filter(active=True).values_list("pk", flat=True))
+        chosen = {c.pk for c in self.clusters.all()} & active_ids
+        count = len(chosen) if self.mode == self.Mode.INCLUDE else len(active_ids - chosen)
+        return f"Registry credential access is auto injected to {count} cluster{pluralize(count)}"
+
+
+class PullSecretTarget(models.Model):
+    """One (cluster, namespace, registry) the reconciliation looks after, and how it went."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_SYNC = "in-sync", "In sync"
+        FAILED = "failed", "Failed"
+        MISSING = "missing", "Missing"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="targets")
+    namespace = models.CharField(max_length=63)
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="targets")
+    secret_name = models.CharField(max_length=253)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField("Credential expires", null=True, blank=True)
+
+    class Meta:
+        ordering = ["cluster__name", "namespace", "registry__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "namespace", "registry"], name="one_target_per_namespace"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registry_id}@{self.cluster_id}/{self.namespace}"

@@ -178,6 +178,15 @@ WHARF_CHART_ARCHIVE_MAX_BYTES = env.int("WHARF_CHART_ARCHIVE_MAX_BYTES", default
 CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
     "task": "charts.tasks.sync_due_sources",
     "schedule": float(WHARF_CHART_SYNC_INTERVAL),
+# --- Pull secrets (clusters) -------------------------------------------------------
+# Seconds for every call Wharf makes to a Kubernetes API server.
+WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
+# Minutes between scheduled pull-secret reconciles of every cluster (saves trigger one too).
+WHARF_RECONCILE_INTERVAL = env.int("WHARF_RECONCILE_INTERVAL", default=30)
+CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"] = {
+    "task": "clusters.tasks.reconcile_all_pull_secrets",
+    "schedule": WHARF_RECONCILE_INTERVAL * 60.0,
+    "options": {"expires": max(WHARF_RECONCILE_INTERVAL * 60.0 - 30, 30)},
 }
 
 LOGGING = {

@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("global/registries/", include("registries.urls")),
     path("", include("charts.urls")),
+    path("global/", include("clusters.urls")),
     path("global/audit/", views.AuditLogView.as_view(), name="audit_log"),
     path("admin/", admin.site.urls),
 ]

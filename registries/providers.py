@@ -145,6 +145,10 @@ class Provider:
     def api_host(self, registry: Registry) -> str:
         return split_url(registry.url)[0]
 
+    def pull_secret_server(self, registry: Registry) -> str:
+        """The server key of this registry in a docker config (an image pull secret)."""
+        return split_url(registry.url)[0]
+
     def login(self, registry: Registry) -> Login:
         """Credentials for the registry API; ECR overrides this to fetch a token."""
         if registry.is_public:
@@ -202,6 +206,10 @@ class DockerHubProvider(Provider):
     def api_host(self, registry: Registry) -> str:
         # docker.io is the name people use; the registry API lives on registry-1.
         return "registry-1.docker.io"
+
+    def pull_secret_server(self, registry: Registry) -> str:
+        # The key docker and the kubelet look up for Docker Hub images.
+        return "https://index.docker.io/v1/"
 
 
 class AzureProvider(Provider):

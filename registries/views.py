@@ -72,7 +72,9 @@ class RegistryDeleteView(ObjectDeleteView):
         if obj.is_public:
             lines.append("It is public: no credentials are injected into any cluster.")
         else:
-            lines.append("Its credentials are not injected into any cluster.")
+            from clusters.pullsecrets import pull_secret_impact  # clusters builds on registries
+
+            lines.append(pull_secret_impact(obj))
         return lines
 
 

@@ -1,0 +1,53 @@
+from django.contrib import admin
+
+from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
+from config.admin import AuditedAdmin
+
+
+class EnvironmentInline(admin.TabularInline):
+    model = Environment
+    extra = 0
+
+
+@admin.register(Cluster)
+class ClusterAdmin(AuditedAdmin):
+    list_display = ("name", "api_url", "active", "skip_tls_verify", "last_reconciled_at")
+    list_filter = ("active",)
+    search_fields = ("name", "api_url")
+    readonly_fields = ("last_reconciled_at", "created_at", "updated_at")
+    inlines = [EnvironmentInline]
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(AuditedAdmin):
+    list_display = ("name", "cluster", "namespace")
+    list_filter = ("cluster",)
+    search_fields = ("name", "namespace")
+
+
+@admin.register(RegistryAccess)
+class RegistryAccessAdmin(AuditedAdmin):
+    list_display = ("registry", "mode", "all_clusters", "credentials", "secret_name")
+    filter_horizontal = ("clusters",)
+    readonly_fields = ("ecr_token_expires_at",)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        from clusters import pullsecrets
+
+        pullsecrets.request_reconcile(pullsecrets.clusters_of_registry(form.instance.registry))
+
+
+@admin.register(PullSecretTarget)
+class PullSecretTargetAdmin(admin.ModelAdmin):
+    """Status is written by the reconciliation; the admin only shows it."""
+
+    list_display = ("cluster", "namespace", "registry", "secret_name", "status", "last_checked")
+    list_filter = ("status", "cluster", "registry")
+    search_fields = ("namespace", "secret_name", "error")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,331 @@
+"""The ONLY code that talks to Kubernetes: the official client, one cluster at a time.
+
+Framework-free (no Django): the caller passes a :class:`Connection`. Every call has
+a timeout; every failure becomes one :class:`KubeError` whose message says what to
+fix and never holds the token. Objects come back as small plain dataclasses, so the
+rest of Wharf never handles the client's models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+MERGE_PATCH = "application/merge-patch+json"
+SECRET_VERBS = ("list", "get", "create", "patch", "delete")
+
+
+class KubeError(Exception):
+    """A Kubernetes call failed; ``str(e)`` says what to do, ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one cluster's API server."""
+
+    host: str
+    token: str = field(repr=False)
+    ca_pem: str = ""
+    skip_tls_verify: bool = False
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SecretState:
+    namespace: str
+    name: str
+    type: str
+    labels: dict[str, str]
+    data: dict[str, str] = field(repr=False)
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceAccountState:
+    namespace: str
+    name: str
+    pull_secrets: tuple[str, ...]
+    annotations: dict[str, str]
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class AccessCheck:
+    version: str
+    namespace: str
+    allowed: dict[str, bool | None]  # verb on secrets -> allowed (None: the server did not say)
+    patch_service_accounts: bool | None = None
+
+
+class Cluster:
+    """An open API client for one cluster; use as a context manager (closes its pool)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        config = client.Configuration(
+            host=connection.host.rstrip("/"),
+            api_key={"BearerToken": connection.token},
+            api_key_prefix={"BearerToken": "Bearer"},
+            verify_ssl=not connection.skip_tls_verify,
+            ca_cert_data=connection.ca_pem or None,
+            # One retry for a dropped keep-alive connection; none for a refused one.
+            retries=urllib3.Retry(total=1, connect=0, read=0, status=0, redirect=0),
+        )
+        self._api_client = client.ApiClient(config)
+        self.core = client.CoreV1Api(self._api_client)
+        self._timeout = (min(connection.timeout, 5.0), connection.timeout)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._api_client.close()
+
+    # --- errors -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        host = self.connection.host
+        try:
+            yield
+        except ApiException as exc:
+            raise _api_error(exc, what, host) from None
+        except urllib3.exceptions.SSLError:
+            raise KubeError(
+                f"TLS verification of {host} failed while trying to {what}: paste the API "
+                "server's CA certificate, or tick “Skip TLS verify”."
+            ) from None
+        except urllib3.exceptions.MaxRetryError as exc:
+            if isinstance(exc.reason, urllib3.exceptions.SSLError):
+                raise KubeError(
+                    f"TLS verification of {host} failed while trying to {what}: paste the API "
+                    "server's CA certificate, or tick “Skip TLS verify”."
+                ) from None
+            timed_out = isinstance(exc.reason, urllib3.exceptions.TimeoutError)
+            if timed_out and not isinstance(exc.reason, urllib3.exceptions.NewConnectionError):
+                raise KubeError(
+                    f"The API server at {host} did not answer in time (within "
+                    f"{self.connection.timeout:g}s) while trying to {what}."
+                ) from None
+            raise KubeError(
+                f"Could not reach the API server at {host} to {what} "
+                f"({type(exc.reason).__name__}). Check the URL and that Wharf's network reaches it."
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(
+                f"The API server at {host} did not answer in time or dropped the connection "
+                f"while trying to {what} ({type(exc).__name__})."
+            ) from None
+        except ValueError as exc:  # e.g. an unreadable CA certificate, or a bad answer
+            raise KubeError(f"Could not {what} on {host}: {exc}") from None
+
+    # --- server -----------------------------------------------------------------
+
+    def server_version(self) -> str:
+        with self._call("read the server version"):
+            info = client.VersionApi(self._api_client).get_code(_request_timeout=self._timeout)
+        return info.git_version
+
+    def check_secret_access(self, namespace: str) -> AccessCheck:
+        """The server version, and whether the token may use secrets in ``namespace``
+        (and patch its service accounts)."""
+        version = self.server_version()
+        allowed = {verb: self.may(verb, "secrets", namespace) for verb in SECRET_VERBS}
+        return AccessCheck(
+            version=version,
+            namespace=namespace,
+            allowed=allowed,
+            patch_service_accounts=self.may("patch", "serviceaccounts", namespace),
+        )
+
+    def may(self, verb: str, resource: str, namespace: str) -> bool | None:
+        """A SelfSubjectAccessReview; None when the server gives no answer."""
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {"namespace": namespace, "verb": verb, "resource": resource}
+            },
+        }
+        authz = client.AuthorizationV1Api(self._api_client)
+        with self._call(f"ask whether the token may {verb} {resource}"):
+            review = authz.create_self_subject_access_review(body, _request_timeout=self._timeout)
+        status = review.status
+        return None if status is None else bool(status.allowed)
+
+    # --- secrets ----------------------------------------------------------------
+
+    def list_secrets(self, label_selector: str) -> list[SecretState]:
+        """Secrets in every namespace matching ``label_selector`` (``key=value,...``): one call."""
+        with self._call("list secrets"):
+            answer = self.core.list_secret_for_all_namespaces(
+                label_selector=label_selector, _request_timeout=self._timeout
+            )
+        wanted = _parse_selector(label_selector)
+        secrets = [_secret_state(item) for item in answer.items or []]
+        # Checked again here: Wharf must never act on a secret it did not label.
+        return [s for s in secrets if all(s.labels.get(k) == v for k, v in wanted.items())]
+
+    def namespaces_with_secret(self, name: str) -> set[str]:
+        """Namespaces holding a secret called ``name``: one call for the whole cluster."""
+        with self._call(f"look for secret {name}"):
+            answer = self.core.list_secret_for_all_namespaces(
+                field_selector=f"metadata.name={name}", _request_timeout=self._timeout
+            )
+        return {
+            item.metadata.namespace for item in answer.items or [] if item.metadata.name == name
+        }
+
+    def read_secret(self, namespace: str, name: str) -> SecretState | None:
+        try:
+            with self._call(f"read secret {name} in namespace {namespace}"):
+                item = self.core.read_namespaced_secret(
+                    name, namespace, _request_timeout=self._timeout
+                )
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return _secret_state(item)
+
+    def create_secret(
+        self, namespace: str, name: str, type_: str, labels: dict, data: dict
+    ) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "type": type_,
+            "data": data,
+        }
+        with self._call(f"create secret {name} in namespace {namespace}"):
+            self.core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
+
+    def replace_secret_content(
+        self, current: SecretState, labels: dict, data: dict, resource_version: str = ""
+    ) -> None:
+        """Make the secret's labels and data exactly these (a merge patch; stale keys removed).
+
+        With ``resource_version`` the server refuses (409) if someone changed it since.
+        """
+        stale = {key: None for key in current.data if key not in data}
+        metadata: dict = {"labels": labels}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        body = {"metadata": metadata, "data": {**stale, **data}}
+        what = f"update secret {current.name} in namespace {current.namespace}"
+        with self._call(what):
+            self.core.patch_namespaced_secret(
+                current.name,
+                current.namespace,
+                body,
+                _request_timeout=self._timeout,
+                _content_type=MERGE_PATCH,
+            )
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        """Delete a secret; one that is already gone is fine."""
+        try:
+            with self._call(f"delete secret {name} in namespace {namespace}"):
+                self.core.delete_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+        except KubeError as exc:
+            if not exc.not_found:
+                raise
+
+    # --- service accounts -------------------------------------------------------
+
+    def default_service_accounts(self) -> dict[str, ServiceAccountState]:
+        """Each namespace's ``default`` ServiceAccount, by namespace: one call."""
+        with self._call("list service accounts"):
+            answer = self.core.list_service_account_for_all_namespaces(
+                field_selector="metadata.name=default", _request_timeout=self._timeout
+            )
+        accounts = {}
+        for item in answer.items or []:
+            if item.metadata.name != "default":
+                continue
+            accounts[item.metadata.namespace] = ServiceAccountState(
+                namespace=item.metadata.namespace,
+                name=item.metadata.name,
+                pull_secrets=tuple(ref.name for ref in item.image_pull_secrets or [] if ref.name),
+                annotations=dict(item.metadata.annotations or {}),
+                resource_version=item.metadata.resource_version or "",
+            )
+        return accounts
+
+    def set_image_pull_secrets(
+        self, account: ServiceAccountState, names: list[str], annotations: dict[str, str | None]
+    ) -> None:
+        metadata: dict = {"annotations": annotations}
+        if account.resource_version:
+            metadata["resourceVersion"] = account.resource_version
+        body = {"metadata": metadata, "imagePullSecrets": [{"name": n} for n in names]}
+        what = f"update service account {account.name} in namespace {account.namespace}"
+        with self._call(what):
+            self.core.patch_namespaced_service_account(
+                account.name,
+                account.namespace,
+                body,
+                _request_timeout=self._timeout,
+                _content_type=MERGE_PATCH,
+            )
+
+
+def _parse_selector(selector: str) -> dict[str, str]:
+    pairs = (part.split("=", 1) for part in selector.split(",") if "=" in part)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _secret_state(item) -> SecretState:
+    meta = item.metadata
+    return SecretState(
+        namespace=meta.namespace or "",
+        name=meta.name or "",
+        type=item.type or "Opaque",
+        labels=dict(meta.labels or {}),
+        data=dict(item.data or {}),
+        resource_version=meta.resource_version or "",
+    )
+
+
+def _api_error(exc: ApiException, what: str, host: str) -> KubeError:
+    status = exc.status
+    if status == 401:
+        message = (
+            f"The API server at {host} rejected the bearer token (401 Unauthorized) while "
+            f"trying to {what}: paste a valid service account token."
+        )
+    elif status == 403:
+        message = (
+            f"The token is not allowed to {what} (403 Forbidden): give its service account "
+            "a role that may list, create, patch and delete secrets (and patch service accounts)."
+        )
+    elif status == 404:
+        message = f"Not found while trying to {what} (404): does the namespace exist?"
+    elif status == 409:
+        message = f"Conflict while trying to {what} (409): it changed or already exists."
+    else:
+        reason = (exc.reason or "").strip()
+        message = f"The API server at {host} answered {status} {reason} while trying to {what}."
+    return KubeError(message, status=status)

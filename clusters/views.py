@@ -1,0 +1,253 @@
+"""Cluster and environment screens, registry credential access ("Manage"), live status."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views import View
+
+from clusters import pullsecrets
+from clusters.connectivity import check_connection
+from clusters.forms import ClusterForm, EnvironmentForm, RegistryAccessForm
+from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
+from config import audit
+from config.models import AuditEntry
+from config.views import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    SuperuserRequiredMixin,
+    htmx_partial,
+)
+from registries.models import Registry
+
+STOP_POLLING = 286  # htmx stops an "every 2s" trigger on this status
+
+
+def _status_counts():
+    statuses = PullSecretTarget.Status
+    return {
+        f"targets_{key.replace('-', '_')}": Count(
+            "targets", filter=Q(targets__status=key), distinct=True
+        )
+        for key in statuses.values
+    }
+
+
+def status_context(targets, *, status_url: str, columns: str) -> dict:
+    targets = list(targets)
+    pending = any(t.status == PullSecretTarget.Status.PENDING for t in targets)
+    return {"targets": targets, "pending": pending, "status_url": status_url, "columns": columns}
+
+
+def render_status(request, targets, *, status_url: str, columns: str):
+    """The status table of some targets; polls every 2 s while any is pending."""
+    context = status_context(targets, status_url=status_url, columns=columns)
+    pending = context["pending"]
+    response = render(request, "clusters/partials/_status.html", context)
+    if htmx_partial(request) and not pending:
+        response.status_code = STOP_POLLING
+    return response
+
+
+# --- clusters ------------------------------------------------------------------
+
+
+class ClusterListView(ObjectListView):
+    queryset = Cluster.objects.annotate(
+        environment_count=Count("environments", distinct=True), **_status_counts()
+    )
+    template_name = "clusters/cluster_list.html"
+    partial_template = "clusters/partials/_cluster_table.html"
+
+
+class ClusterEditView(ObjectEditView):
+    model = Cluster
+    form_class = ClusterForm
+    template_name = "clusters/cluster_form.html"
+    list_url_name = "clusters:list"
+
+    def context(self, request, form, obj, **extra) -> dict:
+        context = super().context(request, form, obj, **extra)
+        if obj.pk:
+            context["environments"] = obj.environments.all()
+            context |= status_context(
+                obj.targets.select_related("registry"),
+                status_url=reverse("clusters:status", args=[obj.pk]),
+                columns="cluster",
+            )
+        return context
+
+    def check_connection(self, obj):
+        return check_connection(obj)
+
+
+class ClusterDeleteView(ObjectDeleteView):
+    model = Cluster
+    list_url_name = "clusters:list"
+
+    def impact(self, obj) -> list[str]:
+        lines = []
+        environments = list(obj.environments.values_list("name", flat=True))
+        if environments:
+            lines.append(f"Its environments go with it: {', '.join(environments)}.")
+        targets = obj.targets.select_related("registry")
+        namespaces = sorted({t.namespace for t in targets})
+        if targets:
+            lines.append(
+                f"Wharf removes its {len(targets)} pull secrets from namespaces "
+                f"{', '.join(namespaces)} (if the cluster is reachable now), and removes "
+                "the registry's secret from each default service account."
+            )
+        else:
+            lines.append("Wharf keeps no pull secrets in it.")
+        return lines
+
+
+class ClusterStatusView(SuperuserRequiredMixin, View):
+    def get(self, request, pk):
+        cluster = get_object_or_404(Cluster, pk=pk)
+        return render_status(
+            request,
+            cluster.targets.select_related("registry"),
+            status_url=request.path,
+            columns="cluster",
+        )
+
+
+class ClusterReconcileView(SuperuserRequiredMixin, View):
+    """ "Reconcile now": mark its targets pending and queue a reconcile."""
+
+    def post(self, request, pk):
+        cluster = get_object_or_404(Cluster, pk=pk)
+        with transaction.atomic():
+            pullsecrets.request_reconcile([cluster.pk])
+        messages.info(request, f"Reconciling the pull secrets of {cluster}.")
+        return HttpResponseRedirect(reverse("clusters:edit", args=[cluster.pk]))
+
+
+# --- environments ----------------------------------------------------------------
+
+
+class EnvironmentListView(ObjectListView):
+    queryset = Environment.objects.select_related("cluster")
+    template_name = "clusters/environment_list.html"
+
+
+class EnvironmentEditView(ObjectEditView):
+    model = Environment
+    form_class = EnvironmentForm
+    template_name = "clusters/environment_form.html"
+    list_url_name = "clusters:environments"
+
+    def get_form(self, request, obj, data=None, files=None, initial=None):
+        initial = dict(initial or {})
+        if obj.pk is None and request.GET.get("cluster", "").isdigit():
+            initial.setdefault("cluster", int(request.GET["cluster"]))
+        return super().get_form(request, obj, data, files, initial)
+
+    def context(self, request, form, obj, **extra) -> dict:
+        context = super().context(request, form, obj, **extra)
+        context["has_clusters"] = Cluster.objects.exists()
+        return context
+
+    def action_save(self, request, form, obj):
+        response = super().action_save(request, form, obj)
+        if response.status_code in (302, 204):  # saved: back to its cluster, not the list
+            url = reverse("clusters:edit", args=[form.instance.cluster_id]) + "#environments"
+            response["HX-Location" if response.status_code == 204 else "Location"] = url
+        return response
+
+
+class EnvironmentDeleteView(ObjectDeleteView):
+    model = Environment
+    list_url_name = "clusters:environments"
+
+    def impact(self, obj) -> list[str]:
+        count = PullSecretTarget.objects.filter(
+            cluster=obj.cluster_id, namespace=obj.namespace
+        ).count()
+        if not count:
+            return ["Wharf keeps no pull secrets in its namespace."]
+        return [
+            f"Wharf removes its {count} pull secrets from namespace {obj.namespace} of "
+            f"cluster {obj.cluster}."
+        ]
+
+
+# --- registry credential access ("Manage") -----------------------------------------
+
+
+def get_private_registry_or_404(pk) -> Registry:
+    """The registry behind a Manage URL; public registries inject nothing, so 404."""
+    registry = get_object_or_404(Registry, pk=pk)
+    if registry.is_public:
+        raise Http404("A public registry has no credentials to inject.")
+    return registry
+
+
+class RegistryAccessView(SuperuserRequiredMixin, View):
+    template_name = "clusters/registry_access.html"
+
+    def render_page(self, request, registry, form, status=200):
+        context = {
+            "registry": registry,
+            "form": form,
+            "access": RegistryAccess.objects.filter(registry=registry).first(),
+            "has_clusters": Cluster.objects.exists(),
+            "secret_name": pullsecrets.secret_name(registry),
+            **status_context(
+                registry.targets.select_related("cluster"),
+                status_url=reverse("clusters:registry_access_status", args=[registry.pk]),
+                columns="registry",
+            ),
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get_access(self, registry) -> RegistryAccess:
+        return RegistryAccess.objects.filter(registry=registry).first() or RegistryAccess(
+            registry=registry
+        )
+
+    def get(self, request, pk):
+        registry = get_private_registry_or_404(pk)
+        access = self.get_access(registry)
+        return self.render_page(request, registry, RegistryAccessForm(instance=access))
+
+    def post(self, request, pk):
+        registry = get_private_registry_or_404(pk)
+        access = self.get_access(registry)
+        creating = access.pk is None
+        before = None if creating else audit.snapshot(access)
+        before_clusters = [] if creating else sorted(c.name for c in access.clusters.all())
+        affected = pullsecrets.clusters_of_registry(registry)
+        form = RegistryAccessForm(request.POST, instance=access)
+        if not form.is_valid():
+            return self.render_page(request, registry, form, status=200)
+        with transaction.atomic():
+            access = form.save()
+            after_clusters = sorted(c.name for c in access.clusters.all())
+            changes = audit.diff(access, before or {}, audit.snapshot(access))
+            if before_clusters != after_clusters:
+                changes["clusters"] = [before_clusters, after_clusters]
+            action = AuditEntry.Action.CREATE if creating else AuditEntry.Action.UPDATE
+            audit.record(request.user, action, access, changes)
+            affected |= set(access.selected_clusters().values_list("pk", flat=True))
+            pullsecrets.request_reconcile(affected)
+        messages.success(request, f"Saved the credential access of {registry}.")
+        return HttpResponseRedirect(reverse("clusters:registry_access", args=[registry.pk]))
+
+
+class RegistryAccessStatusView(SuperuserRequiredMixin, View):
+    def get(self, request, pk):
+        registry = get_object_or_404(Registry, pk=pk)
+        return render_status(
+            request,
+            registry.targets.select_related("cluster"),
+            status_url=request.path,
+            columns="registry",
+        )

@@ -1,0 +1,89 @@
+"""Clusters, environments and a registry's credential access in a real browser,
+against an emulated Kubernetes API server."""
+
+import pytest
+from playwright.sync_api import expect
+
+from clusters.models import Cluster, PullSecretTarget
+from clusters.pullsecrets import reconcile_cluster
+from tests.clusters.conftest import emulator_loop, start_fake_cluster  # noqa: F401 (fixtures)
+from tests.factories import RegistryFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def test_add_cluster_and_environment_then_manage_access_and_watch_the_status(
+    signed_in,
+    live_server,
+    start_fake_cluster,  # noqa: F811 (the fixture imported above)
+    screenshot,
+):
+    page = signed_in
+    fake = start_fake_cluster(namespaces=["web"])
+    registry = RegistryFactory(name="acme", url="registry.acme.test")
+
+    # A cluster: test the connection, then save.
+    page.get_by_role("button", name="Global Configurations").click()
+    page.get_by_role("link", name="Clusters", exact=True).click()
+    screenshot("empty-cluster-list")
+    page.get_by_role("link", name="Add Cluster").first.click()
+    page.get_by_label("Name", exact=True).fill("prod")
+    page.get_by_label("API server URL").fill(fake.url)
+    page.get_by_label("Bearer token").fill(fake.token)
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#connection-result")).to_contain_text("Connection OK.")
+    expect(page.locator("#connection-result")).to_contain_text("v1.26.4+k3s1")
+    screenshot("cluster-connection-tested")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr[data-cluster=prod]")).to_be_visible()
+    screenshot("cluster-list")
+
+    # An environment under it.
+    page.get_by_role("link", name="prod", exact=True).click()
+    page.get_by_role("link", name="Add environment").click()
+    page.get_by_label("Name", exact=True).fill("prod-web")
+    page.get_by_label("Namespace").fill("web")
+    screenshot("environment-form")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr[data-environment=prod-web]")).to_contain_text("prod")
+
+    # Manage the registry's credential access: auto-inject into all clusters.
+    page.goto(f"{live_server.url}/global/registries/")
+    row = page.locator("tr[data-registry=acme]")
+    expect(row).to_contain_text("Not injected into any cluster")
+    row.get_by_role("link", name="Manage").click()
+    page.get_by_label("Auto-inject credentials to clusters").check()
+    page.get_by_label("All clusters").check()
+    page.get_by_label("Use registry credentials").check()
+    screenshot("manage-form")
+    page.get_by_role("button", name="Save").click()
+    # Tests run Celery eagerly: the reconcile ran when the rule was saved.
+    status = page.locator("#target-status")
+    expect(status).to_contain_text("In sync")
+    expect(status).to_contain_text("wharf-acme")
+    screenshot("manage-status-in-sync")
+    assert fake.secret("web", "wharf-acme") is not None
+
+    # Live: the page polls while a target is pending and shows the result by itself.
+    fake.delete_secret("web", "wharf-acme")
+    PullSecretTarget.objects.update(status=PullSecretTarget.Status.PENDING)
+    page.reload()
+    expect(status).to_contain_text("Pending")
+    screenshot("manage-status-pending")
+    reconcile_cluster(Cluster.objects.get(name="prod").pk)
+    expect(status).to_contain_text("In sync", timeout=10_000)
+    assert fake.secret("web", "wharf-acme") is not None
+
+    page.goto(f"{live_server.url}/global/registries/")
+    expect(page.locator("tr[data-registry=acme]")).to_contain_text(
+        "Registry credential access is auto injected to all clusters"
+    )
+    screenshot("registry-list-summary")
+
+    # The cluster page shows the same targets.
+    page.goto(f"{live_server.url}/global/clusters/")
+    page.get_by_role("link", name="prod", exact=True).click()
+    expect(page.locator("#pull-secrets")).to_contain_text("acme")
+    expect(page.locator("#pull-secrets")).to_contain_text("In sync")
+    screenshot("cluster-page-status")
+    assert registry.pk

@@ -1,0 +1,241 @@
+"""Kubernetes API servers for tests and the benchmark: kmock's emulator over HTTP on loopback.
+
+kmock 0.8's ``KubernetesEmulator`` keeps objects in memory and answers the official
+client. :class:`FakeCluster` adds what a real API server does and Wharf relies on:
+bearer-token checks (401), label and field selectors on lists, and
+SelfSubjectAccessReview answers. :class:`EmulatorLoop` runs any number of them on one
+asyncio loop in a background thread, so synchronous code (Django, the client) can
+call them. Every request is recorded: :meth:`FakeCluster.calls` counts them by verb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import ssl
+import threading
+from collections import Counter
+from typing import Any
+
+import aiohttp.web
+import attrs
+from aiohttp.test_utils import RawTestServer
+from kmock import KubernetesEmulator, Server, resource
+
+# aiohttp logs every request at INFO; tests and the benchmark want quiet.
+logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+SECRETS = resource("v1", "secrets")
+SERVICE_ACCOUNTS = resource("v1", "serviceaccounts")
+NAMESPACES = resource("v1", "namespaces")
+ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "metadata": {},
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
+    return aiohttp.web.json_response(body, status=code)
+
+
+def _matches(labels: dict, selector: str) -> bool:
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        key, _, value = part.partition("=")
+        if labels.get(key.strip()) != value.strip():
+            return False
+    return True
+
+
+@attrs.define(kw_only=True)
+class FakeCluster(KubernetesEmulator):
+    """One emulated cluster: ``token`` is the only bearer token it accepts."""
+
+    token: str = "cluster-token"
+    # SelfSubjectAccessReview answers: "verb" (on secrets) or "verb resource" -> allowed;
+    # anything not listed is allowed; None answers without a status.
+    secret_access: dict[str, bool] | None = attrs.field(factory=dict)
+    # The next N secret lists answer with no items (a stale read, to provoke a 409).
+    stale_secret_lists: int = 0
+    # The next N secret patches answer 409 Conflict (someone else changed it meanwhile).
+    conflicting_patches: int = 0
+    server: Server | None = None
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # Known resources answer an empty list before any object of theirs exists.
+        for res, kind in ((SECRETS, "Secret"), (SERVICE_ACCOUNTS, "ServiceAccount")):
+            self.resources[res] = {"kind": kind, "namespaced": True}
+        self.resources[NAMESPACES] = {"kind": "Namespace", "namespaced": False}
+
+    async def _handle(self, request) -> aiohttp.web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        if request.method == "GET" and request.url.path == "/version/":
+            # The official client asks for /version/; kmock serves /version only.
+            return aiohttp.web.json_response(await self._serve_server_version(request))
+        if request.method == "POST" and request.url.path == ACCESS_REVIEW_PATH:
+            return self._access_review(request.data or {})
+        if request.method == "PATCH" and request.resource == SECRETS and self.conflicting_patches:
+            self.conflicting_patches -= 1
+            return _status(409, "Conflict", "the object has been modified; please retry")
+        return await super()._handle(request)
+
+    def _access_review(self, review: dict) -> aiohttp.web.Response:
+        if self.secret_access is None:
+            return aiohttp.web.json_response(review, status=201)
+        attributes = review.get("spec", {}).get("resourceAttributes", {})
+        verb, resource = attributes.get("verb", ""), attributes.get("resource", "")
+        # Keys: "create" (on secrets) or "patch serviceaccounts".
+        key = verb if resource == "secrets" else f"{verb} {resource}"
+        allowed = self.secret_access.get(key, True)
+        return aiohttp.web.json_response({**review, "status": {"allowed": allowed}}, status=201)
+
+    async def _serve_list(self, request) -> Any:
+        answer = await super()._serve_list(request)
+        if request.resource == SECRETS and self.stale_secret_lists:
+            self.stale_secret_lists -= 1
+            return {**answer, "items": []}
+        items = answer["items"]
+        labels = request.params.get("labelSelector", "")
+        if labels:
+            items = [
+                i for i in items if _matches(i.get("metadata", {}).get("labels") or {}, labels)
+            ]
+        fields = request.params.get("fieldSelector", "")
+        for part in filter(None, fields.split(",")):
+            key, _, value = part.partition("=")
+            field = key.strip().removeprefix("metadata.")
+            items = [i for i in items if i.get("metadata", {}).get(field) == value]
+        return {**answer, "items": items}
+
+    # --- for tests: seeding and looking -------------------------------------------
+
+    @property
+    def url(self) -> str:  # type: ignore[override]
+        assert self.server is not None
+        return str(self.server.url).rstrip("/")
+
+    def add_namespace(self, name: str, *, service_account: bool = True) -> None:
+        self.objects[NAMESPACES, None, name] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name},
+        }
+        if service_account:
+            self.objects[SERVICE_ACCOUNTS, name, "default"] = {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "default", "namespace": name},
+            }
+
+    def put_secret(self, namespace: str, name: str, obj: dict) -> None:
+        body = {"apiVersion": "v1", "kind": "Secret", **obj}
+        body["metadata"] = {**obj.get("metadata", {}), "name": name, "namespace": namespace}
+        key = (SECRETS, namespace, name)
+        if key in self.objects:
+            self.objects[key].create(body) if self.objects[key].deleted else self.objects[
+                key
+            ].patch(body)
+        else:
+            self.objects[key] = body
+
+    def secrets(self) -> dict[tuple[str, str], dict]:
+        """Live secrets: (namespace, name) -> object."""
+        return {
+            (ns, name): obj.raw
+            for (res, ns, name), obj in self.objects.items()
+            if res == SECRETS and not obj.deleted
+        }
+
+    def secret(self, namespace: str, name: str) -> dict | None:
+        return self.secrets().get((namespace, name))
+
+    def secret_key(self, namespace: str, name: str) -> tuple:
+        return (SECRETS, namespace, name)
+
+    def service_account_key(self, namespace: str) -> tuple:
+        return (SERVICE_ACCOUNTS, namespace, "default")
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        self.objects[SECRETS, namespace, name].delete()
+
+    def service_account(self, namespace: str) -> dict:
+        return self.objects[SERVICE_ACCOUNTS, namespace, "default"].raw
+
+    def calls(self, kind: str = "secrets") -> Counter:
+        """Requests so far for ``kind`` (a plural resource name) by verb: list, get, create…"""
+        counts: Counter = Counter()
+        for request in list(self._requests):
+            if request.resource is None or request.resource.plural != kind:
+                continue
+            counts[str(request.action.value).lower() if request.action else request.method] += 1
+        return counts
+
+    def reset_calls(self) -> None:
+        self._requests.clear()
+
+
+class _TlsTestServer(RawTestServer):
+    """aiohttp's test server, serving HTTPS with the given SSL context."""
+
+    def __init__(self, handler, *, ssl_context: ssl.SSLContext, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self._ssl_context = ssl_context
+
+    async def start_server(self, loop=None, **kwargs) -> None:
+        await super().start_server(loop=loop, ssl=self._ssl_context, **kwargs)
+
+
+class EmulatorLoop:
+    """An asyncio loop in a daemon thread serving :class:`FakeCluster` s on loopback ports."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.running: list[FakeCluster] = []
+
+    def _run(self, coro, timeout: float = 30.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self, *, ssl_context: ssl.SSLContext | None = None, **options) -> FakeCluster:
+        """A new emulated cluster; with ``ssl_context`` it serves HTTPS."""
+        server_options = {}
+        if ssl_context is not None:
+            server_options["server_cls"] = functools.partial(
+                _TlsTestServer, ssl_context=ssl_context
+            )
+
+        async def start() -> FakeCluster:
+            cluster = FakeCluster(**options)
+            await cluster.__aenter__()
+            cluster.server = Server(cluster, **server_options)
+            await cluster.server.__aenter__()
+            return cluster
+
+        cluster = self._run(start())
+        self.running.append(cluster)
+        return cluster
+
+    def stop(self, cluster: FakeCluster) -> None:
+        async def stop() -> None:
+            await cluster.server.__aexit__(None, None, None)
+            await cluster.__aexit__(None, None, None)
+
+        if cluster in self.running:
+            self.running.remove(cluster)
+            self._run(stop())
+
+    def close(self) -> None:
+        for cluster in list(reversed(self.running)):
+            self.stop(cluster)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -1,0 +1,105 @@
+"""clusters.kube through the official client: versions, rights, TLS, and errors a user can act on."""
+
+import socket
+
+import pytest
+
+from clusters import kube
+from tests.conftest import LOOPBACK
+
+TOKEN = "kube-token-do-not-leak"
+
+
+def connect(url: str, token: str = TOKEN, **options) -> kube.Cluster:
+    return kube.Cluster(kube.Connection(url, token, **options))
+
+
+def test_server_version_and_secret_rights(start_fake_cluster):
+    fake = start_fake_cluster(token=TOKEN, secret_access={"delete": False})
+
+    with connect(fake.url) as api:
+        access = api.check_secret_access("team-a")
+
+    assert access.version == "v1.26.4+k3s1"
+    assert access.allowed == {
+        "list": True,
+        "get": True,
+        "create": True,
+        "patch": True,
+        "delete": False,
+    }
+
+
+def test_rejected_token_raises_an_error_naming_the_token_but_not_its_value(start_fake_cluster):
+    fake = start_fake_cluster(token="the-right-one")
+
+    with connect(fake.url) as api, pytest.raises(kube.KubeError) as caught:
+        api.list_secrets("a=b")
+
+    assert caught.value.status == 401
+    assert "rejected the bearer token" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_unreachable_server_raises_could_not_reach():
+    with connect(f"http://{LOOPBACK}:9") as api, pytest.raises(kube.KubeError) as caught:
+        api.server_version()
+
+    assert "Could not reach the API server" in str(caught.value)
+
+
+def test_a_server_that_never_answers_times_out():
+    with socket.socket() as silent:
+        silent.bind((LOOPBACK, 0))
+        silent.listen()  # accepts connections into the backlog, never answers
+        url = f"http://{LOOPBACK}:{silent.getsockname()[1]}"
+        with connect(url, timeout=0.5) as api, pytest.raises(kube.KubeError) as caught:
+            api.server_version()
+
+    assert "did not answer in time" in str(caught.value)
+
+
+def test_https_with_the_clusters_ca_certificate(start_fake_cluster, ca):
+    fake = start_fake_cluster(token=TOKEN, tls=ca.issue())
+    assert fake.url.startswith("https://")
+
+    with connect(fake.url, ca_pem=ca.cert_pem) as api:
+        assert api.server_version() == "v1.26.4+k3s1"
+
+
+def test_https_with_another_ca_fails_with_a_tls_message(start_fake_cluster, ca, other_ca):
+    fake = start_fake_cluster(token=TOKEN, tls=ca.issue())
+
+    with connect(fake.url, ca_pem=other_ca.cert_pem) as api, pytest.raises(kube.KubeError) as e:
+        api.server_version()
+
+    assert "TLS verification" in str(e.value) and "Skip TLS verify" in str(e.value)
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_https_with_skip_tls_verify_connects_without_a_ca(start_fake_cluster, ca):
+    fake = start_fake_cluster(token=TOKEN, tls=ca.issue())
+
+    with connect(fake.url, skip_tls_verify=True) as api:
+        assert api.server_version() == "v1.26.4+k3s1"
+
+
+def test_secrets_are_listed_by_label_in_one_call(start_fake_cluster):
+    fake = start_fake_cluster(token=TOKEN, namespaces=["a", "b"])
+    fake.put_secret("a", "ours", {"metadata": {"labels": {"owner": "wharf"}}, "data": {}})
+    fake.put_secret("b", "theirs", {"metadata": {"labels": {"owner": "team"}}, "data": {}})
+
+    with connect(fake.url) as api:
+        secrets = api.list_secrets("owner=wharf")
+
+    assert [(s.namespace, s.name) for s in secrets] == [("a", "ours")]
+    assert fake.calls() == {"list": 1}
+
+
+def test_deleting_a_secret_that_is_gone_is_fine(start_fake_cluster):
+    fake = start_fake_cluster(token=TOKEN, namespaces=["a"])
+
+    with connect(fake.url) as api:
+        api.delete_secret("a", "never-existed")
+
+    assert fake.calls() == {"delete": 1}

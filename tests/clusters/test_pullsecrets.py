@@ -1,0 +1,120 @@
+"""Desired state and secret content, without any cluster."""
+
+import base64
+import json
+
+import pytest
+
+from clusters import pullsecrets
+from clusters.models import Cluster, RegistryAccess
+from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
+from tests.factories import GCP_KEY, RegistryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def config_of(data: dict) -> dict:
+    return json.loads(base64.b64decode(data[".dockerconfigjson"]))["auths"]
+
+
+def test_docker_config_is_deterministic_and_carries_user_password_and_auth():
+    login = pullsecrets.DockerLogin("registry.example.com", "robot", "pw")
+
+    first = pullsecrets.docker_config_data(login)
+
+    assert first == pullsecrets.docker_config_data(login)
+    entry = config_of(first)["registry.example.com"]
+    assert entry == {"username": "robot", "password": "pw", "auth": "cm9ib3Q6cHc="}
+
+
+def test_docker_hub_secret_uses_the_index_server_key():
+    rule = inject(RegistryFactory(provider="docker-hub", url="docker.io/team"))
+
+    login = pullsecrets.registry_login(rule)
+
+    assert login.server == "https://index.docker.io/v1/"
+
+
+def test_gcp_secret_uses_the_json_key_user_and_the_key_as_password():
+    registry = RegistryFactory(
+        provider="gcp-ar",
+        url="europe-west1-docker.pkg.dev/p/r",
+        auth_type="json-key",
+        secret=GCP_KEY,
+    )
+
+    login = pullsecrets.registry_login(inject(registry))
+
+    assert (login.server, login.username, login.password) == (
+        "europe-west1-docker.pkg.dev",
+        "_json_key",
+        GCP_KEY,
+    )
+
+
+def test_other_registries_use_their_host_with_port_as_the_server_key():
+    rule = inject(RegistryFactory(url="registry.example.com:5000/team/apps"))
+
+    assert pullsecrets.registry_login(rule).server == "registry.example.com:5000"
+
+
+def test_secret_name_is_derived_from_the_registry_name():
+    assert pullsecrets.secret_name(RegistryFactory(name="team-registry")) == "wharf-team-registry"
+
+
+def test_desired_targets_cover_every_environment_namespace_of_selected_clusters():
+    cluster = ClusterFactory()
+    for namespace in ("b", "a"):
+        EnvironmentFactory(cluster=cluster, namespace=namespace)
+    managed = inject(RegistryFactory(name="acme"))
+    inject(RegistryFactory(name="other"), credentials="secret", secret_name="regcred")
+
+    targets = pullsecrets.desired_targets(cluster)
+
+    assert [(t.namespace, t.secret_name, t.managed) for t in targets] == [
+        ("a", "wharf-acme", True),
+        ("b", "wharf-acme", True),
+        ("a", "regcred", False),
+        ("b", "regcred", False),
+    ]
+    assert all(t.link_service_account for t in targets)
+    assert targets[0].registry_id == managed.registry_id
+
+
+def test_inactive_cluster_wants_nothing():
+    cluster = ClusterFactory(active=False)
+    EnvironmentFactory(cluster=cluster)
+    inject(RegistryFactory())
+
+    assert pullsecrets.desired_targets(cluster) == []
+
+
+def test_summary_counts_only_active_clusters():
+    active, inactive = ClusterFactory(), ClusterFactory(active=False)
+    rule = inject(RegistryFactory(), clusters=[active, inactive])
+
+    assert rule.summary() == "Registry credential access is auto injected to 1 cluster"
+    rule.mode = RegistryAccess.Mode.EXCLUDE
+    assert rule.summary() == "Registry credential access is auto injected to 0 clusters"
+
+
+def test_cluster_lease_is_taken_once_until_released():
+    cluster = ClusterFactory()
+
+    owner = cluster.claim_reconcile()
+
+    assert owner
+    assert cluster.claim_reconcile() == ""
+    assert cluster.release_reconcile(owner) is False
+    assert cluster.claim_reconcile()
+
+
+def test_an_expired_lease_can_be_taken_over(time_machine):
+    cluster = ClusterFactory()
+    time_machine.move_to("2026-01-01 08:00Z", tick=False)
+    assert cluster.claim_reconcile()
+
+    time_machine.move_to("2026-01-01 08:16Z", tick=False)
+
+    assert cluster.claim_reconcile()
+    assert Cluster.objects.get(pk=cluster.pk).reconcile_lease_owner

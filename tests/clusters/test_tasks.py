@@ -1,0 +1,100 @@
+"""The Celery side: thin tasks, the beat schedule, and saves that queue a reconcile."""
+
+import pytest
+from django.conf import settings
+
+from clusters import tasks
+from clusters.models import PullSecretTarget
+from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
+from tests.factories import RegistryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    pks = []
+    monkeypatch.setattr(tasks.reconcile_cluster_pull_secrets, "delay", pks.append)
+    return pks
+
+
+def test_beat_runs_the_scheduled_reconcile_every_interval():
+    entry = settings.CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"]
+    assert entry["task"] == "clusters.tasks.reconcile_all_pull_secrets"
+    assert entry["schedule"] == settings.WHARF_RECONCILE_INTERVAL * 60
+    assert settings.WHARF_RECONCILE_INTERVAL == 30
+    assert entry["options"]["expires"] < entry["schedule"]
+
+
+def test_scheduled_run_queues_one_reconcile_per_active_cluster(queued):
+    first, second = ClusterFactory(), ClusterFactory()
+    ClusterFactory(active=False)
+
+    tasks.reconcile_all_pull_secrets()
+
+    assert sorted(queued) == sorted([first.pk, second.pk])
+
+
+def test_reconcile_task_runs_the_reconcile(add_cluster):
+    cluster, fake = add_cluster("prod")
+    inject(RegistryFactory(name="acme"))
+
+    tasks.reconcile_cluster_pull_secrets.delay(cluster.pk)  # eager in tests
+
+    assert fake.secret("team-a", "wharf-acme") is not None
+
+
+def test_reconcile_task_for_a_deleted_cluster_returns_quietly():
+    tasks.reconcile_cluster_pull_secrets(424242)
+
+
+def test_registry_save_queues_its_clusters_after_commit(queued, django_capture_on_commit_callbacks):
+    cluster = ClusterFactory()
+    EnvironmentFactory(cluster=cluster)
+    registry = RegistryFactory()
+    inject(registry, clusters=[cluster])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.save()
+
+    assert queued == [cluster.pk]
+    assert PullSecretTarget.objects.get().status == "pending"
+
+
+def test_environment_moved_to_another_cluster_queues_both(
+    queued, django_capture_on_commit_callbacks
+):
+    old, new = ClusterFactory(), ClusterFactory()
+    environment = EnvironmentFactory(cluster=old)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        environment.cluster = new
+        environment.save()
+
+    assert sorted(queued) == sorted([old.pk, new.pk])
+
+
+def test_registry_delete_queues_the_clusters_that_held_its_secret(
+    queued, django_capture_on_commit_callbacks
+):
+    cluster = ClusterFactory()
+    registry = RegistryFactory()
+    PullSecretTarget.objects.create(
+        cluster=cluster, namespace="a", registry=registry, secret_name="x"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.delete()
+
+    assert queued == [cluster.pk]
+    assert not PullSecretTarget.objects.exists()
+
+
+def test_ecr_token_is_dropped_when_the_registry_is_saved():
+    rule = inject(RegistryFactory())
+    type(rule).objects.filter(pk=rule.pk).update(ecr_token='{"a": 1}')
+
+    rule.registry.save()
+
+    rule.refresh_from_db()
+    assert rule.ecr_token == "" and rule.ecr_token_expires_at is None

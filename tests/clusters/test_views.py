@@ -1,0 +1,451 @@
+"""Cluster, environment and credential access screens through the test client."""
+
+import pytest
+from django.urls import reverse
+
+from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
+from config.models import AuditEntry
+from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
+from tests.factories import RegistryFactory
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "typed-cluster-token-do-not-leak"
+
+
+def cluster_data(**overrides) -> dict:
+    data = {
+        "name": "prod",
+        "api_url": "https://kube.example.com:6443",
+        "token": TOKEN,
+        "active": "on",
+        "_action": "save",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+# --- clusters ------------------------------------------------------------------
+
+
+def test_add_cluster_saves_it_encrypted_and_audits_without_the_token(admin_client):
+    response = admin_client.post(reverse("clusters:add"), cluster_data())
+
+    assert response.status_code == 302
+    cluster = Cluster.objects.get(name="prod")
+    assert cluster.token == TOKEN
+    entry = AuditEntry.objects.get(action="create", object_repr="prod")
+    assert entry.changes["token"] == ["changed"]
+    assert TOKEN not in str(entry.changes)
+
+
+def test_cluster_url_without_scheme_is_refused_beside_the_field(admin_client):
+    response = admin_client.post(reverse("clusters:add"), cluster_data(api_url="ftp://kube"))
+
+    html = response.content.decode()
+    assert "Enter the API server URL with its scheme" in html or "Enter a valid URL" in html
+    assert not Cluster.objects.exists()
+
+
+def test_cluster_needs_a_token(admin_client):
+    html = admin_client.post(reverse("clusters:add"), cluster_data(token="")).content.decode()
+
+    assert "Enter the bearer token" in html
+    assert not Cluster.objects.exists()
+
+
+def test_ca_certificate_must_be_pem(admin_client):
+    html = admin_client.post(
+        reverse("clusters:add"), cluster_data(ca_certificate="not a certificate")
+    ).content.decode()
+
+    assert "This is not a PEM certificate" in html
+
+
+def test_ca_certificate_and_skip_tls_verify_exclude_each_other(admin_client, ca):
+    data = cluster_data(ca_certificate=ca.cert_pem, skip_tls_verify="on")
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "not both" in html
+
+
+def test_edit_with_a_blank_token_keeps_the_stored_one(admin_client):
+    cluster = ClusterFactory(name="prod", token="stored-token-do-not-leak")
+    data = cluster_data(name=None, token="", api_url="https://new.example.com")
+
+    response = admin_client.post(reverse("clusters:edit", args=[cluster.pk]), data)
+
+    assert response.status_code == 302
+    cluster.refresh_from_db()
+    assert cluster.token == "stored-token-do-not-leak"
+    assert cluster.api_url == "https://new.example.com"
+
+
+def test_cluster_list_shows_clusters_with_environment_counts(admin_client):
+    cluster = ClusterFactory(name="prod")
+    EnvironmentFactory(cluster=cluster)
+    EnvironmentFactory(cluster=cluster)
+
+    html = admin_client.get(reverse("clusters:list")).content.decode()
+
+    assert 'data-cluster="prod"' in html
+    assert "<td>2</td>" in html
+
+
+def test_cluster_list_counts_targets_by_status_once_each(admin_client):
+    cluster = ClusterFactory(name="prod")
+    registry = RegistryFactory()
+    statuses = (("a", "in-sync"), ("b", "in-sync"), ("c", "failed"))
+    for namespace, _status in statuses:
+        EnvironmentFactory(cluster=cluster, namespace=namespace)
+    for namespace, status in statuses:
+        PullSecretTarget.objects.create(
+            cluster=cluster, namespace=namespace, registry=registry, secret_name="x", status=status
+        )
+
+    html = admin_client.get(reverse("clusters:list")).content.decode()
+
+    assert "2 in sync" in html and "1 failed" in html
+
+
+def test_cluster_list_runs_a_fixed_number_of_queries(admin_client, django_assert_max_num_queries):
+    for _ in range(10):
+        EnvironmentFactory()
+    with django_assert_max_num_queries(5):
+        admin_client.get(reverse("clusters:list"))
+
+
+def test_test_connection_reports_version_and_secret_rights(admin_client, start_fake_cluster):
+    fake = start_fake_cluster(namespaces=["team-a"])
+    data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
+
+    response = admin_client.post(reverse("clusters:add"), data, headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert "Connection OK." in html
+    assert "v1.26.4+k3s1" in html
+    assert "may list and write secrets in namespace default" in html
+    assert not Cluster.objects.exists()
+
+
+def test_test_connection_names_the_verbs_the_token_lacks(admin_client, start_fake_cluster):
+    fake = start_fake_cluster(secret_access={"create": False, "delete": False})
+    data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
+
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "Connection failed." in html
+    assert "may not create, delete secrets" in html
+
+
+def test_test_connection_warns_when_service_accounts_cannot_be_patched(
+    admin_client, start_fake_cluster
+):
+    fake = start_fake_cluster(secret_access={"patch serviceaccounts": False})
+    data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
+
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "Connection OK." in html
+    assert "may not patch service accounts" in html
+
+
+def test_test_connection_degrades_when_the_server_does_not_answer_access_reviews(
+    admin_client, start_fake_cluster
+):
+    fake = start_fake_cluster(secret_access=None)
+    data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
+
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "Connection OK." in html
+    assert "did not say whether the token may use secrets" in html
+
+
+def test_test_connection_with_a_wrong_token_says_so_without_echoing_it(
+    admin_client, start_fake_cluster
+):
+    fake = start_fake_cluster()
+    data = cluster_data(api_url=fake.url, token=TOKEN, _action="test")
+
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "rejected the bearer token" in html
+    assert TOKEN not in html
+
+
+def test_cluster_delete_page_names_the_namespaces_holding_pull_secrets(admin_client):
+    cluster = ClusterFactory(name="prod", api_url="http://127.0.0.1:9")
+    registry = RegistryFactory(name="acme")
+    PullSecretTarget.objects.create(
+        cluster=cluster, namespace="team-a", registry=registry, secret_name="wharf-acme"
+    )
+
+    html = admin_client.get(reverse("clusters:delete", args=[cluster.pk])).content.decode()
+
+    assert "team-a" in html and "pull secrets" in html
+
+
+def test_cluster_delete_removes_it_and_audits(admin_client):
+    cluster = ClusterFactory(name="prod", api_url="http://127.0.0.1:9")
+
+    response = admin_client.post(reverse("clusters:delete", args=[cluster.pk]))
+
+    assert response.status_code == 302
+    assert not Cluster.objects.exists()
+    assert AuditEntry.objects.filter(action="delete", object_repr="prod").exists()
+
+
+def test_saving_a_cluster_marks_its_targets_pending_and_queues_a_reconcile(
+    admin_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(
+        "clusters.tasks.reconcile_cluster_pull_secrets.delay", lambda pk: queued.append(pk)
+    )
+    cluster = ClusterFactory(name="prod")
+    EnvironmentFactory(cluster=cluster, namespace="team-a")
+    inject(RegistryFactory(name="acme"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("clusters:edit", args=[cluster.pk]), cluster_data(name=None, token="")
+        )
+
+    assert queued == [cluster.pk]
+    assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.PENDING
+
+
+# --- environments ------------------------------------------------------------------
+
+
+def test_add_environment_under_a_cluster(admin_client):
+    cluster = ClusterFactory(name="prod")
+    data = {"name": "prod-web", "cluster": cluster.pk, "namespace": "web", "_action": "save"}
+
+    response = admin_client.post(reverse("clusters:environment_add"), data)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("clusters:edit", args=[cluster.pk]) + "#environments"
+    assert Environment.objects.get().namespace == "web"
+    cluster_page = admin_client.get(reverse("clusters:edit", args=[cluster.pk])).content.decode()
+    assert 'data-environment="prod-web"' in cluster_page
+
+
+def test_add_environment_form_preselects_the_cluster_from_the_link(admin_client):
+    cluster = ClusterFactory(name="prod")
+    html = admin_client.get(
+        reverse("clusters:environment_add") + f"?cluster={cluster.pk}"
+    ).content.decode()
+    assert f'<option value="{cluster.pk}" selected>' in html
+
+
+def test_environment_namespace_must_be_a_dns_label(admin_client):
+    cluster = ClusterFactory()
+    data = {"name": "bad-ns", "cluster": cluster.pk, "namespace": "Team_A", "_action": "save"}
+
+    html = admin_client.post(reverse("clusters:environment_add"), data).content.decode()
+
+    assert "Kubernetes namespace name" in html
+    assert not Environment.objects.exists()
+
+
+def test_one_environment_per_cluster_namespace(admin_client):
+    env = EnvironmentFactory(namespace="web")
+    data = {"name": "again", "cluster": env.cluster_id, "namespace": "web", "_action": "save"}
+
+    response = admin_client.post(reverse("clusters:environment_add"), data)
+
+    assert response.status_code == 200
+    assert Environment.objects.count() == 1
+
+
+def test_environment_delete_shows_the_secrets_that_go(admin_client):
+    env = EnvironmentFactory(namespace="web")
+    PullSecretTarget.objects.create(
+        cluster=env.cluster, namespace="web", registry=RegistryFactory(), secret_name="x"
+    )
+
+    html = admin_client.get(reverse("clusters:environment_delete", args=[env.pk])).content.decode()
+
+    assert "removes its 1 pull secrets from namespace web" in html
+
+
+# --- registry credential access ("Manage") ---------------------------------------------
+
+
+def access_data(**overrides) -> dict:
+    data = {
+        "mode": "include",
+        "credentials": "registry",
+        "add_to_default_service_account": "on",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_new_registry_is_not_injected_anywhere_and_offers_manage(admin_client):
+    registry = RegistryFactory(name="acme")
+    ClusterFactory()
+
+    html = admin_client.get(reverse("registries:list")).content.decode()
+
+    assert "Not injected into any cluster" in html
+    assert reverse("clusters:registry_access", args=[registry.pk]) in html
+    assert not RegistryAccess.objects.exists()
+
+
+def test_public_registry_offers_no_manage(admin_client):
+    registry = RegistryFactory(registry_type="public", username="", secret="")
+
+    html = admin_client.get(reverse("registries:list")).content.decode()
+
+    assert reverse("clusters:registry_access", args=[registry.pk]) not in html
+    response = admin_client.get(reverse("clusters:registry_access", args=[registry.pk]))
+    assert response.status_code == 404
+
+
+def test_manage_saves_an_include_rule_and_the_list_shows_the_summary(admin_client):
+    registry = RegistryFactory(name="acme")
+    first, second, _third = ClusterFactory(), ClusterFactory(), ClusterFactory()
+    data = access_data(clusters=[first.pk, second.pk])
+
+    response = admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+
+    assert response.status_code == 302
+    rule = RegistryAccess.objects.get()
+    assert set(rule.clusters.all()) == {first, second}
+    html = admin_client.get(reverse("registries:list")).content.decode()
+    assert "Registry credential access is auto injected to 2 clusters" in html
+    entry = AuditEntry.objects.get(object_type="registry credential access")
+    assert sorted(entry.changes["clusters"][1]) == sorted([first.name, second.name])
+
+
+def test_exclude_rule_summary_counts_every_other_cluster(admin_client):
+    registry = RegistryFactory(name="acme")
+    left_out = ClusterFactory()
+    ClusterFactory(), ClusterFactory()
+    data = access_data(mode="exclude", clusters=[left_out.pk])
+
+    admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+
+    html = admin_client.get(reverse("registries:list")).content.decode()
+    assert "Registry credential access is auto injected to 2 clusters" in html
+
+
+def test_all_clusters_rule_summary(admin_client):
+    registry = RegistryFactory(name="acme")
+    admin_client.post(
+        reverse("clusters:registry_access", args=[registry.pk]), access_data(all_clusters="on")
+    )
+    html = admin_client.get(reverse("registries:list")).content.decode()
+    assert "auto injected to all clusters" in html
+
+
+def test_include_rule_needs_clusters_or_all(admin_client):
+    registry = RegistryFactory()
+    html = admin_client.post(
+        reverse("clusters:registry_access", args=[registry.pk]), access_data()
+    ).content.decode()
+    assert "Pick the clusters to inject credentials into" in html
+    assert not RegistryAccess.objects.exists()
+
+
+def test_specified_secret_needs_its_name(admin_client):
+    registry = RegistryFactory()
+    data = access_data(all_clusters="on", credentials="secret", secret_name="")
+    html = admin_client.post(
+        reverse("clusters:registry_access", args=[registry.pk]), data
+    ).content.decode()
+    assert "Enter the name of the image pull secret" in html
+
+
+def test_registry_list_with_rules_runs_a_fixed_number_of_queries(
+    admin_client, django_assert_max_num_queries
+):
+    clusters = [ClusterFactory() for _ in range(3)]
+    for _ in range(10):
+        inject(RegistryFactory(), clusters=clusters[:2])
+    with django_assert_max_num_queries(8):
+        admin_client.get(reverse("registries:list"))
+
+
+def test_saving_access_queues_a_reconcile_of_the_selected_clusters(
+    admin_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(
+        "clusters.tasks.reconcile_cluster_pull_secrets.delay", lambda pk: queued.append(pk)
+    )
+    registry = RegistryFactory(name="acme")
+    chosen, other = ClusterFactory(), ClusterFactory()
+    EnvironmentFactory(cluster=chosen, namespace="team-a")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("clusters:registry_access", args=[registry.pk]),
+            access_data(clusters=[chosen.pk]),
+        )
+
+    assert queued == [chosen.pk]
+    target = PullSecretTarget.objects.get()
+    assert (target.cluster, target.namespace, target.status) == (chosen, "team-a", "pending")
+    assert other.targets.count() == 0
+
+
+# --- live status -------------------------------------------------------------------
+
+
+def test_status_partial_polls_while_targets_are_pending(admin_client):
+    target = PullSecretTarget.objects.create(
+        cluster=ClusterFactory(), namespace="a", registry=RegistryFactory(), secret_name="x"
+    )
+    url = reverse("clusters:registry_access_status", args=[target.registry_id])
+
+    response = admin_client.get(url, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert 'hx-trigger="every 2s"' in response.content.decode()
+
+
+def test_status_partial_stops_polling_with_286_when_nothing_is_pending(admin_client):
+    target = PullSecretTarget.objects.create(
+        cluster=ClusterFactory(),
+        namespace="a",
+        registry=RegistryFactory(),
+        secret_name="x",
+        status=PullSecretTarget.Status.IN_SYNC,
+    )
+
+    for url in (
+        reverse("clusters:registry_access_status", args=[target.registry_id]),
+        reverse("clusters:status", args=[target.cluster_id]),
+    ):
+        response = admin_client.get(url, headers={"HX-Request": "true"})
+        assert response.status_code == 286
+        assert "In sync" in response.content.decode()
+        assert "hx-trigger" not in response.content.decode()
+
+
+def test_registry_delete_page_names_clusters_and_namespaces_holding_its_secret(admin_client):
+    registry = RegistryFactory(name="acme", is_default=True)
+    cluster = ClusterFactory(name="prod")
+    for namespace in ("team-a", "team-b"):
+        PullSecretTarget.objects.create(
+            cluster=cluster, namespace=namespace, registry=registry, secret_name="wharf-acme"
+        )
+
+    html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
+
+    assert "cluster prod: team-a, team-b" in html
+
+
+def test_reconcile_now_marks_the_cluster_pending(admin_client):
+    cluster = ClusterFactory()
+    EnvironmentFactory(cluster=cluster)
+    inject(RegistryFactory())
+
+    response = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]))
+
+    assert response.status_code == 302
+    assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.PENDING
