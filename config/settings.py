@@ -178,6 +178,10 @@ WHARF_CHART_ARCHIVE_MAX_BYTES = env.int("WHARF_CHART_ARCHIVE_MAX_BYTES", default
 CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
     "task": "charts.tasks.sync_due_sources",
     "schedule": float(WHARF_CHART_SYNC_INTERVAL),
+    # A beat tick nobody picked up before the next one is dropped, not piled up.
+    "options": {"expires": max(WHARF_CHART_SYNC_INTERVAL - 30, 30)},
+}
+
 # --- Pull secrets (clusters) -------------------------------------------------------
 # Seconds for every call Wharf makes to a Kubernetes API server.
 WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
