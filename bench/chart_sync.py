@@ -1,0 +1,753 @@
+"""Benchmark of chart indexing and the Chart Store (issue 3), against real local servers.
+
+What it measures, and the goals it checks (it prints "goal met"/"goal missed" beside each;
+a missed goal is a finding, not an error, so the exit status stays 0):
+
+1. OCI: R repositories x V chart versions pushed once into Debian's ``docker-registry``
+   (htpasswd Basic auth, plain HTTP), then synced with ``charts.sync.run_sync`` exactly as
+   the worker does, one source after another:
+   a. on plain loopback: first sync (time, HTTP requests, requests per new version, blob
+      GETs read from the registry's access log: configs only, never an archive), an
+      unchanged resync (at most one tag-list request per repository page plus auth, no
+      blob read) and a deep resync (a HEAD per known tag);
+   b. through a relay that adds ``--delay-ms`` to every request: a first sync of fresh
+      sources and an unchanged resync, against a naive baseline measured in the same run
+      through the same relay with the same client (one chart at a time, each pulled
+      whole: tag list, manifest, config blob, archive blob), sampled on a few repositories
+      and scaled when the full size would take too long. Goal: sync >= 5x faster.
+2. Helm: nginx serving a realistic ``index.yaml`` of C charts x Vh versions: the C-loader
+   parse alone, the first import through the sync (goal <= 3x the parse), and an unchanged
+   resync (goal: HTTP 304, under 100 ms, no write to the chart tables).
+3. Chart Store: S charts x Vs versions bulk-created; store page 1, a search, a deep page and
+   a chart page with Django's test client signed in: queries per page (goal <= 15, none per
+   row) and server time (median of 5).
+
+Run it from the repository root:
+
+    .venv/bin/python bench/chart_sync.py            # full size (~3-4 minutes on 2 CPUs)
+    .venv/bin/python bench/chart_sync.py --quick    # a smoke run (~30 s)
+
+``make bench`` runs it too. The database is a throw-away SQLite file in a temporary
+folder, unless ``BENCH_DATABASE_URL`` is set. Servers, relay and the temporary folder are
+cleaned up at the end, also on Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKDIR = Path(tempfile.mkdtemp(prefix="wharf-bench-charts-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)  # also if set-up fails early
+
+# Django is configured before anything imports it.
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings_test"
+os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or (
+    f"sqlite:///{WORKDIR / 'bench.sqlite3'}"
+)
+os.environ["WHARF_VAR_DIR"] = str(WORKDIR)
+
+import django  # noqa: E402
+
+django.setup()
+
+import yaml  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from charts import tasks  # noqa: E402
+from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun  # noqa: E402
+from charts.sources import sync_helm_repository_source  # noqa: E402
+from charts.sync import queue_sync, run_sync  # noqa: E402
+from charts.views import STORE_PAGE_SIZE  # noqa: E402
+from registries import oci  # noqa: E402
+from registries.models import Registry  # noqa: E402
+from tests.chartkit import (  # noqa: E402
+    DelayingRelay,
+    NginxHelmRepo,
+    OciPusher,
+    make_chart_archive,
+    nginx_executable,
+    populate_registry,
+    realistic_index,
+    sha256_digest,
+)
+from tests.conftest import RegistryServer, free_port, wait_until  # noqa: E402
+
+try:
+    YamlLoader: Any = yaml.CSafeLoader
+except AttributeError:  # PyYAML without libyaml
+    YamlLoader = yaml.SafeLoader
+
+REGISTRY_USER, REGISTRY_PASSWORD = "bench", "bench-Passw0rd"
+CHART_PREFIX = "charts"
+LABEL_WIDTH = 58
+ACCESS_LINE = re.compile(r'"([A-Z]+) (/v2/\S*) HTTP/[\d.]+" (\d{3}) ')
+WRITE_SQL = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+class BenchError(Exception):
+    """The benchmark cannot measure what it should (a sync failed, a server is missing)."""
+
+
+# --- printing --------------------------------------------------------------------------
+
+
+def heading(title: str) -> None:
+    print(f"\n{title}\n{'-' * len(title)}", flush=True)
+
+
+def row(label: str, value: str, goal: bool | None = None, note: str = "") -> None:
+    """One aligned line; ``goal`` True/False adds "goal met"/"goal missed"."""
+    verdict = "" if goal is None else ("goal met" if goal else "goal missed")
+    tail = "  ".join(part for part in (verdict, note) if part)
+    print(f"  {label:<{LABEL_WIDTH}} {value:>14}  {tail}".rstrip(), flush=True)
+
+
+def seconds(value: float) -> str:
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+@contextlib.contextmanager
+def timer() -> Iterator[list[float]]:
+    """``with timer() as t: ...`` then ``t[0]`` is the elapsed seconds."""
+    elapsed: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        elapsed.append(time.perf_counter() - start)
+
+
+# --- servers ---------------------------------------------------------------------------
+
+
+def start_registry(stack: contextlib.ExitStack) -> RegistryServer:
+    """Debian's ``docker-registry`` with htpasswd (Basic) auth on a free loopback port."""
+    executable = shutil.which("docker-registry")
+    htpasswd = shutil.which("htpasswd")
+    if not executable or not htpasswd:
+        raise BenchError("docker-registry and htpasswd are needed (apt install docker-registry)")
+    workdir = WORKDIR / "registry"
+    workdir.mkdir()
+    entry = subprocess.run(
+        [htpasswd, "-Bbn", REGISTRY_USER, REGISTRY_PASSWORD],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (workdir / "htpasswd").write_text(entry)
+    ca_path = workdir / "no-ca.pem"  # plain HTTP; RegistryServer only needs a path here
+    ca_path.write_text("")
+    auth = {"htpasswd": {"realm": "wharf-bench", "path": str(workdir / "htpasswd")}}
+    last_error: Exception | None = None
+    for _attempt in range(3):  # another process may take the free port first
+        server = RegistryServer(
+            executable=executable,
+            workdir=workdir,
+            port=free_port(),
+            tls=None,
+            ca_path=ca_path,
+            auth_config=auth,
+            username=REGISTRY_USER,
+            password=REGISTRY_PASSWORD,
+        )
+        try:
+            server.start()
+        except RuntimeError as exc:
+            last_error = exc
+            continue
+        stack.callback(server.stop)
+        return server
+    raise BenchError(f"could not start docker-registry: {last_error}")
+
+
+class AccessLog:
+    """Requests in the registry's access log, from a remembered offset on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size
+
+    def requests(self) -> list[tuple[str, str, str]]:
+        """(method, path, status) of each request since :meth:`mark`, once the log settles."""
+        size = -1
+        while size != self.path.stat().st_size:  # the registry logs after answering
+            size = self.path.stat().st_size
+            time.sleep(0.2)
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode(errors="replace")
+        return [m.groups() for m in ACCESS_LINE.finditer(text)]
+
+    def blob_gets(self) -> list[str]:
+        """Digests of the blobs read (GET) since :meth:`mark`."""
+        return [
+            path.rsplit("/", 1)[1]
+            for method, path, _status in self.requests()
+            if method == "GET" and "/blobs/sha256:" in path
+        ]
+
+
+# --- database set-up ---------------------------------------------------------------------
+
+
+def oci_chart_registry(name: str, host: str, repositories: list[str]) -> Registry:
+    """A private (Basic auth) registry row marked as a chart source; saving makes the sources."""
+    return Registry.objects.create(
+        name=name,
+        provider="other",
+        registry_type=Registry.Type.PRIVATE,
+        url=host,
+        auth_type="password",
+        username=REGISTRY_USER,
+        secret=REGISTRY_PASSWORD,
+        tls_mode=Registry.Tls.INSECURE,
+        push_images=False,
+        chart_source=True,
+        repositories=repositories,
+    )
+
+
+def sources_of(registry: Registry) -> list[ChartSource]:
+    return list(registry.chart_sources.order_by("repository"))
+
+
+@dataclass
+class SyncTotals:
+    seconds: float = 0.0
+    http_requests: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    runs: int = 0
+    cpu: float = 0.0  # this process (the sync and its threads)
+    registry_cpu: float = 0.0  # the docker-registry process
+
+    def cpu_note(self) -> str:
+        return f"CPU: wharf {self.cpu:.1f} s, registry {self.registry_cpu:.1f} s"
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc; 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sync_once(source: ChartSource, *, deep: bool = False) -> SyncRun:
+    """Queue and run one sync in this thread, as the worker does; a failed run is an error."""
+    run = run_sync(queue_sync(source, trigger=SyncRun.Trigger.MANUAL, deep=deep).pk)
+    if run is None or run.status != SyncRun.Status.SUCCEEDED:
+        error = run.error if run else "the run vanished"
+        raise BenchError(f"sync of {source} ended {getattr(run, 'status', '?')}: {error}")
+    return run
+
+
+def sync_all(
+    sources: list[ChartSource], server: RegistryServer, *, deep: bool = False
+) -> SyncTotals:
+    """Sync each source in turn (each run uses its own thread pool), adding up the runs."""
+    totals = SyncTotals()
+    pid = server._process.pid if server._process else 0  # RegistryServer keeps it private
+    start, cpu, registry_cpu = time.perf_counter(), time.process_time(), process_cpu(pid)
+    for source in sources:
+        run = sync_once(source, deep=deep)
+        totals.http_requests += run.http_requests
+        totals.added += run.added
+        totals.updated += run.updated
+        totals.removed += run.removed
+        totals.runs += 1
+    totals.seconds = time.perf_counter() - start
+    totals.cpu = time.process_time() - cpu
+    totals.registry_cpu = process_cpu(pid) - registry_cpu
+    return totals
+
+
+# --- 1. OCI ------------------------------------------------------------------------------
+
+
+def archive_digests(repositories: int, versions: int) -> set[str]:
+    """Digests of every chart archive pushed (the archives are byte-for-byte reproducible)."""
+    return {
+        sha256_digest(make_chart_archive(f"chart-{i}", f"1.{j}.0"))
+        for i in range(repositories)
+        for j in range(versions)
+    }
+
+
+def tag_list_requests(requests: list[tuple[str, str, str]]) -> Counter[str]:
+    """Tag-list requests by status: "200" are pages read, "401" are auth challenges."""
+    return Counter(status for method, path, status in requests if "/tags/list" in path)
+
+
+def bench_oci_loopback(
+    server: RegistryServer, log: AccessLog, repos: list[str], versions: int, archives: set[str]
+) -> None:
+    heading(f"1a. OCI on plain loopback: {len(repos)} repositories x {versions} versions")
+    registry = oci_chart_registry("bench-loopback", server.host, repos)
+    sources = sources_of(registry)
+    total_versions = len(repos) * versions
+
+    log.mark()
+    first = sync_all(sources, server)
+    first_blobs = log.blob_gets()
+    if first.added != total_versions:
+        raise BenchError(f"first sync indexed {first.added} versions, not {total_versions}")
+    log.mark()
+    again = sync_all(sources, server)
+    again_log = log.requests()
+    log.mark()
+    deep = sync_all(sources, server, deep=True)
+    deep_log = log.requests()
+
+    # What an unchanged resync costs per repository is the fixed cost of any run; the rest
+    # of a first sync is what the new versions cost.
+    fixed = again.http_requests
+    per_version = (first.http_requests - fixed) / first.added
+    archive_reads = sum(1 for digest in first_blobs if digest in archives)
+    row("first sync: time", seconds(first.seconds), note=first.cpu_note())
+    row(
+        "first sync: versions indexed",
+        f"{first.added:,}",
+        note=f"{first.added / first.seconds:,.0f} versions/s",
+    )
+    row("first sync: HTTP requests (sum of run.http_requests)", f"{first.http_requests:,}")
+    row(
+        "first sync: requests per new version (all / added)",
+        f"{first.http_requests / first.added:.2f}",
+    )
+    row(
+        "first sync: per new version, less a run's fixed cost",
+        f"{per_version:.2f}",
+        goal=per_version <= 2.0,
+        note="goal 2 (manifest + config blob)",
+    )
+    row("first sync: blob GETs in the registry log", f"{len(first_blobs):,}")
+    row("first sync: chart archive blob GETs", f"{archive_reads:,}", goal=archive_reads == 0)
+
+    lists = tag_list_requests(again_log)
+    again_blobs = [p for m, p, _ in again_log if m == "GET" and "/blobs/" in p]
+    per_repo = again.http_requests / len(repos)
+    row("unchanged resync: time", seconds(again.seconds), note=again.cpu_note())
+    row("unchanged resync: HTTP requests (client count)", f"{again.http_requests:,}")
+    row(
+        "unchanged resync: tag-list pages read per repository",
+        f"{lists['200'] / len(repos):.2f}",
+        goal=lists["200"] <= len(repos),
+        note="registry log; distribution 2.8 sends one page",
+    )
+    row(
+        "unchanged resync: auth challenges (401) per repository", f"{lists['401'] / len(repos):.2f}"
+    )
+    row(
+        "unchanged resync: all requests per repository",
+        f"{per_repo:.2f}",
+        goal=per_repo <= 2.0,
+        note="goal 1 page + auth = 2; see the note below",
+    )
+    row("unchanged resync: blob GETs", f"{len(again_blobs):,}", goal=not again_blobs)
+    row("unchanged resync: added/updated/removed", f"{again.added}/{again.updated}/{again.removed}")
+
+    heads = sum(1 for method, _path, _status in deep_log if method == "HEAD")
+    row("deep resync: time", seconds(deep.seconds), note=deep.cpu_note())
+    row("deep resync: HTTP requests", f"{deep.http_requests:,}")
+    row(
+        "deep resync: HEAD requests per known tag",
+        f"{heads / total_versions:.2f}",
+        note=f"+ {(deep.http_requests - heads) / len(repos):.2f} other requests per repository",
+    )
+    row("deep resync: added/updated/removed", f"{deep.added}/{deep.updated}/{deep.removed}")
+    unlogged = again.http_requests - len(again_log)
+    print(
+        f"  note: {unlogged} requests of the resync ({unlogged / len(repos):.2f} per repository) "
+        "never reached the\n  registry's log: each run opens a new client, and with TLS "
+        "'insecure' its first\n  request tries HTTPS against this plain-HTTP registry "
+        "before falling back to HTTP.",
+        flush=True,
+    )
+
+
+def naive_baseline(registry: Registry, repos: list[str], log: AccessLog) -> tuple[float, int, int]:
+    """One chart at a time, each pulled whole; returns (seconds, requests, blob GETs)."""
+    log.mark()
+    start = time.perf_counter()
+    with oci.RegistryClient(registry.connection()) as client:
+        for repository in repos:
+            for tag in client.list_tags(repository):
+                manifest = client.get_manifest(repository, tag)
+                client.get_blob(repository, manifest.body["config"]["digest"], max_bytes=2**20)
+                for layer in manifest.body["layers"]:
+                    client.get_blob(repository, layer["digest"], max_bytes=20 * 2**20)
+        requests = client.requests_made
+    elapsed = time.perf_counter() - start
+    return elapsed, requests, len(log.blob_gets())
+
+
+def bench_oci_delayed(
+    server: RegistryServer,
+    log: AccessLog,
+    repos: list[str],
+    versions: int,
+    delay_ms: float,
+    sample: int,
+    stack: contextlib.ExitStack,
+) -> None:
+    heading(f"1b. OCI with {delay_ms:g} ms added per request (DelayingRelay)")
+    relay = DelayingRelay("127.0.0.1", server.port, delay=delay_ms / 1000)
+    relay.start()
+    stack.callback(relay.stop)
+    registry = oci_chart_registry("bench-delayed", relay.host, repos)
+    sources = sources_of(registry)
+
+    first = sync_all(sources, server)
+    again = sync_all(sources, server)
+    row("first sync: time", seconds(first.seconds), note=first.cpu_note())
+    row("first sync: HTTP requests", f"{first.http_requests:,}")
+    row("first sync: versions indexed", f"{first.added:,}")
+    row("unchanged resync: time", seconds(again.seconds), note=again.cpu_note())
+    row("unchanged resync: HTTP requests", f"{again.http_requests:,}")
+
+    sampled = repos[: min(sample, len(repos))] if sample > 0 else repos
+    naive_seconds, naive_requests, naive_blobs = naive_baseline(registry, sampled, log)
+    scale = len(repos) / len(sampled)
+    estimated = naive_seconds * scale
+    label = (
+        "naive baseline: time (whole run)"
+        if scale == 1
+        else f"naive baseline: {len(sampled)} of {len(repos)} repositories, measured"
+    )
+    row(label, seconds(naive_seconds))
+    row(
+        "naive baseline: HTTP requests / blob GETs (measured)",
+        f"{naive_requests:,} / {naive_blobs:,}",
+    )
+    if scale != 1:
+        row(f"naive baseline: scaled x{scale:g} to the full size", seconds(estimated))
+    speedup = estimated / first.seconds
+    row(
+        "speed-up of the first sync over the naive baseline",
+        f"{speedup:.1f}x",
+        goal=speedup >= 5,
+        note="goal >= 5x" + (" (baseline sampled and scaled)" if scale != 1 else ""),
+    )
+
+
+# --- 2. Helm -----------------------------------------------------------------------------
+
+
+class WriteCounter:
+    """An ``execute_wrapper`` that counts INSERT/UPDATE/DELETE statements per table."""
+
+    def __init__(self) -> None:
+        self.tables: Counter[str] = Counter()
+
+    def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: Any):
+        match = WRITE_SQL.match(sql)
+        if match:
+            self.tables[match.group(1).lower()] += 1
+        return execute(sql, params, many, context)
+
+    def count(self, *tables: str) -> int:
+        return sum(self.tables[t] for t in tables)
+
+
+CHART_TABLES = ("charts_chart", "charts_chartversion")
+BOOKKEEPING_TABLES = ("charts_syncrun", "charts_chartsource")
+
+
+def bench_helm(charts: int, versions: int, stack: contextlib.ExitStack) -> None:
+    heading(f"2. Helm index: {charts:,} charts x {versions} versions (nginx)")
+    nginx_path = nginx_executable()
+    if nginx_path is None:
+        raise BenchError("nginx is needed (apt-get install nginx-light)")
+    workdir = WORKDIR / "nginx"
+    workdir.mkdir()
+    repo = NginxHelmRepo.start_on_free_port(workdir, executable=nginx_path)
+    stack.callback(repo.stop)
+    body = realistic_index(charts, versions)
+    repo.write_index(body)
+
+    parses = []
+    for _ in range(2):
+        with timer() as elapsed:
+            yaml.load(body, Loader=YamlLoader)
+        parses.append(elapsed[0])
+    parse = min(parses)
+
+    helm_repo = HelmRepository.objects.create(
+        name="bench-helm", url=repo.url, tls_mode=Registry.Tls.INSECURE
+    )
+    source = sync_helm_repository_source(helm_repo, changed=True)
+    writes = WriteCounter()
+    with connection.execute_wrapper(writes), timer() as elapsed:
+        first = sync_once(source)
+    first_seconds = elapsed[0]
+    if first.added != charts * versions:
+        raise BenchError(f"the import added {first.added} versions, not {charts * versions}")
+    ratio = first_seconds / parse
+
+    queue_sync(source, trigger=SyncRun.Trigger.MANUAL)  # queued before the timed part
+    lines_before = len(repo.access_log_lines())
+    writes_again = WriteCounter()
+    run_id = source.runs.filter(status=SyncRun.Status.QUEUED).values_list("pk", flat=True)[0]
+    with connection.execute_wrapper(writes_again), timer() as elapsed:
+        again = run_sync(run_id)
+    resync_seconds = elapsed[0]
+    if again is None or again.status != SyncRun.Status.SUCCEEDED:
+        raise BenchError(f"the unchanged Helm resync failed: {getattr(again, 'error', '')}")
+    wait_until(lambda: len(repo.access_log_lines()) > lines_before, what="nginx access log")
+    status = repo.access_log_lines()[-1].split()[2]
+    chart_writes = writes_again.count(*CHART_TABLES)
+    bookkeeping = writes_again.count(*BOOKKEEPING_TABLES)
+    other = sum(writes_again.tables.values()) - chart_writes - bookkeeping
+
+    row("index.yaml size", f"{len(body) / 2**20:.1f} MB")
+    row("C-loader parse alone (best of 2)", seconds(parse))
+    row("first import through the sync", seconds(first_seconds))
+    row(
+        "first import / parse",
+        f"{ratio:.2f}x",
+        goal=ratio <= 3,
+        note="goal <= 3x",
+    )
+    row(
+        "first import: write statements (chart tables / bookkeeping)",
+        f"{writes.count(*CHART_TABLES):,} / {writes.count(*BOOKKEEPING_TABLES):,}",
+    )
+    row("first import: HTTP requests", f"{first.http_requests}")
+    row(
+        "unchanged resync: time (run_sync)",
+        seconds(resync_seconds),
+        goal=resync_seconds < 0.1,
+        note="goal < 100 ms",
+    )
+    row("unchanged resync: status nginx logged", status, goal=status == "304")
+    row(
+        "unchanged resync: writes on charts_chart/_chartversion",
+        f"{chart_writes}",
+        goal=chart_writes == 0,
+    )
+    row(
+        "unchanged resync: run bookkeeping writes (syncrun/source)",
+        f"{bookkeeping}",
+        note=", ".join(f"{t} {n}" for t, n in sorted(writes_again.tables.items())),
+    )
+    if other:
+        row("unchanged resync: writes on other tables", f"{other}")
+
+
+# --- 3. Chart Store ----------------------------------------------------------------------
+
+
+def fill_store(charts: int, versions: int) -> None:
+    """A Helm source with ``charts`` x ``versions`` rows, files already read (no network)."""
+    helm_repo = HelmRepository.objects.create(
+        name="bench-store", url="http://127.0.0.1:9/", tls_mode=Registry.Tls.INSECURE
+    )
+    source = sync_helm_repository_source(helm_repo, changed=True)
+    words = ["database", "cache", "proxy", "gateway", "metrics", "logging", "storage", "mesh"]
+    Chart.objects.bulk_create(
+        [
+            Chart(
+                source=source,
+                name=f"{words[i % len(words)]}-chart-{i:05d}",
+                latest_version=f"1.{versions - 1}.0",
+                app_version=f"{i % 7}.{i % 5}.0",
+                description=f"A Helm chart for {words[i % len(words)]} number {i}",
+                icon=f"https://charts.example/{i}/icon.svg",
+                keywords=f"{words[i % len(words)]} {words[(i + 3) % len(words)]}",
+                version_count=versions,
+            )
+            for i in range(charts)
+        ],
+        batch_size=1000,
+    )
+    now = timezone.now()
+    chart_ids = list(source.charts.values_list("id", "name"))
+    batch: list[ChartVersion] = []
+    for chart_id, name in chart_ids:
+        for j in range(versions):
+            version = f"1.{j}.0"
+            batch.append(
+                ChartVersion(
+                    chart_id=chart_id,
+                    version=version,
+                    app_version="1.0.0",
+                    description=f"A Helm chart for {name}",
+                    metadata={"name": name, "version": version, "apiVersion": "v2"},
+                    fingerprint=f"{chart_id}-{version}",
+                    archive_url=f"http://127.0.0.1:9/charts/{name}-{version}.tgz",
+                    files_read_at=now,
+                    values_yaml="replicaCount: 1\nimage:\n  repository: nginx\n",
+                    readme=f"# {name}\n\nA chart.\n",
+                )
+            )
+        if len(batch) >= 5000:
+            ChartVersion.objects.bulk_create(batch, batch_size=1000)
+            batch = []
+    ChartVersion.objects.bulk_create(batch, batch_size=1000)
+
+
+def query_shape(sql: str) -> str:
+    return re.sub(r"\b\d+\b|'[^']*'", "?", sql)
+
+
+def measure_page(client: Client, url: str) -> tuple[int, int, float]:
+    """(queries, most repeats of one query shape, median server time of 5)."""
+    answer = client.get(url)  # warm-up: templates and caches
+    if answer.status_code != 200:
+        raise BenchError(f"GET {url} answered {answer.status_code}")
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    # Read now: the next request resets connection.queries, which the context slices lazily.
+    queries = [q["sql"] for q in captured.captured_queries]
+    shapes = Counter(query_shape(sql) for sql in queries)
+    times = []
+    for _ in range(5):
+        with timer() as elapsed:
+            client.get(url)
+        times.append(elapsed[0])
+    return len(queries), max(shapes.values(), default=0), statistics.median(times)
+
+
+def bench_store(charts: int, versions: int) -> None:
+    heading(f"3. Chart Store: {charts:,} charts / {charts * versions:,} versions in the DB")
+    # Only this section's rows in the store, so the sizes are exactly the ones printed.
+    Registry.objects.all().delete()
+    HelmRepository.objects.all().delete()
+    with timer() as elapsed:
+        fill_store(charts, versions)
+    row("bulk-create the rows", seconds(elapsed[0]))
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    user = get_user_model().objects.create_user("bench-viewer", password="bench-password-1")
+    client = Client()
+    client.force_login(user)
+    store = reverse("charts:store")
+    chart = Chart.objects.order_by("name").first()
+    assert chart is not None
+    deep_page = min(100, -(-charts // STORE_PAGE_SIZE))  # page 100, or the last one
+    pages = [
+        ("store page 1", store),
+        ("store search ?q=database", f"{store}?q=database"),
+        (f"store deep page ?page={deep_page}", f"{store}?page={deep_page}"),
+        (f"chart page ({versions} versions)", reverse("charts:chart", args=[chart.pk])),
+    ]
+    for label, url in pages:
+        queries, repeats, median = measure_page(client, url)
+        row(
+            f"{label}: queries",
+            f"{queries}",
+            goal=queries <= 15 and repeats < 5,
+            note=f"goal <= 15; most repeats of one query: {repeats}",
+        )
+        row(f"{label}: server time (median of 5)", seconds(median))
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repos", type=int, default=100, help="OCI repositories")
+    parser.add_argument("--versions", type=int, default=30, help="chart versions per repository")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="added per request")
+    parser.add_argument("--naive-sample", type=int, default=10, help="repositories (0 = all)")
+    parser.add_argument("--helm-charts", type=int, default=1000)
+    parser.add_argument("--helm-versions", type=int, default=20)
+    parser.add_argument("--store-charts", type=int, default=5000)
+    parser.add_argument("--store-versions", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repos, args.versions = 10, 5
+        args.helm_charts, args.helm_versions = 100, 5
+        args.store_charts, args.store_versions = 500, 10
+        args.naive_sample = 0
+    return args
+
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    call_command("migrate", verbosity=0)
+    # Saving a registry or Helm repository queues a sync on commit; with eager Celery it
+    # would run inline. Record instead, and run each sync explicitly as the worker does.
+    queued: list[int] = []
+    original_delay = tasks.sync_chart_source.delay
+    tasks.sync_chart_source.delay = queued.append
+    stack.callback(setattr, tasks.sync_chart_source, "delay", original_delay)
+
+    print("Chart indexing benchmark (issue 3)")
+    row("machine", f"{os.cpu_count()} CPUs", note=f"Python {sys.version.split()[0]}")
+    row("database", connection.vendor, note=settings.DATABASES["default"]["NAME"])
+    row(
+        "sync concurrency (WHARF_CHART_SYNC_CONCURRENCY)",
+        f"{settings.WHARF_CHART_SYNC_CONCURRENCY}",
+    )
+    row("OCI size", f"{args.repos} x {args.versions}", note="htpasswd Basic auth, plain HTTP")
+    row("Helm size", f"{args.helm_charts} x {args.helm_versions}")
+    row("Store size", f"{args.store_charts} x {args.store_versions}")
+
+    server = start_registry(stack)
+    log = AccessLog(server.log_path)
+    pusher = OciPusher(server.url, REGISTRY_USER, REGISTRY_PASSWORD, verify=False)
+    with timer() as elapsed:
+        pushed = populate_registry(pusher, args.repos, args.versions, prefix=CHART_PREFIX)
+    row("push the charts into the registry (set-up)", seconds(elapsed[0]))
+    repos = sorted(pushed)
+    archives = archive_digests(args.repos, args.versions)
+
+    bench_oci_loopback(server, log, repos, args.versions, archives)
+    bench_oci_delayed(server, log, repos, args.versions, args.delay_ms, args.naive_sample, stack)
+    bench_helm(args.helm_charts, args.helm_versions, stack)
+    bench_store(args.store_charts, args.store_versions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.perf_counter()
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(shutil.rmtree, WORKDIR, ignore_errors=True)
+            run(args, stack)
+    except BenchError as exc:
+        print(f"\nbenchmark error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    print(f"\ndone in {seconds(time.perf_counter() - started)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
