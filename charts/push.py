@@ -180,6 +180,11 @@ def prepare_push(archive: bytes, provenance: bytes | None, prefix: str) -> PushU
     chart = check_archive(archive)
     if provenance:
         check_provenance(provenance, archive)
+    return upload_for(chart, archive, provenance or b"", prefix)
+
+
+def upload_for(chart: ChartFiles, archive: bytes, provenance: bytes, prefix: str) -> PushUpload:
+    """Where a checked chart goes: the repository and tag, themselves checked."""
     repository = f"{prefix}/{chart.name}" if prefix else chart.name
     if len(repository) > 200:
         raise PushInputError(
@@ -193,11 +198,7 @@ def prepare_push(archive: bytes, provenance: bytes | None, prefix: str) -> PushU
             field="archive",
         )
     return PushUpload(
-        chart=chart,
-        archive=archive,
-        provenance=provenance or b"",
-        repository=repository,
-        tag=tag,
+        chart=chart, archive=archive, provenance=provenance, repository=repository, tag=tag
     )
 
 
