@@ -281,3 +281,20 @@ def test_anonymous_is_sent_to_sign_in_from_the_push_pages(client, chart_registry
 def test_unknown_registry_is_a_404(admin_client):
     assert admin_client.get(reverse("charts:push", args=[999999])).status_code == 404
     assert admin_client.get(reverse("charts:pushes", args=[999999])).status_code == 404
+
+
+def test_admin_shows_pushes_read_only(admin_client, chart_registry):
+    registry = push_registry(chart_registry)
+    push = ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10, archive=b"\x1f\x8bsecret-bytes",
+    )  # fmt: skip
+
+    listing = admin_client.get(reverse("admin:charts_chartpush_changelist"))
+    detail = admin_client.get(reverse("admin:charts_chartpush_change", args=[push.pk]))
+
+    assert listing.status_code == 200 and "web" in listing.content.decode()
+    assert detail.status_code == 200 and "secret-bytes" not in detail.content.decode()
+    assert admin_client.get(reverse("admin:charts_chartpush_add")).status_code == 403
+    post = admin_client.post(reverse("admin:charts_chartpush_change", args=[push.pk]), {})
+    assert post.status_code == 403
