@@ -158,13 +158,13 @@ class ChartPushForm(StyledFormMixin, forms.Form):
 
     archive = forms.FileField(
         label="Chart package (.tgz)",
-        help_text="The archive `helm package` wrote, e.g. web-1.2.0.tgz.",
+        help_text="The archive “helm package” wrote, e.g. web-1.2.0.tgz.",
         widget=forms.ClearableFileInput(attrs={"accept": ".tgz,.tar.gz,application/gzip"}),
     )
     provenance = forms.FileField(
         label="Provenance file (.prov, optional)",
         required=False,
-        help_text="Written by `helm package --sign`; pushed beside the chart for `helm verify`.",
+        help_text="Written by “helm package --sign”; pushed beside the chart for “helm verify”.",
         widget=forms.ClearableFileInput(attrs={"accept": ".prov"}),
     )
     prefix = forms.CharField(
