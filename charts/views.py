@@ -16,7 +16,7 @@ from charts.files import load_chart_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
-from charts.push import PushInputError, push_refusal, request_push
+from charts.push import PROVENANCE_MAX_BYTES, PushInputError, push_refusal, request_push
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from config.views import (
@@ -137,12 +137,19 @@ def recent_pushes(registry: Registry) -> list[ChartPush]:
     )
 
 
+def request_too_large(request) -> bool:
+    """A push request whose body cannot hold an acceptable chart and provenance file."""
+    length = request.META.get("CONTENT_LENGTH") or ""
+    limit = settings.WHARF_CHART_PUSH_MAX_BYTES + PROVENANCE_MAX_BYTES + 64 * 1024  # + form
+    return length.isdigit() and int(length) > limit
+
+
 class ChartPushView(SuperuserRequiredMixin, View):
     """ "Push chart": upload a packaged chart to a registry with "Push helm packages"."""
 
     template_name = "charts/push.html"
 
-    def render_page(self, request, registry, form, status=200):
+    def render_page(self, request, registry, form, status=200, error=""):
         pushes = recent_pushes(registry)
         context = {
             "registry": registry,
@@ -151,6 +158,7 @@ class ChartPushView(SuperuserRequiredMixin, View):
             "pushes": pushes,
             "polling": any(not p.finished for p in pushes),
             "max_bytes": settings.WHARF_CHART_PUSH_MAX_BYTES,
+            "upload_error": error,
         }
         return render(request, self.template_name, context, status=status)
 
@@ -162,6 +170,13 @@ class ChartPushView(SuperuserRequiredMixin, View):
         registry = get_object_or_404(Registry, pk=pk)
         if push_refusal(registry):
             return self.render_page(request, registry, ChartPushForm(), status=409)
+        if request_too_large(request):
+            # Refused before Django spools a huge body to disk while parsing the upload.
+            error = (
+                f"The upload is {int(request.META['CONTENT_LENGTH']):,} bytes, more than the "
+                f"{settings.WHARF_CHART_PUSH_MAX_BYTES:,} bytes a chart may be. Nothing was pushed."
+            )
+            return self.render_page(request, registry, ChartPushForm(), status=413, error=error)
         form = ChartPushForm(request.POST, request.FILES)
         if not form.is_valid():
             return self.render_page(request, registry, form)

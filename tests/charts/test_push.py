@@ -253,3 +253,63 @@ def test_each_push_request_is_in_the_audit_log_without_the_bytes(chart_registry,
     assert entry.changes["registry"] == [None, registry.name]
     assert entry.changes["overwrite"] == [None, True]
     assert "archive" not in entry.changes
+
+
+def test_task_for_a_push_that_does_not_exist_returns_quietly():
+    from charts import tasks
+
+    assert tasks.push_chart(987654) is None
+
+
+def test_unexpected_error_fails_the_push_without_crashing_the_worker(chart_registry, monkeypatch):
+    from charts import push as push_module
+
+    def explode(*args, **kwargs):
+        raise ValueError("internal detail with a token abc123")
+
+    monkeypatch.setattr(push_module, "push_chart_artifact", explode)
+
+    push = push_now(push_registry(chart_registry), make_chart_archive(unique("boom"), "1.0.0"))
+
+    assert push.status == ChartPush.Status.FAILED
+    assert "failed unexpectedly (ValueError)" in push.error
+    assert "abc123" not in push.error
+
+
+def test_push_left_running_by_a_dead_worker_is_taken_over_after_the_lease(chart_registry):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    registry = push_registry(chart_registry)
+    upload = prepare_push(make_chart_archive(unique("orphan"), "1.0.0"), b"", "")
+    push = request_push(registry, None, upload, overwrite=False, enqueue=False)
+    ChartPush.objects.filter(pk=push.pk).update(
+        status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(hours=1)
+    )
+
+    assert run_push(push.pk).status == ChartPush.Status.SUCCEEDED
+
+
+def test_push_running_elsewhere_is_left_alone(chart_registry):
+    from django.utils import timezone
+
+    registry = push_registry(chart_registry)
+    upload = prepare_push(make_chart_archive(unique("busy"), "1.0.0"), b"", "")
+    push = request_push(registry, None, upload, overwrite=False, enqueue=False)
+    ChartPush.objects.filter(pk=push.pk).update(
+        status=ChartPush.Status.RUNNING, started_at=timezone.now()
+    )
+
+    assert run_push(push.pk).status == ChartPush.Status.RUNNING
+
+
+def test_rejected_credentials_never_reach_the_logs(private_chart_registry, caplog):
+    caplog.set_level("DEBUG")
+    registry = push_registry(private_chart_registry, secret="log-leak-Passw0rd-42")
+
+    push = push_now(registry, make_chart_archive(unique("logs"), "1.0.0"))
+
+    assert push.status == ChartPush.Status.FAILED
+    assert "log-leak-Passw0rd-42" not in caplog.text
+    assert "log-leak-Passw0rd-42" not in repr(push)

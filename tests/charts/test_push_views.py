@@ -298,3 +298,17 @@ def test_admin_shows_pushes_read_only(admin_client, chart_registry):
     assert admin_client.get(reverse("admin:charts_chartpush_add")).status_code == 403
     post = admin_client.post(reverse("admin:charts_chartpush_change", args=[push.pk]), {})
     assert post.status_code == 403
+
+
+def test_request_body_far_over_the_limit_is_refused_before_it_is_parsed(
+    admin_client, chart_registry, settings
+):
+    settings.WHARF_CHART_PUSH_MAX_BYTES = 1000
+    registry = push_registry(chart_registry)
+    archive = make_chart_archive(unique("huge"), "1.0.0", extra={"x": random.randbytes(2_000_000)})
+
+    response = post_push(admin_client, registry, archive)
+
+    assert response.status_code == 413
+    assert "more than the 1,000 bytes a chart may be" in response.content.decode()
+    assert not ChartPush.objects.exists()
