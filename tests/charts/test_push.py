@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from charts import push as push_module
+from charts import tasks
 from charts.models import ChartPush, SyncRun
 from charts.push import (
     HELM_CHART_CONTENT_MEDIA_TYPE,
@@ -256,14 +260,10 @@ def test_each_push_request_is_in_the_audit_log_without_the_bytes(chart_registry,
 
 
 def test_task_for_a_push_that_does_not_exist_returns_quietly():
-    from charts import tasks
-
     assert tasks.push_chart(987654) is None
 
 
 def test_unexpected_error_fails_the_push_without_crashing_the_worker(chart_registry, monkeypatch):
-    from charts import push as push_module
-
     def explode(*args, **kwargs):
         raise ValueError("internal detail with a token abc123")
 
@@ -277,10 +277,6 @@ def test_unexpected_error_fails_the_push_without_crashing_the_worker(chart_regis
 
 
 def test_push_left_running_by_a_dead_worker_is_taken_over_after_the_lease(chart_registry):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     registry = push_registry(chart_registry)
     upload = prepare_push(make_chart_archive(unique("orphan"), "1.0.0"), b"", "")
     push = request_push(registry, None, upload, overwrite=False, enqueue=False)
@@ -292,8 +288,6 @@ def test_push_left_running_by_a_dead_worker_is_taken_over_after_the_lease(chart_
 
 
 def test_push_running_elsewhere_is_left_alone(chart_registry):
-    from django.utils import timezone
-
     registry = push_registry(chart_registry)
     upload = prepare_push(make_chart_archive(unique("busy"), "1.0.0"), b"", "")
     push = request_push(registry, None, upload, overwrite=False, enqueue=False)
@@ -313,3 +307,16 @@ def test_rejected_credentials_never_reach_the_logs(private_chart_registry, caplo
     assert push.status == ChartPush.Status.FAILED
     assert "log-leak-Passw0rd-42" not in caplog.text
     assert "log-leak-Passw0rd-42" not in repr(push)
+
+
+def test_push_to_a_bearer_token_registry_asks_for_a_pull_push_token(token_registry):
+    name = unique("bearer")
+    archive = make_chart_archive(name, "1.0.0")
+
+    push = push_now(push_registry(token_registry), archive)
+
+    assert push.status == ChartPush.Status.SUCCEEDED, push.error
+    scopes = [scope for r in token_registry.token_server.requests for scope in r["scope"]]
+    assert f"repository:{name}:pull,push" in scopes
+    _, blobs = pull_with_oras(token_registry, name, "1.0.0")
+    assert blobs[HELM_CHART_CONTENT_MEDIA_TYPE] == archive

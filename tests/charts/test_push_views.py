@@ -9,6 +9,8 @@ import tarfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from charts.models import ChartPush
@@ -312,3 +314,27 @@ def test_request_body_far_over_the_limit_is_refused_before_it_is_parsed(
     assert response.status_code == 413
     assert "more than the 1,000 bytes a chart may be" in response.content.decode()
     assert not ChartPush.objects.exists()
+
+
+def test_push_page_queries_do_not_grow_with_the_number_of_pushes(
+    admin_client, chart_registry, django_assert_max_num_queries
+):
+    registry = push_registry(chart_registry)
+    url = reverse("charts:push", args=[registry.pk])
+
+    def add_pushes(n: int) -> None:
+        for i in range(n):
+            ChartPush.objects.create(
+                registry=registry, chart_name="web", version=f"1.0.{i}", repository="web",
+                tag=f"1.0.{i}", archive_digest="sha256:" + "0" * 64, archive_size=10,
+                status=ChartPush.Status.SUCCEEDED, manifest_digest="sha256:" + "1" * 64,
+            )  # fmt: skip
+
+    add_pushes(1)
+    admin_client.get(url)  # warm the session and caches
+    with CaptureQueriesContext(connection) as one:
+        admin_client.get(url)
+    add_pushes(10)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = admin_client.get(url)
+    assert response.content.decode().count("helm pull oci://") == 11
