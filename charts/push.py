@@ -330,7 +330,8 @@ def push_chart_artifact(
         if not overwrite:
             raise PushRefused(
                 f"The tag {api_repository}:{tag} already exists in the registry with different "
-                f"content ({existing.digest}). Nothing was pushed; tick “Overwrite” to replace it."
+                f"content ({existing.digest}). Nothing was pushed; tick “Overwrite” (or pass "
+                "--overwrite) to replace it."
             )
         replacing = True
     client.upload_blob(api_repository, config)
