@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
 from charts.sources import sync_helm_repository_source
 from config.admin import AuditedAdmin
 
@@ -69,3 +69,19 @@ class ChartVersionAdmin(ReadOnlyAdmin):
     list_filter = ("prerelease",)
     search_fields = ("chart__name", "version")
     list_select_related = ("chart",)
+
+
+@admin.register(ChartPush)
+class ChartPushAdmin(ReadOnlyAdmin):
+    list_display = ("chart_name", "version", "registry", "repository", "status", "username")
+    list_filter = ("status",)
+    search_fields = ("chart_name", "repository", "username")
+    list_select_related = ("registry",)
+    # The uploaded bytes (kept only until the push finishes) are never shown.
+    exclude = ("archive", "provenance")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("archive", "provenance")
+
+    def has_delete_permission(self, request, obj=None):
+        return False

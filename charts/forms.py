@@ -1,4 +1,4 @@
-"""The Chart Repositories form: a classic Helm repository and how to reach it."""
+"""The Chart Repositories form (a classic Helm repository), and the "Push chart" form."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ from django import forms
 from django.db import transaction
 
 from charts.models import HelmRepository
+from charts.push import (
+    PROVENANCE_MAX_BYTES,
+    PushInputError,
+    check_archive,
+    check_prefix,
+    check_provenance,
+    max_push_bytes,
+    upload_for,
+)
 from charts.sources import sync_helm_repository_source
 from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
 from registries.models import Registry
@@ -142,3 +151,77 @@ def save_helm_repository(form: HelmRepositoryForm) -> HelmRepository:
         repository = form.save()
         sync_helm_repository_source(repository, changed=changed)
     return repository
+
+
+class ChartPushForm(StyledFormMixin, forms.Form):
+    """A packaged chart (and its provenance) to push; every check runs before anything is kept."""
+
+    archive = forms.FileField(
+        label="Chart package (.tgz)",
+        help_text="The archive “helm package” wrote, e.g. web-1.2.0.tgz.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".tgz,.tar.gz,application/gzip"}),
+    )
+    provenance = forms.FileField(
+        label="Provenance file (.prov, optional)",
+        required=False,
+        help_text="Written by “helm package --sign”; pushed beside the chart for “helm verify”.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".prov"}),
+    )
+    prefix = forms.CharField(
+        label="Repository prefix (optional)",
+        required=False,
+        max_length=150,
+        help_text="The chart goes to <registry>/<prefix>/<chart name>, e.g. “charts”.",
+        widget=forms.TextInput(attrs={"placeholder": "charts", "spellcheck": "false"}),
+    )
+    overwrite = forms.BooleanField(
+        label="Overwrite the version if the registry already has it with different content",
+        required=False,
+    )
+
+    def clean_archive(self) -> bytes:
+        upload = self.cleaned_data["archive"]
+        limit = max_push_bytes()
+        if upload.size > limit:  # before reading it into memory
+            raise forms.ValidationError(
+                f"The archive is {upload.size:,} bytes, more than the {limit:,} allowed."
+            )
+        data = upload.read()
+        try:
+            self.chart = check_archive(data)
+        except PushInputError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+    def clean_provenance(self) -> bytes:
+        upload = self.cleaned_data.get("provenance")
+        if not upload:
+            return b""
+        if upload.size > PROVENANCE_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The provenance file is {upload.size:,} bytes, more than the "
+                f"{PROVENANCE_MAX_BYTES:,} allowed."
+            )
+        return upload.read()
+
+    def clean_prefix(self) -> str:
+        try:
+            return check_prefix(self.cleaned_data.get("prefix", ""))
+        except PushInputError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        data = super().clean()
+        archive = data.get("archive")
+        if archive is None:
+            return data
+        try:
+            if data.get("provenance"):
+                check_provenance(data["provenance"], archive)
+            if "prefix" in data:
+                self.upload = upload_for(
+                    self.chart, archive, data.get("provenance") or b"", data["prefix"]
+                )
+        except PushInputError as exc:
+            self.add_error(exc.field, str(exc))
+        return data

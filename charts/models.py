@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -182,6 +183,7 @@ class SyncRun(models.Model):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Sync now"
         CHANGE = "change", "Source changed"
+        PUSH = "push", "Chart pushed"
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
 
@@ -312,3 +314,68 @@ class ChartVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chart.name} {self.version}"
+
+
+class ChartPush(models.Model):
+    """One chart archive pushed (or being pushed) to a registry as a Helm OCI artifact.
+
+    The uploaded bytes live on the row until the push has finished (the web process and
+    the worker share the database, not necessarily a disk), then they are cleared.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="chart_pushes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept beside the foreign key so the row still says who after the user is gone.
+    username = models.CharField(max_length=150, blank=True)
+    chart_name = models.CharField(max_length=255)
+    version = models.CharField(max_length=255)
+    repository = models.CharField(
+        max_length=255, help_text="Prefix and chart name, under the registry URL."
+    )
+    tag = models.CharField(max_length=255)
+    overwrite = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    note = models.CharField(max_length=255, blank=True, help_text="What the push did.")
+    manifest_digest = models.CharField(max_length=100, blank=True)
+    archive_digest = models.CharField(max_length=100)
+    archive_size = models.BigIntegerField()
+    has_provenance = models.BooleanField(default=False)
+    archive = models.BinaryField(blank=True, default=b"", editable=False)
+    provenance = models.BinaryField(blank=True, default=b"", editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["registry", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.chart_name} {self.version} to {self.registry.name}/{self.repository}"
+
+    def __repr__(self) -> str:
+        return f"<ChartPush {self.pk} {self.repository}:{self.tag} {self.status}>"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def reference(self) -> str:
+        """``oci://<registry url>/<repository>``, as Helm names the chart."""
+        return f"oci://{self.registry.url.rstrip('/')}/{self.repository}"
+
+    @property
+    def helm_pull(self) -> str:
+        return f"helm pull {self.reference} --version {self.version}"

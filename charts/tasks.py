@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from charts.models import ChartSource, SyncRun
+from charts.push import run_push
 from charts.sync import queue_sync, run_sync
 
 
@@ -32,3 +33,9 @@ def sync_due_sources() -> int:
             queue_sync(source, trigger=SyncRun.Trigger.SCHEDULE)
         queued += 1
     return queued
+
+
+@shared_task(name="charts.tasks.push_chart", acks_late=True, ignore_result=True)
+def push_chart(push_id: int) -> None:
+    """Push one recorded chart upload; a redelivered task finds it finished and does nothing."""
+    run_push(push_id)

@@ -27,6 +27,8 @@ urlpatterns = [
         views.HelmRepositoryDeleteView.as_view(),
         name="repository_delete",
     ),
+    path("global/registries/<int:pk>/push/", views.ChartPushView.as_view(), name="push"),
+    path("global/registries/<int:pk>/pushes/", views.ChartPushListView.as_view(), name="pushes"),
     path("global/chart-sources/", views.ChartSourceListView.as_view(), name="source_list"),
     path("global/chart-sources/<int:pk>/", views.ChartSourceView.as_view(), name="source"),
     path(

@@ -9,12 +9,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views import View
 
 from charts.files import load_chart_files
-from charts.forms import HelmRepositoryForm, save_helm_repository
+from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
-from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.push import PROVENANCE_MAX_BYTES, PushInputError, push_refusal, request_push
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from config.views import (
@@ -24,9 +26,11 @@ from config.views import (
     SuperuserRequiredMixin,
     htmx_partial,
 )
+from registries.models import Registry
 
 STORE_PAGE_SIZE = 24
 RUNS_SHOWN = 20
+PUSHES_SHOWN = 50
 # htmx stops polling when it gets this status (the run has finished).
 STOP_POLLING = 286
 
@@ -119,6 +123,88 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
             runs = list(source.runs.all()[:RUNS_SHOWN])
             return render(request, "charts/partials/_runs.html", {"source": source, "runs": runs})
         return HttpResponseRedirect(source.get_absolute_url())
+
+
+# --- pushing charts to a registry -----------------------------------------------------
+
+
+def recent_pushes(registry: Registry) -> list[ChartPush]:
+    """The registry's latest pushes, without the bytes of those still waiting."""
+    return list(
+        registry.chart_pushes.select_related("registry")
+        .defer("archive", "provenance")
+        .order_by("-created_at", "-id")[:PUSHES_SHOWN]
+    )
+
+
+def request_too_large(request) -> bool:
+    """A push request whose body cannot hold an acceptable chart and provenance file."""
+    length = request.META.get("CONTENT_LENGTH") or ""
+    limit = settings.WHARF_CHART_PUSH_MAX_BYTES + PROVENANCE_MAX_BYTES + 64 * 1024  # + form
+    return length.isdigit() and int(length) > limit
+
+
+class ChartPushView(SuperuserRequiredMixin, View):
+    """ "Push chart": upload a packaged chart to a registry with "Push helm packages"."""
+
+    template_name = "charts/push.html"
+
+    def render_page(self, request, registry, form, status=200, error=""):
+        pushes = recent_pushes(registry)
+        context = {
+            "registry": registry,
+            "form": form,
+            "refusal": push_refusal(registry),
+            "pushes": pushes,
+            "polling": any(not p.finished for p in pushes),
+            "max_bytes": settings.WHARF_CHART_PUSH_MAX_BYTES,
+            "upload_error": error,
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request, pk):
+        registry = get_object_or_404(Registry, pk=pk)
+        return self.render_page(request, registry, ChartPushForm())
+
+    def post(self, request, pk):
+        registry = get_object_or_404(Registry, pk=pk)
+        if push_refusal(registry):
+            return self.render_page(request, registry, ChartPushForm(), status=409)
+        if request_too_large(request):
+            # Refused before Django spools a huge body to disk while parsing the upload.
+            error = (
+                f"The upload is {int(request.META['CONTENT_LENGTH']):,} bytes, more than the "
+                f"{settings.WHARF_CHART_PUSH_MAX_BYTES:,} bytes a chart may be. Nothing was pushed."
+            )
+            return self.render_page(request, registry, ChartPushForm(), status=413, error=error)
+        form = ChartPushForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.render_page(request, registry, form)
+        try:
+            push = request_push(
+                registry, request.user, form.upload, overwrite=form.cleaned_data["overwrite"]
+            )
+        except PushInputError as exc:
+            form.add_error(None, str(exc))
+            return self.render_page(request, registry, form, status=409)
+        messages.success(
+            request, f"Push of {push.chart_name} {push.version} to {push.reference} queued."
+        )
+        return HttpResponseRedirect(reverse("charts:push", args=[registry.pk]))
+
+
+class ChartPushListView(SuperuserRequiredMixin, View):
+    """The pushes table alone, polled by htmx while a push is queued or running."""
+
+    def get(self, request, pk):
+        registry = get_object_or_404(Registry, pk=pk)
+        pushes = recent_pushes(registry)
+        polling = any(not p.finished for p in pushes)
+        context = {"registry": registry, "pushes": pushes, "polling": polling}
+        response = render(request, "charts/partials/_pushes.html", context)
+        if not polling and request.htmx:
+            response.status_code = STOP_POLLING
+        return response
 
 
 # --- Chart Store ----------------------------------------------------------------------

@@ -175,6 +175,7 @@ WHARF_CHART_SYNC_CONCURRENCY = env.int("WHARF_CHART_SYNC_CONCURRENCY", default=8
 WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
 WHARF_HELM_INDEX_MAX_BYTES = env.int("WHARF_HELM_INDEX_MAX_BYTES", default=100 * 2**20)
 WHARF_CHART_ARCHIVE_MAX_BYTES = env.int("WHARF_CHART_ARCHIVE_MAX_BYTES", default=20 * 2**20)
+WHARF_CHART_PUSH_MAX_BYTES = env.int("WHARF_CHART_PUSH_MAX_BYTES", default=20 * 2**20)
 CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
     "task": "charts.tasks.sync_due_sources",
     "schedule": float(WHARF_CHART_SYNC_INTERVAL),

@@ -748,6 +748,96 @@ class RegistryClient:
             host=host,
         )
 
+    # --- pushing (blobs and manifests) -------------------------------------------
+    # Monolithic uploads as the distribution spec describes them: POST to open an upload
+    # session, then one PUT of all the bytes with ``?digest=``. Every request of a push
+    # uses the same ``pull,push`` scope, so a Bearer token (or the Basic scheme) is learned
+    # by the first small request and the big PUT is sent once, already authenticated.
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        """``HEAD`` a blob: is it already in ``repository``? (Then it need not be uploaded.)"""
+        response = self.request(
+            "HEAD", f"/v2/{repository}/blobs/{digest}", scope=self._push_scope(repository)
+        )
+        with response:
+            if response.status_code == 404:
+                return False
+            self._check_push_status(response, f"blob {digest[:19]}… of {repository}")
+        return True
+
+    def upload_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` as a blob of ``repository`` unless it is there; return its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self.blob_exists(repository, digest):
+            return digest
+        scope = self._push_scope(repository)
+        what = f"the upload of blob {digest[:19]}… to {repository}"
+        response = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope)
+        with response:
+            self._check_push_status(response, what)
+            location = response.headers.get("Location", "")
+        if not location:
+            raise RegistryError(
+                f"{self.host} started {what} but sent no Location to upload to.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        target = urlsplit(urljoin(self.base_url + "/", location))
+        query = f"{target.query}&" if target.query else ""
+        response = self.request(
+            "PUT",
+            f"{target.path}?{query}digest={digest}",
+            scope=scope,
+            data=data,  # bytes, not a stream: it can be sent again after a 401 challenge
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        with response:
+            self._check_push_status(response, what)
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """``PUT`` a manifest under a tag; return its digest (the registry's, else computed)."""
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=self._push_scope(repository),
+            data=body,
+            headers={"Content-Type": media_type},
+        )
+        with response:
+            self._check_push_status(response, f"the manifest {repository}:{reference}")
+        claimed = response.headers.get("Docker-Content-Digest", "")
+        if claimed.startswith("sha256:") and claimed != digest:
+            raise RegistryError(
+                f"{self.host} stored the manifest {repository}:{reference} under another "
+                f"digest ({claimed}) than the one sent ({digest}).",
+                kind=RegistryError.CONTENT,
+                host=self.host,
+            )
+        return digest
+
+    def find_manifest(self, repository: str, reference: str) -> Manifest | None:
+        """The manifest of a tag, or None if there is no such tag (or repository) yet."""
+        try:
+            return self.get_manifest(repository, reference)
+        except RegistryError as exc:
+            if exc.kind == RegistryError.NOT_FOUND:
+                return None
+            raise
+
+    @staticmethod
+    def _push_scope(repository: str) -> str:
+        return f"repository:{repository}:pull,push"
+
+    def _check_push_status(self, response: requests.Response, what: str) -> None:
+        """Any 2xx is success for a write; the rest is explained as for a read."""
+        if 200 <= response.status_code < 300:
+            return
+        if response.status_code == 401:  # still unauthorised after the challenge was answered
+            raise self._auth_error(response, rejected=self.conn.has_credentials)
+        self._check_status(response, what)
+
 
 def _verify_failure_reason(lowered: str) -> str:
     if "self-signed" in lowered or "self signed" in lowered:

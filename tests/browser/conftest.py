@@ -70,4 +70,9 @@ def signed_in(page, live_server, superuser):
 
 
 # The chart fixtures (nginx Helm repository, a registry for charts) for the chart screens.
-from tests.charts.conftest import _helm_repo_server, chart_registry, helm_repo  # noqa: E402, F401
+from tests.charts.conftest import (  # noqa: E402, F401
+    _helm_repo_server,
+    chart_registry,
+    helm_repo,
+    private_chart_registry,
+)
