@@ -102,7 +102,7 @@ def parse_host_keys(text: str) -> list[paramiko.PKey]:
             )
         # The host names are optional: the tunnel's SSH host decides which server this is.
         start = 0 if _looks_like_key_type(fields[0]) else 1
-        if len(fields) < start + 2:
+        if len(fields) < start + 2 or not _looks_like_key_type(fields[start]):
             raise ValueError(
                 f"Line {number} is not a known_hosts line: expected “[host]:port key-type "
                 "base64-key”, for example the output of ssh-keyscan."
@@ -113,7 +113,8 @@ def parse_host_keys(text: str) -> list[paramiko.PKey]:
             key = paramiko.PKey.from_type_string(key_type, data)
         except (binascii.Error, ValueError, paramiko.SSHException) as exc:
             raise ValueError(
-                f"Line {number}: the {key_type} key could not be read ({type(exc).__name__})."
+                f"Line {number}: the {key_type} key could not be read ({type(exc).__name__}); "
+                "paste the whole line, with the full base64 key."
             ) from None
         keys.append(key)
     return keys
