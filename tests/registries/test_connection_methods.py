@@ -6,7 +6,10 @@ claims "through the proxy/tunnel" checks the proxy's or sshd's own log for the r
 
 import pytest
 
+from config.models import AuditEntry
 from registries import oci
+from registries.connectivity import check_connection
+from registries.models import Registry
 from registries.tunnel import SshTarget
 from tests.conftest import SshKeyPair, free_port
 
@@ -205,3 +208,98 @@ def test_closing_the_client_closes_the_tunnel(private_registry, ssh_server):
     assert transport.is_active()
     client.close()
     assert not transport.is_active()
+
+
+# --- through the Registry model: Test connection, trust on first use, ECR -----------------
+
+
+def registry_for(server, **fields) -> Registry:
+    values = {
+        "name": "fixture", "provider": "other", "url": server.host, "auth_type": "password",
+        "username": server.username or "", "secret": server.password or "",
+        "tls_mode": "insecure",
+    }  # fmt: skip
+    values.update(fields)
+    return Registry(**values)
+
+
+def ssh_registry(server, ssh_server, **fields) -> Registry:
+    values = {
+        "connection_method": "ssh", "ssh_host": ssh_server.host, "ssh_port": ssh_server.port,
+        "ssh_user": ssh_server.username, "ssh_private_key": ssh_server.user_key.private_openssh,
+        "ssh_host_key": ssh_server.host_key_line,
+    }  # fmt: skip
+    values.update(fields)
+    return registry_for(server, **values)
+
+
+@pytest.mark.django_db
+def test_test_connection_goes_through_the_registrys_proxy(private_registry, auth_proxy):
+    registry = registry_for(
+        private_registry, connection_method="proxy", proxy_url=auth_proxy.url,
+        proxy_username=auth_proxy.username, proxy_password=auth_proxy.password,
+    )  # fmt: skip
+    result = check_connection(registry)
+    assert result.ok, result.message
+    assert f"Went through the proxy 127.0.0.1:{auth_proxy.port}." in result.steps
+
+
+@pytest.mark.django_db
+def test_test_connection_reports_a_proxy_login_failure(private_registry, auth_proxy):
+    registry = registry_for(
+        private_registry, connection_method="proxy", proxy_url=auth_proxy.url,
+        proxy_username=auth_proxy.username, proxy_password="wrong-proxy-password",
+    )  # fmt: skip
+    result = check_connection(registry)
+    assert not result.ok
+    assert "rejected the proxy username and password" in result.message
+
+
+@pytest.mark.django_db
+def test_test_connection_goes_through_the_registrys_ssh_tunnel(private_registry, ssh_server):
+    result = check_connection(ssh_registry(private_registry, ssh_server))
+    assert result.ok, result.message
+    assert f"Opened an SSH tunnel through {ssh_server.host}:{ssh_server.port}." in result.steps
+
+
+@pytest.mark.django_db
+def test_trust_on_first_use_saves_and_audits_the_servers_key(private_registry, ssh_server):
+    registry = ssh_registry(private_registry, ssh_server, ssh_host_key="")
+    registry.ssh_trust_on_first_use = True
+    registry.save()
+    result = check_connection(registry)
+    assert result.ok, result.message
+    assert any("Trusted the SSH server's host key on first use" in s for s in result.steps)
+    registry.refresh_from_db()
+    assert registry.ssh_host_key == ssh_server.host_key_line
+    entry = AuditEntry.objects.get(object_id=str(registry.pk), action="update")
+    assert entry.changes == {"ssh_host_key": ["", ssh_server.host_key_line]}
+
+
+@pytest.mark.django_db
+def test_ecr_token_call_goes_through_the_registrys_proxy(moto_server, settings, http_proxy):
+    settings.WHARF_AWS_ENDPOINT_URL = moto_server
+    registry = Registry(
+        name="ecr", provider="ecr", url="123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        auth_type="access-key", username="AKIAWHARFTEST", secret="aws-secret-key",
+        connection_method="proxy", proxy_url=http_proxy.url,
+    )  # fmt: skip
+    token = registry.ecr_token()
+    assert token.username == "AWS"
+    assert f"{moto_server}/" in http_proxy.log()
+
+
+@pytest.mark.django_db
+def test_ecr_token_call_through_a_proxy_that_is_down_names_the_proxy_only(moto_server, settings):
+    settings.WHARF_AWS_ENDPOINT_URL = moto_server
+    port = free_port()
+    registry = Registry(
+        name="ecr", provider="ecr", url="123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        auth_type="access-key", username="AKIAWHARFTEST", secret="aws-secret-key",
+        connection_method="proxy", proxy_url=f"http://127.0.0.1:{port}",
+        proxy_username="u", proxy_password="proxy-secret-value",
+    )  # fmt: skip
+    result = check_connection(registry)
+    assert not result.ok
+    assert f"through the proxy 127.0.0.1:{port}" in result.message
+    assert "proxy-secret-value" not in result.message
