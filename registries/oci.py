@@ -64,7 +64,7 @@ class Connection:
     timeout: float = 10.0
     # "http://proxy:port" for the "via Proxy" connection method (credentials go in the two
     # fields below, never in the URL); empty = direct.
-    proxy_url: str = ""
+    proxy_url: str = field(default="", repr=False)
     proxy_username: str = ""
     proxy_password: str = field(default="", repr=False)
     # The "via SSH Tunnel" connection method: every registry connection is a channel of it.
@@ -261,6 +261,8 @@ class RegistryClient:
             except TunnelError as exc:
                 self._session.close()
                 raise _tunnel_error(exc, self.host) from None
+            # A client dropped without close() must not leave an SSH connection open.
+            weakref.finalize(self, self.tunnel.close)
         # Sync reads many manifests and blobs at once from a few threads.
         adapter = (
             _TunnelAdapter(self.tunnel, pool_connections=4, pool_maxsize=32)

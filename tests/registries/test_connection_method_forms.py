@@ -160,3 +160,12 @@ def test_plain_users_cannot_change_the_connection_method(user_client):
     assert response.status_code == 403
     registry.refresh_from_db()
     assert registry.connection_method == Registry.ConnectionMethod.DIRECT
+
+
+def test_admin_change_page_holds_no_proxy_password(admin_client):
+    registry = RegistryFactory(
+        name="team-registry", connection_method="proxy", proxy_url="http://p:3128",
+        proxy_username="wharf", proxy_password=PROXY_PASSWORD,
+    )  # fmt: skip
+    html = admin_client.get(f"/admin/registries/registry/{registry.pk}/change/").content.decode()
+    assert "wharf" in html and PROXY_PASSWORD not in html

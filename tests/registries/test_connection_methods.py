@@ -5,6 +5,7 @@ claims "through the proxy/tunnel" checks the proxy's or sshd's own log for the r
 """
 
 import pytest
+from django.urls import reverse
 
 from config.models import AuditEntry
 from registries import oci
@@ -12,6 +13,7 @@ from registries.connectivity import check_connection
 from registries.models import Registry
 from registries.tunnel import SshTarget
 from tests.conftest import SshKeyPair, free_port
+from tests.factories import registry_form_data
 
 pytestmark = pytest.mark.services
 
@@ -119,6 +121,13 @@ def test_proxy_that_is_down_is_reported_as_refused(private_registry, http_proxy)
     assert "connection was refused" in str(error)
 
 
+def test_proxy_that_cannot_reach_the_registry_says_so(http_proxy):
+    conn = oci.Connection(host=f"127.0.0.1:{free_port()}", proxy_url=http_proxy.url, timeout=5.0)
+    error = ping_error(conn)
+    assert error.cause == oci.RegistryError.PROXY_UPSTREAM
+    assert "could not connect to it" in str(error)
+
+
 def test_token_service_is_reached_through_the_proxy_too(token_registry, http_proxy):
     result = oci.ping(via_proxy(token_registry, http_proxy))
     assert result.auth_scheme == "bearer"
@@ -139,6 +148,24 @@ def test_https_registry_answers_through_the_tunnel_with_tls_verified(tls_registr
     conn = via_tunnel(tls_registry, ssh_server)
     conn = oci.Connection(**{**conn.__dict__, "tls": oci.TLS_CA, "ca_pem": ca.cert_pem})
     assert oci.ping(conn).base_url == f"https://{tls_registry.host}"
+
+
+def test_token_service_is_reached_through_the_tunnel_too(token_registry, ssh_server):
+    result = oci.ping(via_tunnel(token_registry, ssh_server))
+    assert result.auth_scheme == "bearer"
+    token_port = token_registry.token_server.realm.split(":")[2].split("/")[0]
+    assert f"target 127.0.0.1 port {token_port}" in ssh_server.log()
+
+
+def test_connection_and_tunnel_reprs_hold_no_secret(ssh_server, http_proxy):
+    proxied = via_proxy(
+        type("S", (), {"host": "r:5000", "username": "u", "password": "registry-pw"})(),
+        http_proxy, proxy_username="pu", proxy_password="proxy-pw",
+    )  # fmt: skip
+    tunneled = oci.Connection(host="r:5000", ssh=tunnel_to(ssh_server, password="ssh-pw"))
+    text = repr(proxied) + repr(tunneled) + repr(tunneled.ssh)
+    for secret in ("registry-pw", "proxy-pw", "ssh-pw", "PRIVATE KEY"):
+        assert secret not in text
 
 
 def test_private_key_in_pem_format_logs_in_too(private_registry, ssh_server):
@@ -303,3 +330,36 @@ def test_ecr_token_call_through_a_proxy_that_is_down_names_the_proxy_only(moto_s
     assert not result.ok
     assert f"through the proxy 127.0.0.1:{port}" in result.message
     assert "proxy-secret-value" not in result.message
+
+
+@pytest.mark.django_db
+def test_test_connection_button_shows_a_host_key_mismatch(
+    admin_client, private_registry, ssh_server
+):
+    data = registry_form_data(
+        url=private_registry.host, username=private_registry.username,
+        secret=private_registry.password, tls_mode="insecure", _action="test",
+        connection_method="ssh", ssh_host=ssh_server.host, ssh_port=ssh_server.port,
+        ssh_user=ssh_server.username, ssh_private_key=ssh_server.user_key.private_openssh,
+        ssh_host_key=SshKeyPair.generate().public_line,
+    )  # fmt: skip
+    response = admin_client.post(reverse("registries:add"), data, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert "Host key mismatch" in html
+    assert "BEGIN OPENSSH PRIVATE KEY" not in html
+    assert not Registry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_saving_with_trust_on_first_use_pins_the_key_seen(
+    admin_client, private_registry, ssh_server
+):
+    data = registry_form_data(
+        url=private_registry.host, username=private_registry.username,
+        secret=private_registry.password, tls_mode="insecure", save_without_checking=None,
+        connection_method="ssh", ssh_host=ssh_server.host, ssh_port=ssh_server.port,
+        ssh_user=ssh_server.username, ssh_private_key=ssh_server.user_key.private_openssh,
+        ssh_trust_on_first_use="on",
+    )  # fmt: skip
+    admin_client.post(reverse("registries:add"), data)
+    assert Registry.objects.get().ssh_host_key == ssh_server.host_key_line
