@@ -21,6 +21,7 @@ from registries.providers import (
     AUTH_JSON_KEY,
     AUTH_LABELS,
     PROVIDER_CHOICES,
+    EcrProvider,
     get_provider,
 )
 from registries.tunnel import load_private_key, parse_host_keys
@@ -263,9 +264,10 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         return self.connection_method == Registry.ConnectionMethod.SSH
 
     @property
-    def show_ecr_direct_note(self) -> bool:
-        """ECR tokens come from the AWS API, which an SSH tunnel does not carry."""
-        return self.show_ssh and self.provider_obj.key == "ecr" and not self.public
+    def uses_aws_token(self) -> bool:
+        """Private ECR logs in with a token from the AWS API: a proxy carries that call, an SSH
+        tunnel does not (the form says which)."""
+        return isinstance(self.provider_obj, EcrProvider) and not self.public
 
     @property
     def show_repositories(self) -> bool:

@@ -169,3 +169,12 @@ def test_admin_change_page_holds_no_proxy_password(admin_client):
     )  # fmt: skip
     html = admin_client.get(f"/admin/registries/registry/{registry.pk}/change/").content.decode()
     assert "wharf" in html and PROXY_PASSWORD not in html
+
+
+def test_ecr_over_an_ssh_tunnel_says_the_aws_call_goes_direct(admin_client):
+    data = registry_form_data(
+        provider="ecr", url="123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        auth_type="access-key", connection_method="ssh", _refresh="1",
+    )  # fmt: skip
+    html = admin_client.post(reverse("registries:add"), data).content.decode()
+    assert "The AWS call for the ECR token does not use the tunnel" in html
