@@ -12,6 +12,7 @@ import binascii
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
@@ -22,6 +23,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProxyConnectionError,
     ReadTimeoutError,
 )
 
@@ -65,21 +67,30 @@ def ecr_authorization_token(
     secret_access_key: str = "",
     endpoint_url: str | None = None,
     timeout: float = 10.0,
+    proxy_url: str = "",
+    proxy_username: str = "",
+    proxy_password: str = "",
 ) -> EcrToken:
     """Ask ECR (``GetAuthorizationToken``) for Docker credentials to registry ``registry_id``.
 
     Empty keys use the ambient credentials (EC2 instance role, environment).
     ``endpoint_url`` points at another ECR endpoint (a VPC endpoint, or moto in tests).
+    ``proxy_url`` (with its credentials apart) sends the call through an HTTP proxy.
     """
     if bool(access_key_id) != bool(secret_access_key):
         raise AwsError("Enter both the AWS access key ID and the secret access key.")
     if not region:
         raise AwsError("The AWS region is missing: it is part of the ECR registry URL.")
+    proxies = {}
+    if proxy_url:
+        with_credentials = _proxy_with_credentials(proxy_url, proxy_username, proxy_password)
+        proxies = {"http": with_credentials, "https": with_credentials}
     config = Config(
         region_name=region,
         connect_timeout=timeout,
         read_timeout=timeout,
         retries={"mode": "standard", "max_attempts": 2},
+        proxies=proxies or None,
     )
     # A session per call: boto3's default session is not safe to share between threads.
     session = boto3.session.Session(
@@ -99,6 +110,12 @@ def ecr_authorization_token(
         ) from None
     except ClientError as exc:
         raise _client_error(exc, region=region, ambient=ambient) from None
+    except ProxyConnectionError:
+        # Its message holds the proxy URL, credentials included: never shown.
+        raise AwsError(
+            f"Could not reach the ECR API through the proxy {_proxy_address(proxy_url)}. Check "
+            "the proxy URL and credentials, and that the proxy is running and can reach AWS."
+        ) from None
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
         where = endpoint_url or f"the ECR endpoint of region {region}"
         raise AwsError(
@@ -106,7 +123,10 @@ def ecr_authorization_token(
             "dashboard's network can reach AWS."
         ) from None
     except BotoCoreError as exc:
-        raise AwsError(f"The ECR token request failed: {exc}") from None
+        message = str(exc)
+        if proxies:
+            message = message.replace(proxies["https"], _proxy_address(proxy_url))
+        raise AwsError(f"The ECR token request failed: {message}") from None
     except ValueError as exc:  # e.g. an invalid region name or endpoint URL
         raise AwsError(f"The ECR token request could not be made: {exc}") from None
 
@@ -126,6 +146,18 @@ def ecr_authorization_token(
         proxy_endpoint=data.get("proxyEndpoint", ""),
         expires_at=data.get("expiresAt") or dt.datetime.now(dt.UTC),
     )
+
+
+def _proxy_address(proxy_url: str) -> str:
+    return urlsplit(proxy_url).netloc.rsplit("@", 1)[-1] or proxy_url
+
+
+def _proxy_with_credentials(proxy_url: str, username: str, password: str) -> str:
+    if not (username or password):
+        return proxy_url
+    parts = urlsplit(proxy_url)
+    userinfo = f"{quote(username, safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{_proxy_address(proxy_url)}"))
 
 
 def _client_error(exc: ClientError, *, region: str, ambient: bool) -> AwsError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -21,8 +21,10 @@ from registries.providers import (
     AUTH_JSON_KEY,
     AUTH_LABELS,
     PROVIDER_CHOICES,
+    EcrProvider,
     get_provider,
 )
+from registries.tunnel import load_private_key, parse_host_keys
 
 REPOSITORY_PATH = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
@@ -36,6 +38,7 @@ NAME_HELP = "3–30 characters: lowercase letters, digits and -, starting with a
 CLEANED_FIELDS = (
     "secret", "ssh_password", "ssh_private_key", "auth_type", "username", "repositories",
     "tls_mode", "ca_certificate", "proxy_url", "ssh_port", "ssh_host", "ssh_user",
+    "proxy_username", "proxy_password", "ssh_host_key", "ssh_trust_on_first_use",
 )  # fmt: skip
 
 # Inputs whose change re-renders the provider-dependent part of the form (htmx).
@@ -47,6 +50,20 @@ REFRESH_FIELDS = (
     "tls_mode",
     "chart_source",
 )
+
+
+class ProxyUrlField(forms.CharField):
+    """The proxy URL; a pasted ``user:password@`` is never rendered back (clean() moves it)."""
+
+    def bound_data(self, data, initial):
+        return _without_userinfo(data or "")
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
 class RegistryForm(StyledFormMixin, forms.ModelForm):
@@ -68,8 +85,33 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         choices=Registry.ConnectionMethod.choices,
         widget=forms.RadioSelect,
     )
+    proxy_url = ProxyUrlField(
+        label="Proxy URL",
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "http://proxy.example.com:3128"}),
+        help_text="HTTPS to the registry goes through CONNECT, so TLS is still checked end to "
+        "end as chosen under Advanced connection.",
+    )
+    proxy_password = SecretField(label="Proxy password")
     ssh_password = SecretField(label="SSH password")
-    ssh_private_key = SecretField(label="SSH private key", multiline=True)
+    ssh_private_key = SecretField(
+        label="SSH private key",
+        multiline=True,
+        help_text="OpenSSH or PEM, without a passphrase. Give a password or a key.",
+    )
+    ssh_host_key = forms.CharField(
+        label="Pinned host key",
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "spellcheck": "false",
+                "placeholder": "[ssh.example.com]:22 ssh-ed25519 AAAAC3Nza…",
+            }
+        ),
+        help_text="The SSH server's known_hosts line (ssh-keyscan prints it). Wharf refuses a "
+        "server whose key differs.",
+    )
     tls_mode = forms.ChoiceField(
         label="Advanced connection",
         choices=Registry.Tls.choices,
@@ -102,11 +144,15 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
             "secret",
             "connection_method",
             "proxy_url",
+            "proxy_username",
+            "proxy_password",
             "ssh_host",
             "ssh_port",
             "ssh_user",
             "ssh_password",
             "ssh_private_key",
+            "ssh_host_key",
+            "ssh_trust_on_first_use",
             "tls_mode",
             "ca_certificate",
             "push_images",
@@ -118,7 +164,10 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         widgets = {
             "ca_certificate": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
             "ssh_port": forms.NumberInput(attrs={"placeholder": "22"}),
-            "proxy_url": forms.TextInput(attrs={"placeholder": "http://proxy.example.com:3128"}),
+        }
+        help_texts = {
+            "ssh_trust_on_first_use": "With no pinned key, accept the key the server shows on "
+            "the first connection and pin it. A changed key is always refused.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -158,7 +207,7 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         if self.editing:
             f["name"].disabled = True
             f["name"].help_text = "The name cannot be changed once the registry exists."
-            for name in ("secret", "ssh_password", "ssh_private_key"):
+            for name in ("secret", "proxy_password", "ssh_password", "ssh_private_key"):
                 if getattr(self.instance, name):
                     f[name].help_text = KEEP_SECRET_HELP
         else:
@@ -215,8 +264,10 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         return self.connection_method == Registry.ConnectionMethod.SSH
 
     @property
-    def show_connection_note(self) -> bool:
-        return self.connection_method != Registry.ConnectionMethod.DIRECT
+    def uses_aws_token(self) -> bool:
+        """Private ECR logs in with a token from the AWS API: a proxy carries that call, an SSH
+        tunnel does not (the form says which)."""
+        return isinstance(self.provider_obj, EcrProvider) and not self.public
 
     @property
     def show_repositories(self) -> bool:
@@ -264,6 +315,19 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
             raise ValidationError("The proxy's port must be a number between 1 and 65535.") from exc
+        # Credentials pasted into the URL move to their own fields: the URL is shown and
+        # logged, the password is stored encrypted.
+        self.proxy_userinfo = (unquote(parts.username or ""), unquote(parts.password or ""))
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], fragment=""))
+
+    def clean_ssh_host_key(self):
+        value = "\n".join(
+            line.strip() for line in (self.cleaned_data.get("ssh_host_key") or "").splitlines()
+        ).strip()
+        try:
+            parse_host_keys(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
         return value
 
     def clean_secret_file(self):
@@ -360,13 +424,22 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
     def _clean_connection(self, data, fail) -> None:
         method = data.get("connection_method")
         if method != Registry.ConnectionMethod.PROXY:
-            data["proxy_url"] = ""
-        elif not data.get("proxy_url") and "proxy_url" not in self.errors:
-            fail("proxy_url", "Enter the proxy URL, for example http://proxy.example.com:3128.")
+            data.update(proxy_url="", proxy_username="", proxy_password="")
+        else:
+            if not data.get("proxy_url") and "proxy_url" not in self.errors:
+                fail("proxy_url", "Enter the proxy URL, for example http://proxy.example.com:3128.")
+            pasted_user, pasted_password = getattr(self, "proxy_userinfo", ("", ""))
+            data["proxy_username"] = (data.get("proxy_username") or pasted_user).strip()
+            data["proxy_password"] = data.get("proxy_password") or pasted_password
+            if not data["proxy_username"]:
+                data["proxy_password"] = ""
+            elif not data["proxy_password"] and self.editing:
+                data["proxy_password"] = self.instance.proxy_password  # blank keeps it
         if method != Registry.ConnectionMethod.SSH:
             data.update(
-                ssh_host="", ssh_port=None, ssh_user="", ssh_password="", ssh_private_key=""
-            )
+                ssh_host="", ssh_port=None, ssh_user="", ssh_password="", ssh_private_key="",
+                ssh_host_key="", ssh_trust_on_first_use=False,
+            )  # fmt: skip
         else:
             data["ssh_host"] = (data.get("ssh_host") or "").strip()
             data["ssh_port"] = data.get("ssh_port") or 22
@@ -386,6 +459,11 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
                     "This is not a private key: paste the whole key file, "
                     "including its -----BEGIN … PRIVATE KEY----- line.",
                 )
+            elif key:
+                try:
+                    load_private_key(key)
+                except ValueError as exc:
+                    fail("ssh_private_key", str(exc))
             if not (data.get("ssh_password") or key):
                 fail("ssh_password", "Enter the SSH password or a private key.")
 
@@ -417,13 +495,13 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         if not self.editing:
             return True
         watched = {"provider", "registry_type", "url", "auth_type", "username", "tls_mode",
-                   "ca_certificate", "connection_method", "proxy_url", "ssh_host", "ssh_port",
-                   "ssh_user"}  # fmt: skip
+                   "ca_certificate", "connection_method", "proxy_url", "proxy_username",
+                   "ssh_host", "ssh_port", "ssh_user", "ssh_host_key",
+                   "ssh_trust_on_first_use"}  # fmt: skip
         if watched & set(self.changed_data):
             return True
-        return any(self.data.get(n) for n in ("secret", "ssh_password", "ssh_private_key")) or bool(
-            self.files.get("secret_file")
-        )
+        secrets = ("secret", "proxy_password", "ssh_password", "ssh_private_key")
+        return any(self.data.get(n) for n in secrets) or bool(self.files.get("secret_file"))
 
     def needs_connection_check(self) -> bool:
         return (

@@ -9,7 +9,9 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 
+from config import audit
 from config.crypto import EncryptedTextField
+from config.models import AuditEntry
 from registries import oci
 from registries.providers import (
     AUTH_ACCESS_KEY,
@@ -19,6 +21,7 @@ from registries.providers import (
     Provider,
     get_provider,
 )
+from registries.tunnel import DEFAULT_SSH_PORT, SshTarget
 
 NAME_RULE = RegexValidator(
     r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$",
@@ -63,11 +66,16 @@ class Registry(models.Model):
         max_length=10, choices=ConnectionMethod.choices, default=ConnectionMethod.DIRECT
     )
     proxy_url = models.CharField("Proxy URL", max_length=255, blank=True)
+    proxy_username = models.CharField("Proxy username", max_length=255, blank=True)
+    proxy_password = EncryptedTextField("Proxy password", blank=True)
     ssh_host = models.CharField("SSH host", max_length=255, blank=True)
     ssh_port = models.PositiveIntegerField("SSH port", null=True, blank=True)
     ssh_user = models.CharField("SSH user", max_length=100, blank=True)
     ssh_password = EncryptedTextField("SSH password", blank=True)
     ssh_private_key = EncryptedTextField("SSH private key", blank=True)
+    # known_hosts line(s) of the SSH server; written by "trust on first use" when empty.
+    ssh_host_key = models.TextField("Pinned host key", blank=True)
+    ssh_trust_on_first_use = models.BooleanField("Trust on first use", default=False)
 
     tls_mode = models.CharField(
         "Advanced connection", max_length=10, choices=Tls.choices, default=Tls.SECURE
@@ -85,7 +93,7 @@ class Registry(models.Model):
 
     objects = RegistryQuerySet.as_manager()
 
-    audit_secret_fields = ("secret", "ssh_password", "ssh_private_key")
+    audit_secret_fields = ("secret", "proxy_password", "ssh_password", "ssh_private_key")
 
     class Meta:
         ordering = ["name"]
@@ -131,6 +139,9 @@ class Registry(models.Model):
         from registries.aws import ecr_authorization_token
 
         use_keys = self.auth_type == AUTH_ACCESS_KEY
+        # Through the registry's proxy when it has one. An SSH tunnel carries only the registry
+        # API: the AWS API call goes direct (AWS endpoints are public, the registry may not be).
+        proxy = self.connection_method == self.ConnectionMethod.PROXY
         return ecr_authorization_token(
             region=self.ecr_region,
             registry_id=self.ecr_account,
@@ -138,11 +149,16 @@ class Registry(models.Model):
             secret_access_key=self.secret if use_keys else "",
             endpoint_url=settings.WHARF_AWS_ENDPOINT_URL,
             timeout=settings.WHARF_REGISTRY_TIMEOUT,
+            proxy_url=self.proxy_url if proxy else "",
+            proxy_username=self.proxy_username if proxy else "",
+            proxy_password=self.proxy_password if proxy else "",
         )
 
     def connection(self) -> oci.Connection:
         """How to reach this registry's API: the one input ``registries.oci`` needs."""
         login = self.provider_class.login(self)
+        method = self.connection_method
+        proxy = method == self.ConnectionMethod.PROXY
         return oci.Connection(
             host=login.api_host,
             username=login.username,
@@ -150,7 +166,32 @@ class Registry(models.Model):
             tls=self.tls_mode,
             ca_pem=self.ca_certificate if self.tls_mode == self.Tls.CA else "",
             timeout=settings.WHARF_REGISTRY_TIMEOUT,
+            proxy_url=self.proxy_url if proxy else "",
+            proxy_username=self.proxy_username if proxy else "",
+            proxy_password=self.proxy_password if proxy else "",
+            ssh=self.ssh_target() if method == self.ConnectionMethod.SSH else None,
         )
+
+    def ssh_target(self) -> SshTarget:
+        return SshTarget(
+            host=self.ssh_host,
+            port=self.ssh_port or DEFAULT_SSH_PORT,
+            username=self.ssh_user,
+            password=self.ssh_password,
+            private_key=self.ssh_private_key,
+            host_keys=self.ssh_host_key,
+            trust_on_first_use=self.ssh_trust_on_first_use,
+            on_host_key_learned=self.remember_ssh_host_key,
+        )
+
+    def remember_ssh_host_key(self, line: str) -> None:
+        """Pin the SSH server's key trusted on first use: on this instance, and saved if stored."""
+        self.ssh_host_key = line
+        if self.pk is None:
+            return  # an unsaved registry keeps it until it is saved
+        # Only while nothing is pinned: a key pinned meanwhile is never overwritten.
+        if Registry.objects.filter(pk=self.pk, ssh_host_key="").update(ssh_host_key=line):
+            audit.record(None, AuditEntry.Action.UPDATE, self, {"ssh_host_key": ["", line]})
 
     # --- default registry ------------------------------------------------------
 

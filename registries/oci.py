@@ -25,12 +25,16 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import certifi
 import requests
 import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 from urllib3.exceptions import InsecureRequestWarning
+
+from registries.tunnel import SshTarget, SshTunnel, TunnelError
 
 TLS_SECURE = "secure"  # verify with the system/certifi trust store
 TLS_CA = "ca"  # verify against the given CA certificate PEM only
@@ -58,12 +62,19 @@ class Connection:
     tls: str = TLS_SECURE
     ca_pem: str = field(default="", repr=False)
     timeout: float = 10.0
-    # "http://[user:pass@]proxy:port" for the "via Proxy" connection method; empty = direct.
+    # "http://proxy:port" for the "via Proxy" connection method (credentials go in the two
+    # fields below, never in the URL); empty = direct.
     proxy_url: str = field(default="", repr=False)
+    proxy_username: str = ""
+    proxy_password: str = field(default="", repr=False)
+    # The "via SSH Tunnel" connection method: every registry connection is a channel of it.
+    ssh: SshTarget | None = None
 
     def __post_init__(self) -> None:
         if self.tls not in TLS_MODES:
             raise ValueError(f"Unknown TLS mode {self.tls!r}; expected one of {TLS_MODES}.")
+        if self.proxy_url and self.ssh is not None:
+            raise ValueError("A connection goes through a proxy or an SSH tunnel, not both.")
 
     @property
     def api_host(self) -> str:
@@ -76,6 +87,23 @@ class Connection:
     @property
     def has_credentials(self) -> bool:
         return bool(self.username or self.password)
+
+    @property
+    def proxy_address(self) -> str:
+        """The proxy's "host:port", for messages (never with credentials)."""
+        parts = urlsplit(self.proxy_url)
+        return parts.netloc.rsplit("@", 1)[-1] or self.proxy_url
+
+    def proxy_url_with_credentials(self) -> str:
+        """The proxy URL requests wants (``Proxy-Authorization`` comes from its user part).
+
+        Built only here, for the session; never stored, shown or logged.
+        """
+        if not self.proxy_url or not (self.proxy_username or self.proxy_password):
+            return self.proxy_url
+        parts = urlsplit(self.proxy_url)
+        userinfo = f"{quote(self.proxy_username, safe='')}:{quote(self.proxy_password, safe='')}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{self.proxy_address}"))
 
 
 class RegistryError(Exception):
@@ -90,13 +118,31 @@ class RegistryError(Exception):
     RATE_LIMITED = "rate_limited"
     CONTENT = "content"  # the registry sent something that is not what it claims to be
 
+    # ``cause``: which hop of the connection method failed. ``kind`` stays one of the broad
+    # kinds above (unreachable, auth), which is what callers decide on (e.g. stop a sync).
+    PROXY_REFUSED = "proxy_refused"  # the proxy could not be reached, or refused the connection
+    PROXY_AUTH = "proxy_auth"  # the proxy wants other credentials (HTTP 407)
+    PROXY_UPSTREAM = "proxy_upstream"  # the proxy could not or would not reach the registry
+    SSH_UNREACHABLE = TunnelError.SSH_UNREACHABLE
+    SSH_AUTH = TunnelError.SSH_AUTH
+    HOST_KEY = TunnelError.HOST_KEY
+    TUNNEL_FORWARD = TunnelError.FORWARD  # the registry is unreachable from the tunnel's end
+    TUNNEL_SETTINGS = TunnelError.SETTINGS
+
     def __init__(
-        self, message: str, *, kind: str, host: str = "", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        kind: str,
+        host: str = "",
+        retry_after: float | None = None,
+        cause: str = "",
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.host = host
         self.retry_after = retry_after
+        self.cause = cause
 
     def __repr__(self) -> str:
         return f"RegistryError({str(self)!r}, kind={self.kind!r})"
@@ -208,13 +254,29 @@ class RegistryClient:
         # Direct means direct: no proxy or .netrc credentials picked up from the environment.
         self._session.trust_env = False
         self._session.headers["User-Agent"] = USER_AGENT
+        self.tunnel: SshTunnel | None = None
+        if conn.ssh is not None:
+            try:
+                self.tunnel = SshTunnel(conn.ssh, timeout=conn.timeout)
+            except TunnelError as exc:
+                self._session.close()
+                raise _tunnel_error(exc, self.host) from None
+            # A client dropped without close() must not leave an SSH connection open.
+            weakref.finalize(self, self.tunnel.close)
         # Sync reads many manifests and blobs at once from a few threads.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        adapter = (
+            _TunnelAdapter(self.tunnel, pool_connections=4, pool_maxsize=32)
+            if self.tunnel is not None
+            else requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        )
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self.requests_made = 0  # every HTTP request, token requests included
         if conn.proxy_url:
-            self._session.proxies = {"http": conn.proxy_url, "https": conn.proxy_url}
+            # HTTPS goes through CONNECT (TLS end to end with the registry), plain HTTP as
+            # absolute-URI requests; both with Proxy-Authorization when credentials are given.
+            proxy = conn.proxy_url_with_credentials()
+            self._session.proxies = {"http": proxy, "https": proxy}
         self._auth_scheme = "none"  # the scheme the registry asked for, once known
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
         self._temp_files: list[str] = []
@@ -236,6 +298,8 @@ class RegistryClient:
 
     def close(self) -> None:
         self._session.close()
+        if self.tunnel is not None:
+            self.tunnel.close()
         self._tokens.clear()
         self._finalizer()
 
@@ -497,12 +561,14 @@ class RegistryClient:
             headers = {**headers, "Authorization": authorization}
         kw.setdefault("timeout", (self.conn.timeout, self.conn.timeout))
         try:
-            return self._http(method, self.base_url + path, self._verify, headers=headers, **kw)
+            response = self._http(method, self.base_url + path, self._verify, headers=headers, **kw)
         except requests.exceptions.RequestException as exc:
             fallback = self._plain_http_fallback(exc)
             if fallback is None:
                 raise self._network_error(exc) from None
             first_error = exc
+        else:
+            return self._check_proxy_answer(response, self.host)
         # "Allow insecure connection" also means plain HTTP: if the same request over http://
         # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
         try:
@@ -510,16 +576,44 @@ class RegistryClient:
         except requests.exceptions.RequestException:
             raise self._network_error(first_error) from None
         self.base_url = fallback
-        return response
+        return self._check_proxy_answer(response, self.host)
 
     def _http(self, method: str, url: str, verify: Any, **kw: Any) -> requests.Response:
         self.requests_made += 1
-        if verify is False:
-            # Only this session's unverified requests are silenced, not the process's.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                return self._session.request(method, url, verify=False, **kw)
-        return self._session.request(method, url, verify=verify, **kw)
+        try:
+            if verify is False:
+                # Only this session's unverified requests are silenced, not the process's.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                    return self._session.request(method, url, verify=False, **kw)
+            return self._session.request(method, url, verify=verify, **kw)
+        except TunnelError as exc:
+            # Raised from inside urllib3 when the tunnel cannot give it a socket.
+            raise _tunnel_error(exc, urlsplit(url).netloc) from None
+
+    def _check_proxy_answer(self, response: requests.Response, host: str) -> requests.Response:
+        """A plain-HTTP request through a proxy gets the proxy's own refusals as responses."""
+        if not self.conn.proxy_url:
+            return response
+        # Some proxies (tinyproxy) say 401 with Proxy-Authenticate instead of 407.
+        proxy_login = response.status_code == 401 and "Proxy-Authenticate" in response.headers
+        if response.status_code != 407 and not proxy_login:
+            return response
+        response.close()
+        raise self._proxy_auth_error(host)
+
+    def _proxy_auth_error(self, host: str) -> RegistryError:
+        if self.conn.proxy_username or self.conn.proxy_password:
+            advice = "rejected the proxy username and password. Check them"
+        else:
+            advice = "requires a login. Enter the proxy username and password"
+        return RegistryError(
+            f"The proxy {self.conn.proxy_address} {advice} (HTTP 407 Proxy Authentication "
+            "Required).",
+            kind=RegistryError.AUTH,
+            host=host,
+            cause=RegistryError.PROXY_AUTH,
+        )
 
     def _plain_http_fallback(self, exc: requests.exceptions.RequestException) -> str | None:
         if self.conn.tls != TLS_INSECURE or not self.base_url.startswith("https://"):
@@ -579,6 +673,7 @@ class RegistryClient:
             )
         except requests.exceptions.RequestException as exc:
             raise self._network_error(exc, host=realm_host, what="token service") from None
+        self._check_proxy_answer(response, realm_host)
         if response.status_code in (401, 403):
             if self.conn.has_credentials:
                 message = (
@@ -722,11 +817,7 @@ class RegistryClient:
                 host=host,
             )
         if isinstance(exc, requests.exceptions.ProxyError):
-            return RegistryError(
-                f"Could not reach {host} through the proxy. Check the proxy URL.",
-                kind=RegistryError.UNREACHABLE,
-                host=host,
-            )
+            return self._proxy_error(lowered, host, what)
         if isinstance(exc, requests.exceptions.ConnectionError):
             if "resolve" in lowered or "name or service not known" in lowered:
                 reason = "the host name could not be resolved"
@@ -837,6 +928,98 @@ class RegistryClient:
         if response.status_code == 401:  # still unauthorised after the challenge was answered
             raise self._auth_error(response, rejected=self.conn.has_credentials)
         self._check_status(response, what)
+
+    def _proxy_error(self, lowered: str, host: str, what: str) -> RegistryError:
+        proxy = self.conn.proxy_address
+        if re.search(r"tunnel connection failed: 40[17]\b", lowered):
+            return self._proxy_auth_error(host)
+        status = re.search(r"tunnel connection failed: (\d{3})", lowered)
+        if status:
+            # The proxy answered CONNECT, but not with 200: it would not or could not go on.
+            code = status.group(1)
+            if code in ("403", "405"):
+                reason = (
+                    f"refused to connect to it (HTTP {code}): ask the proxy's administrator to "
+                    "allow CONNECT to this host and port"
+                )
+            else:
+                reason = (
+                    f"could not connect to it (HTTP {code}): check the registry URL and that the "
+                    "proxy can reach the registry"
+                )
+            return RegistryError(
+                f"The proxy {proxy} {reason}, for the {what} at {host}.",
+                kind=RegistryError.UNREACHABLE,
+                host=host,
+                cause=RegistryError.PROXY_UPSTREAM,
+            )
+        if "refused" in lowered:
+            reason = "the connection was refused"
+        elif "resolve" in lowered or "name or service not known" in lowered:
+            reason = "its host name could not be resolved"
+        elif "timed out" in lowered:
+            reason = f"it did not answer within {self.conn.timeout:g} seconds"
+        else:
+            reason = "the connection failed"
+        return RegistryError(
+            f"The proxy {proxy} refused or could not take the connection to the {what} at "
+            f"{host}: {reason}. Check the proxy URL and that the proxy is running.",
+            kind=RegistryError.UNREACHABLE,
+            host=host,
+            cause=RegistryError.PROXY_REFUSED,
+        )
+
+
+# --- SSH tunnel transport -----------------------------------------------------------
+#
+# urllib3 keeps doing everything it does on a direct connection (pooling, TLS with SNI
+# and certificate checks against the registry's real host name, Host headers); only the
+# socket under each connection comes from the tunnel instead of a TCP connect.
+
+
+def _tunnel_pool_classes(tunnel: SshTunnel) -> dict[str, type]:
+    def new_conn(connection: urllib3.connection.HTTPConnection) -> Any:
+        sock = tunnel.open_socket(connection._dns_host, connection.port)
+        if isinstance(connection.timeout, int | float):
+            sock.settimeout(connection.timeout)
+        return sock
+
+    class TunnelHTTPConnection(urllib3.connection.HTTPConnection):
+        def _new_conn(self):
+            return new_conn(self)
+
+    class TunnelHTTPSConnection(urllib3.connection.HTTPSConnection):
+        def _new_conn(self):
+            return new_conn(self)
+
+    class TunnelHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = TunnelHTTPConnection
+
+    class TunnelHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = TunnelHTTPSConnection
+
+    return {"http": TunnelHTTPPool, "https": TunnelHTTPSPool}
+
+
+class _TunnelAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections are channels of one SSH tunnel."""
+
+    def __init__(self, tunnel: SshTunnel, **kw: Any) -> None:
+        self._tunnel = tunnel
+        super().__init__(**kw)
+
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        super().init_poolmanager(*args, **kw)
+        self.poolmanager.pool_classes_by_scheme = _tunnel_pool_classes(self._tunnel)
+
+
+def _tunnel_error(exc: TunnelError, host: str) -> RegistryError:
+    kind = (
+        RegistryError.UNREACHABLE
+        if exc.cause in (TunnelError.SSH_UNREACHABLE, TunnelError.FORWARD)
+        else RegistryError.AUTH
+    )
+    return RegistryError(str(exc), kind=kind, host=host, cause=exc.cause)
 
 
 def _verify_failure_reason(lowered: str) -> str:

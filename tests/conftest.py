@@ -625,3 +625,226 @@ def plain_user(django_user_model):
 def user_client(client, plain_user):
     client.force_login(plain_user)
     return client
+
+
+# =============================================================================
+# Real servers for the connection methods: an HTTP proxy (tinyproxy) and sshd
+# =============================================================================
+
+
+class _ChildServer:
+    """A foreground server process whose log goes to a file; ``stop()`` ends it."""
+
+    name = "server"
+
+    def __init__(self, argv: list[str], log_path: Path, port: int) -> None:
+        self.argv = argv
+        self.log_path = log_path
+        self.port = port
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            wait_until(self._listens, what=f"{self.name} on port {self.port}")
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _listens(self) -> bool:
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited early; log {self.log_path}:\n{self.log()[-2000:]}"
+            )
+        try:
+            socket.create_connection((LOOPBACK, self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+
+class ProxyServer(_ChildServer):
+    """tinyproxy on a loopback port: ``.url`` (no credentials), ``.log()`` names every request."""
+
+    name = "tinyproxy"
+
+    def __init__(self, executable: str, workdir: Path, *, auth: tuple[str, str] | None) -> None:
+        port = free_port()
+        self.url = f"http://{LOOPBACK}:{port}"
+        self.username, self.password = auth or ("", "")
+        config = workdir / "tinyproxy.conf"
+        lines = [
+            f"Port {port}",
+            f"Listen {LOOPBACK}",
+            f"Allow {LOOPBACK}",
+            "Timeout 30",
+            "MaxClients 50",
+            "LogLevel Info",
+            f'PidFile "{workdir / "tinyproxy.pid"}"',
+            "DisableViaHeader Yes",
+        ]
+        if os.geteuid() == 0:
+            lines += ["User nobody", "Group nogroup"]
+        if auth:
+            lines.append(f"BasicAuth {auth[0]} {auth[1]}")
+        config.write_text("\n".join(lines) + "\n")
+        # Logged to stderr (-d keeps it in the foreground), which goes to the log file.
+        super().__init__([executable, "-d", "-c", str(config)], workdir / "tinyproxy.log", port)
+
+
+@pytest.fixture(scope="session")
+def proxy_factory(tmp_path_factory) -> Iterator:
+    """Start tinyproxy: ``proxy_factory(auth=("user", "pw"))``; all stop at the end."""
+    executable = require_tool("tinyproxy")
+    started: list[ProxyServer] = []
+
+    def start_proxy(*, auth: tuple[str, str] | None = None) -> ProxyServer:
+        server = ProxyServer(executable, tmp_path_factory.mktemp("proxy"), auth=auth)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start_proxy
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_proxy(proxy_factory) -> ProxyServer:
+    """An open HTTP proxy (CONNECT and absolute-URI requests) on loopback."""
+    return proxy_factory()
+
+
+@pytest.fixture(scope="session")
+def auth_proxy(proxy_factory) -> ProxyServer:
+    """An HTTP proxy that wants Basic proxy credentials (``.username``, ``.password``)."""
+    return proxy_factory(auth=("wharf-proxy", "proxy-Passw0rd"))
+
+
+def _openssh_private_key(key) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _openssh_public_key(key) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+
+
+@dataclass
+class SshKeyPair:
+    private_openssh: str = field(repr=False)
+    public_line: str  # "ssh-ed25519 AAAA…"
+
+    @classmethod
+    def generate(cls) -> SshKeyPair:
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        key = ed25519.Ed25519PrivateKey.generate()
+        return cls(_openssh_private_key(key), _openssh_public_key(key))
+
+    @property
+    def private_pem(self) -> str:
+        """The same key in PKCS#8 PEM, the other format people paste."""
+        key = serialization.load_ssh_private_key(self.private_openssh.encode(), password=None)
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+
+class SshServer(_ChildServer):
+    """OpenSSH's sshd on a loopback port with its own host key and one authorized user key.
+
+    ``.host``, ``.port``, ``.username``, ``.user_key`` (:class:`SshKeyPair`), ``.host_key_line``
+    (a known_hosts line for the server), ``.log()`` (sshd's debug log names every forward).
+    """
+
+    name = "sshd"
+
+    def __init__(self, executable: str, workdir: Path) -> None:
+        import getpass
+
+        port = free_port()
+        self.host = LOOPBACK
+        self.username = getpass.getuser()
+        self.user_key = SshKeyPair.generate()
+        host_key = SshKeyPair.generate()
+        host_key_path = workdir / "ssh_host_ed25519_key"
+        host_key_path.touch(mode=0o600)
+        host_key_path.write_text(host_key.private_openssh)
+        self.host_key_line = f"[{LOOPBACK}]:{port} {host_key.public_line}"
+        authorized = workdir / "authorized_keys"
+        authorized.write_text(self.user_key.public_line + "\n")
+        config = workdir / "sshd_config"
+        config.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {LOOPBACK}",
+                    f"HostKey {host_key_path}",
+                    f"PidFile {workdir / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {authorized}",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin yes",
+                    "PasswordAuthentication yes",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "AllowTcpForwarding yes",
+                    "X11Forwarding no",
+                    "PrintMotd no",
+                    "LogLevel DEBUG1",
+                    "MaxStartups 50",
+                    "",
+                ]
+            )
+        )
+        super().__init__(
+            [executable, "-D", "-e", "-f", str(config), "-p", str(port)],
+            workdir / "sshd.log",
+            port,
+        )
+
+    def known_hosts(self) -> str:
+        return self.host_key_line
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory) -> Iterator[SshServer]:
+    """sshd as a child on a free loopback port (see :class:`SshServer`)."""
+    executable = require_tool("sshd")
+    if os.geteuid() == 0:
+        # sshd's privilege-separation directory; the Debian service makes it at boot.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    server = SshServer(executable, tmp_path_factory.mktemp("sshd"))
+    server.start()
+    yield server
+    server.stop()
