@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
+import ssl
 import tempfile
+import threading
 import time
 import warnings
 import weakref
@@ -243,6 +246,52 @@ def _status_line(response: requests.Response) -> str:
     return f"HTTP {response.status_code} {response.reason or ''}".strip()
 
 
+@dataclass
+class _RouteMemory:
+    """What earlier clients learned about one registry route, kept for the process.
+
+    Each sync run opens a new client; without this, every run would probe ``https://``
+    on a plain-HTTP registry and take a 401 before sending Basic credentials again.
+    """
+
+    plain_http: bool = False
+    auth_scheme: str = "none"
+
+
+_ROUTES: dict[tuple, _RouteMemory] = {}
+_ROUTES_LOCK = threading.Lock()
+
+
+def _route_key(conn: Connection) -> tuple:
+    ssh = (conn.ssh.host, conn.ssh.port) if conn.ssh is not None else None
+    return (conn.api_host, conn.tls, conn.proxy_url, ssh)
+
+
+def _remember(conn: Connection, **learned: Any) -> None:
+    with _ROUTES_LOCK:
+        memory = _ROUTES.setdefault(_route_key(conn), _RouteMemory())
+        for name, value in learned.items():
+            setattr(memory, name, value)
+
+
+def _forget(conn: Connection) -> None:
+    with _ROUTES_LOCK:
+        _ROUTES.pop(_route_key(conn), None)
+
+
+@functools.cache
+def _insecure_ssl_context() -> ssl.SSLContext:
+    """One unverifying TLS context for "Allow insecure connection", built once.
+
+    With ``verify=False`` urllib3 would build a context and load the system trust store
+    for every new connection (tens of ms each) only to ignore it.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class RegistryClient:
     """A session with one registry. Use as a context manager, or call :meth:`close`."""
 
@@ -269,6 +318,8 @@ class RegistryClient:
             if self.tunnel is not None
             else requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
         )
+        if conn.tls == TLS_INSECURE:
+            adapter.poolmanager.connection_pool_kw["ssl_context"] = _insecure_ssl_context()
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self.requests_made = 0  # every HTTP request, token requests included
@@ -278,6 +329,13 @@ class RegistryClient:
             proxy = conn.proxy_url_with_credentials()
             self._session.proxies = {"http": proxy, "https": proxy}
         self._auth_scheme = "none"  # the scheme the registry asked for, once known
+        memory = _ROUTES.get(_route_key(conn))
+        self._from_memory = memory is not None
+        if memory is not None:
+            if memory.plain_http and conn.tls == TLS_INSECURE:
+                self.base_url = f"http://{self.host}"
+            if memory.auth_scheme == "basic":
+                self._auth_scheme = "basic"  # send the credentials with the first request
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
         self._temp_files: list[str] = []
         self._finalizer = weakref.finalize(self, _remove_files, self._temp_files)
@@ -353,6 +411,7 @@ class RegistryClient:
                 host=self.host,
             )
         self._auth_scheme = challenge.scheme
+        _remember(self.conn, auth_scheme=challenge.scheme)
         if challenge.scheme == "basic":
             if not self.conn.has_credentials:
                 raise self._auth_error(response, rejected=False)
@@ -563,11 +622,29 @@ class RegistryClient:
         try:
             response = self._http(method, self.base_url + path, self._verify, headers=headers, **kw)
         except requests.exceptions.RequestException as exc:
+            if self._from_memory and self.base_url.startswith("http://"):
+                # What an earlier client learned no longer holds (the registry moved to
+                # TLS?): forget it and ask again the long way.
+                _forget(self.conn)
+                self._from_memory = False
+                self.base_url = f"https://{self.host}"
+                return self._send(method, path, headers, "", **kw)
             fallback = self._plain_http_fallback(exc)
             if fallback is None:
                 raise self._network_error(exc) from None
             first_error = exc
         else:
+            if (
+                self._from_memory
+                and self.base_url.startswith("http://")
+                and (response.status_code == 400)
+            ):
+                # A TLS port answers plain HTTP with 400: the registry moved to TLS.
+                response.close()
+                _forget(self.conn)
+                self._from_memory = False
+                self.base_url = f"https://{self.host}"
+                return self._send(method, path, headers, "", **kw)
             return self._check_proxy_answer(response, self.host)
         # "Allow insecure connection" also means plain HTTP: if the same request over http://
         # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
@@ -576,6 +653,7 @@ class RegistryClient:
         except requests.exceptions.RequestException:
             raise self._network_error(first_error) from None
         self.base_url = fallback
+        _remember(self.conn, plain_http=True)
         return self._check_proxy_answer(response, self.host)
 
     def _http(self, method: str, url: str, verify: Any, **kw: Any) -> requests.Response:

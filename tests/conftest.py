@@ -848,3 +848,14 @@ def ssh_server(tmp_path_factory) -> Iterator[SshServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry_routes():
+    """Each test starts without what earlier tests' clients learned about a registry route
+    (plain HTTP, Basic auth), so request counts and first-contact paths are the test's own."""
+    from registries import oci
+
+    oci._ROUTES.clear()
+    yield
+    oci._ROUTES.clear()

@@ -386,3 +386,37 @@ def test_deleting_the_registry_removes_its_charts(chart_registry):
     registry.delete()
 
     assert not Chart.objects.exists()
+
+
+def test_later_runs_reuse_what_the_first_learned_about_a_plain_http_basic_auth_registry(
+    private_chart_registry,
+):
+    repo = unique("charts/learned")
+    push_versions(private_chart_registry, repo, "learned", ["1.0.0"])
+    source = source_of(oci_registry(private_chart_registry, [repo]), repo)
+    first = sync(source)
+
+    again = sync(source)
+
+    # First run: an https:// probe, a 401, then the tag list, manifest and config.
+    assert first.http_requests == PLAIN_HTTP_PROBE + 1 + 1 + 2
+    # Next run, in a new client: plain HTTP and Basic credentials from the first request.
+    assert again.http_requests == 1
+    assert again.status == SyncRun.Status.SUCCEEDED
+
+
+def test_a_registry_remembered_as_plain_http_that_moved_to_tls_is_asked_again(tls_chart_registry):
+    conn = oci.Connection(
+        host=tls_chart_registry.host,
+        username=tls_chart_registry.username,
+        password=tls_chart_registry.password,
+        tls=oci.TLS_INSECURE,
+    )
+    oci._remember(conn, plain_http=True)
+
+    result = oci.ping(conn)
+
+    assert result.base_url == f"https://{tls_chart_registry.host}"
+    assert (
+        oci._route_key(conn) not in oci._ROUTES or not oci._ROUTES[oci._route_key(conn)].plain_http
+    )
