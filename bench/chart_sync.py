@@ -320,6 +320,7 @@ def bench_oci_loopback(
     log.mark()
     first = sync_all(sources, server)
     first_blobs = log.blob_gets()
+    first_log = log.requests()
     if first.added != total_versions:
         raise BenchError(f"first sync indexed {first.added} versions, not {total_versions}")
     log.mark()
@@ -331,8 +332,15 @@ def bench_oci_loopback(
 
     # What an unchanged resync costs per repository is the fixed cost of any run; the rest
     # of a first sync is what the new versions cost.
+    # The very first client of a process also pays, once per route, an https:// probe
+    # (it never reaches the plain-HTTP registry's log) and a 401 (later clients remember
+    # both): counted from the registry's own log, so that a real per-version regression
+    # cannot hide in this figure.
     fixed = again.http_requests
-    per_version = (first.http_requests - fixed) / first.added
+    unlogged = first.http_requests - len(first_log)
+    challenges = sum(1 for _m, _p, status in first_log if status == "401")
+    one_time = max(0, unlogged + challenges - sum(1 for _m, _p, st in again_log if st == "401"))
+    per_version = (first.http_requests - fixed - one_time) / first.added
     archive_reads = sum(1 for digest in first_blobs if digest in archives)
     row("first sync: time", seconds(first.seconds), note=first.cpu_note())
     row(
@@ -349,7 +357,7 @@ def bench_oci_loopback(
         "first sync: per new version, less a run's fixed cost",
         f"{per_version:.2f}",
         goal=per_version <= 2.0,
-        note="goal 2 (manifest + config blob)",
+        note=f"goal 2 (manifest + config blob); {one_time} one-time requests of the first client",
     )
     row("first sync: blob GETs in the registry log", f"{len(first_blobs):,}")
     row("first sync: chart archive blob GETs", f"{archive_reads:,}", goal=archive_reads == 0)
@@ -372,7 +380,7 @@ def bench_oci_loopback(
         "unchanged resync: all requests per repository",
         f"{per_repo:.2f}",
         goal=per_repo <= 2.0,
-        note="goal 1 page + auth = 2; see the note below",
+        note="goal 1 page + auth = 2; registry log",
     )
     row("unchanged resync: blob GETs", f"{len(again_blobs):,}", goal=not again_blobs)
     row("unchanged resync: added/updated/removed", f"{again.added}/{again.updated}/{again.removed}")
@@ -387,13 +395,14 @@ def bench_oci_loopback(
     )
     row("deep resync: added/updated/removed", f"{deep.added}/{deep.updated}/{deep.removed}")
     unlogged = again.http_requests - len(again_log)
-    print(
-        f"  note: {unlogged} requests of the resync ({unlogged / len(repos):.2f} per repository) "
-        "never reached the\n  registry's log: each run opens a new client, and with TLS "
-        "'insecure' its first\n  request tries HTTPS against this plain-HTTP registry "
-        "before falling back to HTTP.",
-        flush=True,
-    )
+    if unlogged:  # a client that did not remember the route probed https:// first
+        print(
+            f"  note: {unlogged} requests of the resync ({unlogged / len(repos):.2f} per "
+            "repository) never reached the\n  registry's log: with TLS 'insecure' a client "
+            "that does not know the route\n  tries HTTPS against this plain-HTTP registry "
+            "before falling back to HTTP.",
+            flush=True,
+        )
 
 
 def naive_baseline(registry: Registry, repos: list[str], log: AccessLog) -> tuple[float, int, int]:
