@@ -1,0 +1,47 @@
+"""The registry form's connection methods in a real browser: a registry behind a proxy."""
+
+import pytest
+from playwright.sync_api import expect
+
+from registries.models import Registry
+from tests.browser.test_registry_screens import choose
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_registry_reached_through_an_authenticating_proxy(
+    signed_in, live_server, tls_registry, auth_proxy, ca, screenshot
+):
+    page = signed_in
+    page.get_by_role("link", name="Add Registry").first.click()
+    choose(page, page.get_by_label("Registry provider"), "other")
+    page.get_by_label("Name", exact=True).fill("behind-proxy")
+    page.get_by_label("Registry URL").fill(tls_registry.host)
+    page.get_by_label("Username", exact=True).fill(tls_registry.username)
+    page.get_by_label("Password/Token").fill(tls_registry.password)
+    choose(page, page.get_by_label("via Proxy"))
+    page.get_by_label("Proxy URL").fill(auth_proxy.url)
+    page.get_by_label("Proxy username").fill(auth_proxy.username)
+    page.get_by_label("Proxy password").fill("not-the-proxy-password")
+    choose(page, page.get_by_label("Secure with CA certificate"))
+    page.get_by_label("CA certificate (PEM)").fill(ca.cert_pem)
+
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator(".connection-result")).to_contain_text("Connection failed.")
+    expect(page.locator(".connection-result")).to_contain_text("proxy")
+    screenshot("proxy-credentials-refused")
+
+    page.get_by_label("Proxy password").fill(auth_proxy.password)
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator(".connection-result")).to_contain_text("Connection OK.")
+    screenshot("proxy-connection-ok")
+    assert (
+        f"CONNECT {tls_registry.host}" in auth_proxy.log() or tls_registry.host in auth_proxy.log()
+    )
+
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr[data-registry=behind-proxy]")).to_be_visible()
+    registry = Registry.objects.get(name="behind-proxy")
+    assert registry.connection_method == Registry.ConnectionMethod.PROXY
+    assert registry.proxy_password == auth_proxy.password
+    assert auth_proxy.password not in page.content()
