@@ -27,7 +27,6 @@ import queue
 import random
 import shutil
 import socket
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -40,7 +39,7 @@ from urllib.parse import urljoin
 import requests
 import yaml
 
-from tests.conftest import LOOPBACK, _die_with_parent, wait_until
+from tests.conftest import LOOPBACK, ChildServer
 
 # --- media types (as Helm 3 writes them) ----------------------------------------------
 
@@ -738,7 +737,7 @@ def _ssha_password(password: str) -> str:
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
-class NginxHelmRepo:
+class NginxHelmRepo(ChildServer):
     """One nginx serving ``root`` as a static Helm repository on ``127.0.0.1:port``.
 
     nginx runs in the foreground as a single process (``daemon off; master_process off``)
@@ -766,14 +765,15 @@ class NginxHelmRepo:
         self.error_log = self.workdir / "error.log"
         self.config_path = self.workdir / "nginx.conf"
         self._mtimes: dict[Path, int] = {}
-        self._process: subprocess.Popen | None = None
+        # -e: nginx opens its built-in error log before reading the config.
+        argv = [self.executable, "-p", str(self.workdir), "-e", str(self.error_log)]
+        argv += ["-c", str(self.config_path)]
+        super().__init__(argv, self.workdir / "nginx.out", port, cwd=self.workdir)
+
+    name = "nginx"
 
     def __repr__(self) -> str:
         return f"<NginxHelmRepo {self.url} auth={bool(self.auth)} running={self.running}>"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     @classmethod
     def start_on_free_port(
@@ -848,56 +848,13 @@ http {{
 
     def start(self) -> NginxHelmRepo:
         """Start nginx and wait until it answers; raises RuntimeError if it exits early."""
-        if self.running:
-            return self
-        self._write_config()
-        with (self.workdir / "nginx.out").open("ab") as out:
-            self._process = subprocess.Popen(
-                # -e: nginx opens its built-in error log before reading the config.
-                [
-                    self.executable,
-                    "-p",
-                    str(self.workdir),
-                    "-e",
-                    str(self.error_log),
-                    "-c",
-                    str(self.config_path),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            wait_until(self._answers, what=f"nginx {self.url}")
-        except Exception:
-            self.stop()
-            raise
+        if not self.running:
+            self._write_config()
+            super().start()
         return self
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-    def _answers(self) -> bool:
-        if self._process is None or self._process.poll() is not None:
-            log = (
-                self.error_log.read_text(errors="replace")[-2000:]
-                if self.error_log.exists()
-                else ""
-            )
-            raise RuntimeError(f"nginx exited early; log {self.error_log}:\n{log}")
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            return sock.connect_ex((LOOPBACK, self.port)) == 0
+    def log(self) -> str:
+        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
 
     def put(self, relative_path: str, data: bytes) -> Path:
         """Write ``data`` at ``relative_path`` under the root; return the file's path.

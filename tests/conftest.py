@@ -242,7 +242,73 @@ def _parent_death_signal():
 _die_with_parent = _parent_death_signal()
 
 
-class RegistryServer:
+class ChildServer:
+    """A foreground server process of a test, its output in a log file.
+
+    Subclasses give ``argv``, ``log_path``, ``port`` (and ``cwd``), and may override
+    :meth:`ready` (default: the port accepts a TCP connection) and :meth:`log`.
+    """
+
+    name = "server"
+
+    def __init__(self, argv: list[str], log_path: Path, port: int, *, cwd: Path | None = None):
+        self.argv = argv
+        self.log_path = log_path
+        self.port = port
+        self.cwd = cwd
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the process and wait until it is ready; RuntimeError if it exits first."""
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            wait_until(self._ready_or_exited, what=f"{self.name} on port {self.port}")
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def ready(self) -> bool:
+        try:
+            socket.create_connection((LOOPBACK, self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def _ready_or_exited(self) -> bool:
+        if not self.running:
+            raise RuntimeError(f"{self.name} exited early; its log:\n{self.log()[-2000:]}")
+        return self.ready()
+
+
+class RegistryServer(ChildServer):
     """One ``docker-registry serve`` process on a loopback port; stop() and start() again."""
 
     def __init__(
@@ -285,48 +351,16 @@ class RegistryServer:
         if auth_config:
             config["auth"] = auth_config
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self._process: subprocess.Popen | None = None
+        super().__init__(
+            [executable, "serve", str(self.config_path)], self.log_path, port, cwd=workdir
+        )
+
+    name = "docker-registry"
 
     def __repr__(self) -> str:
         return f"<RegistryServer {self.url} running={self.running}>"
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def start(self) -> None:
-        if self.running:
-            return
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [self.executable, "serve", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            wait_until(self._answers, what=f"registry {self.url}")
-        except Exception:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-    def _answers(self) -> bool:
-        if self._process is None or self._process.poll() is not None:
-            log = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"docker-registry exited early; log {self.log_path}:\n{log}")
+    def ready(self) -> bool:
         with requests.Session() as session:
             session.trust_env = False  # never through a proxy from the environment
             try:
@@ -632,59 +666,7 @@ def user_client(client, plain_user):
 # =============================================================================
 
 
-class _ChildServer:
-    """A foreground server process whose log goes to a file; ``stop()`` ends it."""
-
-    name = "server"
-
-    def __init__(self, argv: list[str], log_path: Path, port: int) -> None:
-        self.argv = argv
-        self.log_path = log_path
-        self.port = port
-        self._process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            wait_until(self._listens, what=f"{self.name} on port {self.port}")
-        except Exception:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _listens(self) -> bool:
-        if self._process is None or self._process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited early; log {self.log_path}:\n{self.log()[-2000:]}"
-            )
-        try:
-            socket.create_connection((LOOPBACK, self.port), timeout=1).close()
-        except OSError:
-            return False
-        return True
-
-
-class ProxyServer(_ChildServer):
+class ProxyServer(ChildServer):
     """tinyproxy on a loopback port: ``.url`` (no credentials), ``.log()`` names every request."""
 
     name = "tinyproxy"
@@ -781,7 +763,7 @@ class SshKeyPair:
         ).decode()
 
 
-class SshServer(_ChildServer):
+class SshServer(ChildServer):
     """OpenSSH's sshd on a loopback port with its own host key and one authorized user key.
 
     ``.host``, ``.port``, ``.username``, ``.user_key`` (:class:`SshKeyPair`), ``.host_key_line``
