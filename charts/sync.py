@@ -221,6 +221,7 @@ def _run_locked(run: SyncRun, source: ChartSource, owner: str) -> SyncRun:
         else:
             tally = sync_helm_source(source, progress)
     except (SyncError, oci.RegistryError, HelmRepoError) as exc:
+        tally = getattr(exc, "partial", None) or tally
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             until = timezone.now() + timedelta(seconds=retry_after)
@@ -314,14 +315,22 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
             progress.http_requests = client.requests_made
 
         writer = VersionWriter(source, progress)
-        for result in read_tags(client, repository, to_read):
-            if isinstance(result, NotAChart):
-                ignored[result.tag] = result.digest
-            elif isinstance(result, VersionData):
-                writer.add(result)
-            else:
-                tally.errors.append(result)
-            progress.http_requests = client.requests_made
+        try:
+            for result in read_tags(client, repository, to_read):
+                if isinstance(result, NotAChart):
+                    ignored[result.tag] = result.digest
+                elif isinstance(result, VersionData):
+                    writer.add(result)
+                else:
+                    tally.errors.append(result)
+                progress.http_requests = client.requests_made
+        except oci.RegistryError as exc:
+            # The registry went away part-way: keep what was read (good data, and less
+            # for the next run), and let the run say how much that was.
+            writer.flush()
+            refresh_charts(writer.touched)
+            exc.partial = Tally(added=writer.added, updated=writer.updated)
+            raise
         writer.flush()
     finally:
         progress.http_requests = client.requests_made

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
@@ -257,6 +257,8 @@ class ChartView(View):
             key=lambda v: semver_key(v.version),
             reverse=True,
         )
+        if not versions:  # every version went upstream between two queries
+            raise Http404("This chart has no version left.")
         wanted = request.GET.get("version") or chart.latest_version
         chosen = next((v for v in versions if v.version == wanted), None)
         if chosen is None:

@@ -301,6 +301,8 @@ def test_registry_stopped_in_the_middle_of_a_sync_leaves_a_failed_run_and_the_in
     assert run.status == SyncRun.Status.FAILED
     assert "reach" in run.error.lower() or "refused" in run.error.lower(), run.error
     assert versions_of(source)["1.0.0"].removed_upstream_at is None
+    # What was read before the registry went away is kept, and the run says how much.
+    assert run.added == len(versions_of(source)) - 1
     assert Chart.objects.get(source=source).latest_version != ""
     assert ChartSource.objects.get(pk=source.pk).lock_owner == ""  # the lock was released
 
