@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 
+from clusters import kube
 from clusters.models import Cluster, Environment, RegistryAccess
 from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
 
@@ -50,6 +51,8 @@ class ClusterForm(StyledFormMixin, forms.ModelForm):
         token = data.get("token") or self.instance.token
         if not token:
             self.add_error("token", "Enter the bearer token Wharf uses for this cluster.")
+        elif not kube.token_is_valid(token.strip()):
+            self.add_error("token", kube.BAD_TOKEN.capitalize() + ".")
         else:
             data["token"] = token.strip()
         if data.get("skip_tls_verify") and data.get("ca_certificate"):

@@ -9,6 +9,7 @@ rest of Wharf never handles the client's models.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -18,6 +19,17 @@ from kubernetes.client.exceptions import ApiException
 
 MERGE_PATCH = "application/merge-patch+json"
 SECRET_VERBS = ("list", "get", "create", "patch", "delete")
+# What a bearer token may hold: visible ASCII. Anything else (a line break pasted in the
+# middle, a space) makes http.client refuse the header with a message quoting the token.
+TOKEN_CHARS = re.compile(r"[\x21-\x7e]*")
+BAD_TOKEN = (
+    "the bearer token holds spaces, line breaks or other characters a token cannot have: "
+    "paste it again"
+)
+
+
+def token_is_valid(token: str) -> bool:
+    return TOKEN_CHARS.fullmatch(token or "") is not None
 
 
 class KubeError(Exception):
@@ -107,6 +119,8 @@ class Cluster:
     @contextlib.contextmanager
     def _call(self, what: str) -> Iterator[None]:
         host = self.connection.host
+        if not token_is_valid(self.connection.token):
+            raise KubeError(f"Could not {what} on {host}: {BAD_TOKEN}.")
         try:
             yield
         except ApiException as exc:
@@ -138,7 +152,14 @@ class Cluster:
                 f"while trying to {what} ({type(exc).__name__})."
             ) from None
         except ValueError as exc:  # e.g. an unreadable CA certificate, or a bad answer
-            raise KubeError(f"Could not {what} on {host}: {exc}") from None
+            raise KubeError(f"Could not {what} on {host}: {self._scrub(str(exc))}") from None
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the token, raw or as Python quotes it (never shown, never logged)."""
+        token = self.connection.token
+        for form in {token, repr(token)[1:-1]} - {""}:
+            text = text.replace(form, "[token]")
+        return text
 
     # --- server -----------------------------------------------------------------
 

@@ -54,6 +54,15 @@ def test_cluster_needs_a_token(admin_client):
     assert not Cluster.objects.exists()
 
 
+def test_cluster_token_with_a_line_break_inside_is_refused_beside_the_field(admin_client):
+    data = cluster_data(token="first-half-do-not-leak\nsecond-half")
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "paste it again" in html
+    assert "first-half-do-not-leak" not in html
+    assert not Cluster.objects.exists()
+
+
 def test_ca_certificate_must_be_pem(admin_client):
     html = admin_client.post(
         reverse("clusters:add"), cluster_data(ca_certificate="not a certificate")
