@@ -382,8 +382,12 @@ def _remove_unwanted_secrets(
     existing: dict[tuple[str, str], kube.SecretState],
     run: _Run,
 ) -> None:
-    """Delete Wharf-labelled secrets no longer wanted (the list only holds labelled ones)."""
-    wanted = {(t.namespace, t.secret_name) for t in desired if t.managed}
+    """Delete Wharf-labelled secrets no longer wanted (the list only holds labelled ones).
+
+    A secret a rule names ("Specify image pull secret") is wanted too, even one Wharf
+    once wrote: it is referenced, and was just reported present.
+    """
+    wanted = {(t.namespace, t.secret_name) for t in desired}
     for key, secret in existing.items():
         if key in wanted:
             continue

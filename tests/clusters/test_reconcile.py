@@ -443,3 +443,19 @@ def test_switching_to_a_specified_secret_removes_wharfs_own_and_links_the_named_
     assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "regcred"}]
     target = PullSecretTarget.objects.get()
     assert (target.secret_name, target.status) == ("regcred", IN_SYNC)
+
+
+def test_a_specified_secret_that_wharf_once_wrote_is_kept_not_deleted(add_cluster):
+    # "Specify image pull secret" naming the secret Wharf wrote before: it is referenced
+    # now, so it must stay (it was deleted while its target said "in sync").
+    cluster, fake = add_cluster("prod")
+    rule = inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    rule.credentials, rule.secret_name = RegistryAccess.Credentials.SECRET, "wharf-acme"
+    rule.save()
+
+    reconcile_cluster(cluster.pk)
+
+    assert fake.secret("team-a", "wharf-acme") is not None
+    assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "wharf-acme"}]
+    assert PullSecretTarget.objects.get().status == IN_SYNC
