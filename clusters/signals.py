@@ -9,11 +9,48 @@ from clusters import pullsecrets
 from clusters.models import Cluster, Environment, RegistryAccess
 from registries.models import Registry
 
+# What a registry's pull secret is made of (its name, server key and credentials)...
+REGISTRY_CREDENTIAL_FIELDS = (
+    "name",
+    "provider",
+    "registry_type",
+    "url",
+    "auth_type",
+    "username",
+    "secret",
+)
+# ...and how Wharf reaches AWS for an ECR token (a fixed proxy may cure a failed target).
+REGISTRY_RECONCILE_FIELDS = (
+    *REGISTRY_CREDENTIAL_FIELDS,
+    "connection_method",
+    "proxy_url",
+    "proxy_username",
+    "proxy_password",
+)
+
+
+@receiver(pre_save, sender=Registry)
+def registry_saving(sender, instance: Registry, raw=False, **kwargs) -> None:
+    old = None if raw or instance.pk is None else Registry.objects.filter(pk=instance.pk).first()
+    instance._pull_secret_changes = {
+        name
+        for name in REGISTRY_RECONCILE_FIELDS
+        if old is None or getattr(old, name) != getattr(instance, name)
+    }
+
 
 @receiver(post_save, sender=Registry)
-def registry_saved(sender, instance: Registry, **kwargs) -> None:
-    # New credentials may mean a new ECR token: drop the kept one.
-    RegistryAccess.objects.filter(registry=instance).update(ecr_token="", ecr_token_expires_at=None)
+def registry_saved(sender, instance: Registry, raw=False, **kwargs) -> None:
+    # Only saves that change what its pull secrets hold (or whether Wharf can build them)
+    # queue a reconcile: flipping "Push helm packages" must not rewrite every secret.
+    changed = getattr(instance, "_pull_secret_changes", set(REGISTRY_RECONCILE_FIELDS))
+    if raw or not changed:
+        return
+    if changed & set(REGISTRY_CREDENTIAL_FIELDS):
+        # New credentials may mean a new ECR token: drop the kept one.
+        RegistryAccess.objects.filter(registry=instance).update(
+            ecr_token="", ecr_token_expires_at=None
+        )
     pullsecrets.request_reconcile(pullsecrets.clusters_of_registry(instance))
 
 

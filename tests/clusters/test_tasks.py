@@ -55,10 +55,30 @@ def test_registry_save_queues_its_clusters_after_commit(queued, django_capture_o
     inject(registry, clusters=[cluster])
 
     with django_capture_on_commit_callbacks(execute=True):
+        registry.secret = "a-new-password"
         registry.save()
 
     assert queued == [cluster.pk]
     assert PullSecretTarget.objects.get().status == "pending"
+
+
+def test_registry_save_that_leaves_its_pull_secret_alone_queues_nothing(
+    queued, django_capture_on_commit_callbacks
+):
+    cluster = ClusterFactory()
+    EnvironmentFactory(cluster=cluster)
+    registry = RegistryFactory()
+    inject(registry, clusters=[cluster])
+    type(registry.access).objects.filter(pk=registry.access.pk).update(ecr_token='{"a": 1}')
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.push_helm = not registry.push_helm
+        registry.chart_source = not registry.chart_source
+        registry.save()
+
+    assert queued == []
+    registry.access.refresh_from_db()
+    assert registry.access.ecr_token == '{"a": 1}'
 
 
 def test_environment_moved_to_another_cluster_queues_both(
@@ -94,6 +114,7 @@ def test_ecr_token_is_dropped_when_the_registry_is_saved():
     rule = inject(RegistryFactory())
     type(rule).objects.filter(pk=rule.pk).update(ecr_token='{"a": 1}')
 
+    rule.registry.username = "another-key-id"
     rule.registry.save()
 
     rule.refresh_from_db()
