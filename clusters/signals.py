@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save, pre_delete, pre_sav
 from django.dispatch import receiver
 
 from clusters import pullsecrets
-from clusters.models import Cluster, Environment, RegistryAccess
+from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
 from registries.models import Registry
 
 # What a registry's pull secret is made of (its name, server key and credentials)...
@@ -63,6 +63,13 @@ def registry_deleting(sender, instance: Registry, **kwargs) -> None:
 def registry_deleted(sender, instance: Registry, **kwargs) -> None:
     # Its status rows went with it; the reconcile removes its now unwanted secrets.
     pullsecrets.request_reconcile(getattr(instance, "_pull_secret_clusters", ()))
+
+
+@receiver(post_delete, sender=RegistryAccess)
+def registry_access_deleted(sender, instance: RegistryAccess, **kwargs) -> None:
+    # A rule deleted (in the admin, say): its secrets go where they are now.
+    clusters = PullSecretTarget.objects.filter(registry_id=instance.registry_id)
+    pullsecrets.request_reconcile(clusters.values_list("cluster_id", flat=True))
 
 
 @receiver(post_save, sender=Cluster)

@@ -119,3 +119,22 @@ def test_ecr_token_is_dropped_when_the_registry_is_saved():
 
     rule.refresh_from_db()
     assert rule.ecr_token == "" and rule.ecr_token_expires_at is None
+
+
+def test_deleting_an_access_rule_queues_the_clusters_holding_its_secret(
+    queued, django_capture_on_commit_callbacks
+):
+    # The admin can delete a rule: its secrets must not wait for the scheduled run.
+    cluster = ClusterFactory()
+    EnvironmentFactory(cluster=cluster)
+    rule = inject(RegistryFactory(), clusters=[cluster])
+    with django_capture_on_commit_callbacks(execute=True):
+        rule.registry.secret = "changed"
+        rule.registry.save()
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rule.delete()
+
+    assert queued == [cluster.pk]
+    assert PullSecretTarget.objects.get().status == "pending"
