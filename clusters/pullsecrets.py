@@ -179,7 +179,11 @@ def request_reconcile(cluster_ids: Iterable[int]) -> None:
         from clusters.tasks import reconcile_cluster_pull_secrets
 
         for pk in ids:
-            reconcile_cluster_pull_secrets.delay(pk)
+            try:
+                reconcile_cluster_pull_secrets.delay(pk)
+            except Exception as exc:  # the save has committed: no 500 for a broker outage
+                # Its targets stay pending; the scheduled run reconciles every cluster.
+                log.warning("Could not queue the reconcile of cluster %s: %s", pk, exc)
 
     transaction.on_commit(queue)
 

@@ -458,3 +458,23 @@ def test_reconcile_now_marks_the_cluster_pending(admin_client):
 
     assert response.status_code == 302
     assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.PENDING
+
+
+def test_a_broker_outage_after_a_save_is_logged_not_a_500(
+    admin_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The save has committed when the task is queued: the scheduled run picks it up later.
+    from kombu.exceptions import OperationalError
+
+    from clusters import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.reconcile_cluster_pull_secrets, "delay", broker_down)
+    cluster = ClusterFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]))
+
+    assert response.status_code == 302
