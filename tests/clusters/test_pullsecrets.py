@@ -118,3 +118,19 @@ def test_an_expired_lease_can_be_taken_over(time_machine):
 
     assert cluster.claim_reconcile()
     assert Cluster.objects.get(pk=cluster.pk).reconcile_lease_owner
+
+
+def test_saving_a_cluster_loaded_before_a_reconcile_began_keeps_that_runs_lease():
+    # An edit form loads the cluster, a reconcile takes the lease, the form saves: the
+    # save must not write the lease columns as loaded (free), or a second run starts.
+    cluster = ClusterFactory()
+    edited = Cluster.objects.get(pk=cluster.pk)
+    running = cluster.claim_reconcile()
+
+    edited.api_url = "https://new.example.com"
+    edited.save()
+
+    fresh = Cluster.objects.get(pk=cluster.pk)
+    assert fresh.api_url == "https://new.example.com"
+    assert fresh.reconcile_lease_owner == running
+    assert fresh.claim_reconcile() == ""
