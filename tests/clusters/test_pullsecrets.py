@@ -52,6 +52,16 @@ def test_gcp_secret_uses_the_json_key_user_and_the_key_as_password():
     )
 
 
+def test_gcp_key_pasted_in_single_quotes_goes_into_the_secret_without_them():
+    # The registry form accepts 'key' (as pasted for docker login -p); the kubelet sends the
+    # password as is, so quotes in the pull secret make every pull fail.
+    registry = RegistryFactory(
+        provider="gcr", url="gcr.io/p", auth_type="json-key", secret=f"  '{GCP_KEY}'\n"
+    )
+
+    assert pullsecrets.registry_login(inject(registry)).password == GCP_KEY
+
+
 def test_other_registries_use_their_host_with_port_as_the_server_key():
     rule = inject(RegistryFactory(url="registry.example.com:5000/team/apps"))
 
