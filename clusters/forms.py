@@ -83,6 +83,22 @@ class EnvironmentForm(StyledFormMixin, forms.ModelForm):
         return self.cleaned_data["namespace"].strip()
 
 
+class ClusterChoicesField(forms.ModelMultipleChoiceField):
+    """Clusters by pk; a pk too large for any database is an invalid choice, not a crash
+    (SQLite raises OverflowError for the IN (...) query that checks the choices)."""
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk).strip()
+            if text.isdigit() and int(text) >= 2**63:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text},
+                )
+        return super()._check_values(value)
+
+
 class RegistryAccessForm(StyledFormMixin, forms.ModelForm):
     mode = forms.ChoiceField(
         label="Registry credential access",
@@ -92,7 +108,7 @@ class RegistryAccessForm(StyledFormMixin, forms.ModelForm):
     credentials = forms.ChoiceField(
         label="Credentials", choices=RegistryAccess.Credentials.choices, widget=forms.RadioSelect
     )
-    clusters = forms.ModelMultipleChoiceField(
+    clusters = ClusterChoicesField(
         queryset=Cluster.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

@@ -360,6 +360,19 @@ def test_include_rule_needs_clusters_or_all(admin_client):
     assert not RegistryAccess.objects.exists()
 
 
+def test_a_cluster_id_no_database_can_hold_is_refused_not_a_500(admin_client):
+    # SQLite raises OverflowError for the IN (...) query Django builds from the choices.
+    registry = RegistryFactory()
+    ClusterFactory()
+    data = access_data(clusters=["9" * 30])
+
+    response = admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not RegistryAccess.objects.exists()
+
+
 def test_specified_secret_needs_its_name(admin_client):
     registry = RegistryFactory()
     data = access_data(all_clusters="on", credentials="secret", secret_name="")
