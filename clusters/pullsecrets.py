@@ -363,12 +363,17 @@ def _apply_managed_secrets(
     linked: dict[str, set[str]],
 ) -> None:
     for target in targets:
+        current = existing.get((target.namespace, target.secret_name))
+        # Listed on the default service account while the secret is there, even when this
+        # run could not refresh it (no ECR token now, a 409 twice): unlisting it would
+        # break new pods over what may be a passing fault.
+        if target.link_service_account and current is not None:
+            linked.setdefault(target.namespace, set()).add(target.secret_name)
         content = contents.get(target.registry_id, "No credentials for this registry.")
         if isinstance(content, str):
             run.mark(target.key, Status.FAILED, content)
             continue
         data, expires_at = content
-        current = existing.get((target.namespace, target.secret_name))
         try:
             outcome = _apply_secret(api, target, data, current)
         except kube.KubeError as exc:

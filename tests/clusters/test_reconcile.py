@@ -459,3 +459,20 @@ def test_a_specified_secret_that_wharf_once_wrote_is_kept_not_deleted(add_cluste
     assert fake.secret("team-a", "wharf-acme") is not None
     assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "wharf-acme"}]
     assert PullSecretTarget.objects.get().status == IN_SYNC
+
+
+def test_a_secret_that_could_not_be_updated_stays_on_the_service_account(add_cluster):
+    # The old secret is still there (and maybe still valid): a failed update must not
+    # also take it off the default service account, or new pods lose it.
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+    registry = RegistryFactory(name="acme")
+    inject(registry)
+    reconcile_cluster(cluster.pk)
+    registry.secret = "a-brand-new-password"
+    registry.save()
+    fake.conflicting_patches = 2  # the update and its retry both meet a 409
+
+    reconcile_cluster(cluster.pk)
+
+    assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.FAILED
+    assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "wharf-acme"}]
