@@ -40,6 +40,12 @@ class ClusterForm(StyledFormMixin, forms.ModelForm):
             )
         if parts.query or parts.fragment:
             raise forms.ValidationError("The API server URL takes no query or fragment.")
+        if parts.username is not None or parts.password is not None:
+            # Never sent by the client, and the URL is shown on pages and in errors.
+            raise forms.ValidationError(
+                "The API server URL takes no user name or password: Wharf signs in with the "
+                "bearer token."
+            )
         return url
 
     def clean_ca_certificate(self) -> str:

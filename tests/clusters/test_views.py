@@ -47,6 +47,15 @@ def test_cluster_url_without_scheme_is_refused_beside_the_field(admin_client):
     assert not Cluster.objects.exists()
 
 
+def test_cluster_url_with_a_password_in_it_is_refused(admin_client):
+    # The client never sends it; the URL is shown on the list and in every error.
+    data = cluster_data(api_url="https://admin:url-password-do-not-leak@kube.example.com")
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "takes no user name or password" in html
+    assert not Cluster.objects.exists()
+
+
 def test_cluster_needs_a_token(admin_client):
     html = admin_client.post(reverse("clusters:add"), cluster_data(token="")).content.decode()
 
