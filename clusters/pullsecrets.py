@@ -468,6 +468,14 @@ def _matches(secret: kube.SecretState, labels: dict, data: dict) -> bool:
     )
 
 
+def _foreign_secret(namespace: str, name: str) -> kube.KubeError:
+    return kube.KubeError(
+        f"A secret named {name} already exists in namespace {namespace} and was not created by "
+        "Wharf, so Wharf leaves it alone: delete or rename it, or use “Specify image pull "
+        "secret” to reference it."
+    )
+
+
 def _apply_secret(
     api: kube.Cluster, target: DesiredTarget, data: dict, current: kube.SecretState | None
 ) -> str:
@@ -487,11 +495,7 @@ def _apply_secret(
             api.create_secret(ns, name, SECRET_TYPE, labels, data)
             return "created"
         if current.labels.get(MANAGED_BY) != MANAGER:
-            raise kube.KubeError(
-                f"A secret named {name} already exists in namespace {ns} and was not created by "
-                "Wharf, so Wharf leaves it alone: delete or rename it, or use “Specify image pull "
-                "secret” to reference it."
-            )
+            raise _foreign_secret(ns, name) from None
     if _matches(current, labels, data):
         return "unchanged"
     if current.type != SECRET_TYPE:  # a Secret's type cannot change: replace the object
@@ -506,6 +510,8 @@ def _apply_secret(
         fresh = api.read_secret(ns, name)  # changed since the list: retry once on a fresh read
         if fresh is None:
             api.create_secret(ns, name, SECRET_TYPE, labels, data)
+        elif fresh.labels.get(MANAGED_BY) != MANAGER:  # replaced by someone else's meanwhile
+            raise _foreign_secret(ns, name) from None
         elif not _matches(fresh, labels, data):
             api.replace_secret_content(fresh, labels, data, fresh.resource_version)
     return "updated"

@@ -65,6 +65,8 @@ class FakeCluster(KubernetesEmulator):
     stale_secret_lists: int = 0
     # The next N secret patches answer 409 Conflict (someone else changed it meanwhile).
     conflicting_patches: int = 0
+    # Called when a conflicting patch is answered: what "someone else" did meanwhile.
+    on_conflict: Any = None
     server: Server | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -84,6 +86,8 @@ class FakeCluster(KubernetesEmulator):
             return self._access_review(request.data or {})
         if request.method == "PATCH" and request.resource == SECRETS and self.conflicting_patches:
             self.conflicting_patches -= 1
+            if self.on_conflict is not None:
+                self.on_conflict()
             return _status(409, "Conflict", "the object has been modified; please retry")
         return await super()._handle(request)
 

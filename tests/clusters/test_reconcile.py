@@ -174,6 +174,30 @@ def test_conflict_on_update_is_retried_after_a_fresh_read(add_cluster):
     assert PullSecretTarget.objects.get().status == IN_SYNC
 
 
+def test_a_secret_replaced_by_someone_elses_before_a_conflict_retry_is_left_alone(add_cluster):
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+    registry = RegistryFactory(name="acme")
+    inject(registry)
+    reconcile_cluster(cluster.pk)
+    registry.secret = "rotated-password"
+    registry.save()
+
+    def someone_takes_the_name():
+        fake.delete_secret("team-a", "wharf-acme")
+        fake.put_secret("team-a", "wharf-acme", {"type": "Opaque", "data": {"k": "dg=="}})
+
+    fake.conflicting_patches, fake.on_conflict = 1, someone_takes_the_name
+
+    reconcile_cluster(cluster.pk)
+
+    secret = fake.secret("team-a", "wharf-acme")
+    assert secret["data"] == {"k": "dg=="}
+    assert MANAGED_BY not in (secret["metadata"].get("labels") or {})
+    target = PullSecretTarget.objects.get()
+    assert target.status == PullSecretTarget.Status.FAILED
+    assert "was not created by Wharf" in target.error
+
+
 def test_unreachable_cluster_fails_its_targets_and_the_others_still_sync(add_cluster):
     down, _down_fake = add_cluster("down", namespaces=["team-a"])
     up, up_fake = add_cluster("up", namespaces=["team-a"])
