@@ -593,8 +593,13 @@ def remove_cluster_secrets(cluster: Cluster) -> int:
     try:
         with kube.Cluster(connection(cluster)) as api:
             for secret in api.list_secrets(MANAGED_SELECTOR):
-                api.delete_secret(secret.namespace, secret.name)
-                removed += 1
+                try:  # one namespace refusing must not keep the others' secrets
+                    api.delete_secret(secret.namespace, secret.name)
+                    removed += 1
+                except kube.KubeError as exc:
+                    log.warning(
+                        "Could not remove a pull secret of deleted cluster %s: %s", cluster, exc
+                    )
             _link_service_accounts(api, {}, _Run(cluster, {}, ReconcileResult()))
     except kube.KubeError as exc:
         log.warning("Could not remove the pull secrets of deleted cluster %s: %s", cluster, exc)

@@ -67,6 +67,8 @@ class FakeCluster(KubernetesEmulator):
     conflicting_patches: int = 0
     # Called when a conflicting patch is answered: what "someone else" did meanwhile.
     on_conflict: Any = None
+    # Namespaces where deleting a secret answers 403 Forbidden (RBAC, say).
+    forbidden_secret_deletes: set[str] = attrs.field(factory=set)
     server: Server | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -84,6 +86,12 @@ class FakeCluster(KubernetesEmulator):
             return aiohttp.web.json_response(await self._serve_server_version(request))
         if request.method == "POST" and request.url.path == ACCESS_REVIEW_PATH:
             return self._access_review(request.data or {})
+        if (
+            request.method == "DELETE"
+            and request.resource == SECRETS
+            and request.namespace in self.forbidden_secret_deletes
+        ):
+            return _status(403, "Forbidden", "secrets is forbidden")
         if request.method == "PATCH" and request.resource == SECRETS and self.conflicting_patches:
             self.conflicting_patches -= 1
             if self.on_conflict is not None:

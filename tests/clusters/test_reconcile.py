@@ -351,6 +351,19 @@ def test_deleting_a_cluster_removes_its_secrets_where_reachable(add_cluster):
     assert not PullSecretTarget.objects.exists()
 
 
+def test_deleting_a_cluster_removes_what_it_can_when_one_namespace_refuses(add_cluster):
+    cluster, fake = add_cluster("prod", namespaces=["team-a", "team-b"])
+    inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    fake.forbidden_secret_deletes = {"team-a"}
+
+    cluster.delete()
+
+    assert set(fake.secrets()) == {("team-a", "wharf-acme")}
+    assert fake.service_account("team-b")["imagePullSecrets"] == []
+    assert not PullSecretTarget.objects.exists()
+
+
 def test_deleting_an_unreachable_cluster_still_deletes_it_and_its_rows(add_cluster):
     cluster, _fake = add_cluster("prod")
     inject(RegistryFactory(name="acme"))
