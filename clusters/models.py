@@ -169,7 +169,7 @@ class RegistryAccess(models.Model):
         "ServiceAccount, so pods pull without anyone editing manifests.",
     )
 
-    # The ECR token in use, kept until less than WHARF_ECR_RENEW_BEFORE of it remains,
+    # The ECR token in use, kept until less than 6 of its 12 hours remain,
     # so a reconcile does not rewrite every secret with a fresh token each time.
     ecr_token = EncryptedTextField(blank=True, editable=False)
     ecr_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
