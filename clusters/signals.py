@@ -72,9 +72,21 @@ def registry_access_deleted(sender, instance: RegistryAccess, **kwargs) -> None:
     pullsecrets.request_reconcile(clusters.values_list("cluster_id", flat=True))
 
 
+# How Wharf reaches a cluster, and whether it may: what a reconcile there depends on.
+CLUSTER_RECONCILE_FIELDS = ("api_url", "token", "ca_certificate", "skip_tls_verify", "active")
+
+
+@receiver(pre_save, sender=Cluster)
+def cluster_saving(sender, instance: Cluster, raw=False, **kwargs) -> None:
+    old = None if raw or instance.pk is None else Cluster.objects.filter(pk=instance.pk).first()
+    instance._reconcile_changed = old is None or any(
+        getattr(old, name) != getattr(instance, name) for name in CLUSTER_RECONCILE_FIELDS
+    )
+
+
 @receiver(post_save, sender=Cluster)
 def cluster_saved(sender, instance: Cluster, raw=False, update_fields=None, **kwargs) -> None:
-    if not raw:
+    if not raw and getattr(instance, "_reconcile_changed", True):
         pullsecrets.request_reconcile([instance.pk])
 
 
@@ -85,15 +97,17 @@ def cluster_deleting(sender, instance: Cluster, **kwargs) -> None:
 
 @receiver(pre_save, sender=Environment)
 def environment_saving(sender, instance: Environment, **kwargs) -> None:
-    old = Environment.objects.filter(pk=instance.pk).values_list("cluster_id", flat=True).first()
-    instance._previous_cluster_id = old
+    old = Environment.objects.filter(pk=instance.pk).values_list("cluster_id", "namespace").first()
+    instance._previous_place = old  # (cluster, namespace), None when new
 
 
 @receiver(post_save, sender=Environment)
 def environment_saved(sender, instance: Environment, raw=False, **kwargs) -> None:
-    if not raw:
-        previous = getattr(instance, "_previous_cluster_id", None)
-        pullsecrets.request_reconcile({instance.cluster_id, previous} - {None})
+    previous = getattr(instance, "_previous_place", None)
+    if raw or previous == (instance.cluster_id, instance.namespace):
+        return  # a new name only: the pull secrets stay as they are
+    previous_cluster = previous[0] if previous else None
+    pullsecrets.request_reconcile({instance.cluster_id, previous_cluster} - {None})
 
 
 @receiver(post_delete, sender=Environment)

@@ -94,6 +94,47 @@ def test_environment_moved_to_another_cluster_queues_both(
     assert sorted(queued) == sorted([old.pk, new.pk])
 
 
+def test_renaming_an_environment_queues_nothing(queued, django_capture_on_commit_callbacks):
+    environment = EnvironmentFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        environment.name = "renamed"
+        environment.save()
+
+    assert queued == []
+
+
+def test_environment_moved_to_another_namespace_queues_its_cluster(
+    queued, django_capture_on_commit_callbacks
+):
+    environment = EnvironmentFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        environment.namespace = "elsewhere"
+        environment.save()
+
+    assert queued == [environment.cluster_id]
+
+
+def test_saving_an_unchanged_cluster_queues_nothing(queued, django_capture_on_commit_callbacks):
+    cluster = ClusterFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cluster.save()
+
+    assert queued == []
+
+
+def test_a_new_token_on_a_cluster_queues_its_reconcile(queued, django_capture_on_commit_callbacks):
+    cluster = ClusterFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cluster.token = "a-new-token"
+        cluster.save()
+
+    assert queued == [cluster.pk]
+
+
 def test_registry_delete_queues_the_clusters_that_held_its_secret(
     queued, django_capture_on_commit_callbacks
 ):
