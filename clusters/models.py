@@ -185,6 +185,17 @@ class RegistryAccess(models.Model):
     def __str__(self) -> str:
         return f"credential access of {self.registry}"
 
+    def save(self, *args, **kwargs) -> None:
+        # The kept ECR token is written only by the reconcile's compare-and-set and the
+        # registry signal: a form save of a rule loaded earlier must not put back an old one.
+        if not self._state.adding and kwargs.get("update_fields") is None and not args:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in ("ecr_token", "ecr_token_expires_at")
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def uses_registry_credentials(self) -> bool:
         return self.credentials == self.Credentials.REGISTRY

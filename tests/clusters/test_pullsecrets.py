@@ -144,3 +144,18 @@ def test_saving_a_cluster_loaded_before_a_reconcile_began_keeps_that_runs_lease(
     assert fresh.api_url == "https://new.example.com"
     assert fresh.reconcile_lease_owner == running
     assert fresh.claim_reconcile() == ""
+
+
+def test_saving_an_access_rule_loaded_before_a_token_renewal_keeps_the_new_token():
+    # The Manage form saves the rule it loaded; a reconcile may have renewed the ECR token
+    # since, and putting the old one back would make the next run renew it again.
+    rule = inject(RegistryFactory())
+    edited = RegistryAccess.objects.get(pk=rule.pk)
+    RegistryAccess.objects.filter(pk=rule.pk).update(ecr_token='{"new": 1}')
+
+    edited.add_to_default_service_account = False
+    edited.save()
+
+    fresh = RegistryAccess.objects.get(pk=rule.pk)
+    assert fresh.ecr_token == '{"new": 1}'
+    assert fresh.add_to_default_service_account is False
