@@ -198,7 +198,8 @@ class Cluster:
     # --- secrets ----------------------------------------------------------------
 
     def list_secrets(self, label_selector: str) -> list[SecretState]:
-        """Secrets in every namespace matching ``label_selector`` (``key=value,...``): one call."""
+        """Secrets in every namespace matching ``label_selector`` (``key=value`` and ``key``
+        (the label exists), comma-separated): one call."""
         with self._call("list secrets"):
             answer = self.core.list_secret_for_all_namespaces(
                 label_selector=label_selector, _request_timeout=self._timeout
@@ -206,7 +207,7 @@ class Cluster:
         wanted = _parse_selector(label_selector)
         secrets = [_secret_state(item) for item in answer.items or []]
         # Checked again here: Wharf must never act on a secret it did not label.
-        return [s for s in secrets if all(s.labels.get(k) == v for k, v in wanted.items())]
+        return [s for s in secrets if _selected(s.labels, wanted)]
 
     def namespaces_with_secret(self, name: str) -> set[str]:
         """Namespaces holding a secret called ``name``: one call for the whole cluster."""
@@ -313,9 +314,20 @@ class Cluster:
             )
 
 
-def _parse_selector(selector: str) -> dict[str, str]:
-    pairs = (part.split("=", 1) for part in selector.split(",") if "=" in part)
-    return {key.strip(): value.strip() for key, value in pairs}
+def _parse_selector(selector: str) -> dict[str, str | None]:
+    """``key=value`` -> value; a bare ``key`` (the label must exist) -> None."""
+    wanted: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        key, sep, value = part.partition("=")
+        wanted[key.strip()] = value.strip() if sep else None
+    return wanted
+
+
+def _selected(labels: dict[str, str], wanted: dict[str, str | None]) -> bool:
+    return all(
+        key in labels if value is None else labels.get(key) == value
+        for key, value in wanted.items()
+    )
 
 
 def _secret_state(item) -> SecretState:

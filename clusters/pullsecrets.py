@@ -38,7 +38,8 @@ SECRET_TYPE = "kubernetes.io/dockerconfigjson"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "wharf"
 REGISTRY_LABEL = "wharf.dev/registry"
-MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER}"
+# Both labels: managed-by=wharf alone is a well-known label another tool may also set.
+MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER},{REGISTRY_LABEL}"
 # On a default ServiceAccount: the imagePullSecrets entries Wharf added (and may remove).
 SERVICE_ACCOUNT_ANNOTATION = "wharf.dev/image-pull-secrets"
 

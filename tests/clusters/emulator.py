@@ -47,8 +47,11 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
 
 def _matches(labels: dict, selector: str) -> bool:
     for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, _, value = part.partition("=")
-        if labels.get(key.strip()) != value.strip():
+        key, sep, value = part.partition("=")
+        if not sep:  # a bare key: the label exists
+            if key not in labels:
+                return False
+        elif labels.get(key.strip()) != value.strip():
             return False
     return True
 

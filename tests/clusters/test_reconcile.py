@@ -128,6 +128,20 @@ def test_foreign_secrets_without_the_wharf_label_are_never_touched(add_cluster):
     assert fake.calls()["delete"] == 0
 
 
+def test_a_secret_of_another_tool_called_wharf_is_never_deleted(add_cluster):
+    # app.kubernetes.io/managed-by=wharf is a well-known label any tool named so may set;
+    # Wharf's own secrets also carry its wharf.dev/registry label.
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+    other = {"type": "Opaque", "data": {"k": "dg=="}, "metadata": {"labels": {MANAGED_BY: "wharf"}}}
+    fake.put_secret("team-a", "ci-runner-token", other)
+    inject(RegistryFactory(name="acme"))
+
+    reconcile_cluster(cluster.pk)
+    cluster.delete()
+
+    assert fake.secret("team-a", "ci-runner-token")["data"] == {"k": "dg=="}
+
+
 def test_foreign_secret_with_the_wanted_name_fails_the_target_and_stays(add_cluster):
     cluster, fake = add_cluster("prod", namespaces=["team-a"])
     fake.put_secret("team-a", "wharf-acme", {"type": "Opaque", "data": {"k": "dg=="}})
