@@ -496,7 +496,7 @@ def _apply_secret(
             api.create_secret(ns, name, SECRET_TYPE, labels, data)
             return "created"
         if current.labels.get(MANAGED_BY) != MANAGER:
-            raise _foreign_secret(ns, name) from None
+            raise _foreign_secret(ns, name)
     if _matches(current, labels, data):
         return "unchanged"
     if current.type != SECRET_TYPE:  # a Secret's type cannot change: replace the object
