@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 
+from clusters import kube
 from clusters.models import Cluster, Environment, RegistryAccess
 from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
 
@@ -39,6 +40,12 @@ class ClusterForm(StyledFormMixin, forms.ModelForm):
             )
         if parts.query or parts.fragment:
             raise forms.ValidationError("The API server URL takes no query or fragment.")
+        if parts.username is not None or parts.password is not None:
+            # Never sent by the client, and the URL is shown on pages and in errors.
+            raise forms.ValidationError(
+                "The API server URL takes no user name or password: Wharf signs in with the "
+                "bearer token."
+            )
         return url
 
     def clean_ca_certificate(self) -> str:
@@ -50,6 +57,8 @@ class ClusterForm(StyledFormMixin, forms.ModelForm):
         token = data.get("token") or self.instance.token
         if not token:
             self.add_error("token", "Enter the bearer token Wharf uses for this cluster.")
+        elif not kube.token_is_valid(token.strip()):
+            self.add_error("token", kube.BAD_TOKEN.capitalize() + ".")
         else:
             data["token"] = token.strip()
         if data.get("skip_tls_verify") and data.get("ca_certificate"):
@@ -80,6 +89,22 @@ class EnvironmentForm(StyledFormMixin, forms.ModelForm):
         return self.cleaned_data["namespace"].strip()
 
 
+class ClusterChoicesField(forms.ModelMultipleChoiceField):
+    """Clusters by pk; a pk too large for any database is an invalid choice, not a crash
+    (SQLite raises OverflowError for the IN (...) query that checks the choices)."""
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk).strip()
+            if text.isdigit() and int(text) >= 2**63:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text},
+                )
+        return super()._check_values(value)
+
+
 class RegistryAccessForm(StyledFormMixin, forms.ModelForm):
     mode = forms.ChoiceField(
         label="Registry credential access",
@@ -89,7 +114,7 @@ class RegistryAccessForm(StyledFormMixin, forms.ModelForm):
     credentials = forms.ChoiceField(
         label="Credentials", choices=RegistryAccess.Credentials.choices, widget=forms.RadioSelect
     )
-    clusters = forms.ModelMultipleChoiceField(
+    clusters = ClusterChoicesField(
         queryset=Cluster.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

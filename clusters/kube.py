@@ -9,6 +9,7 @@ rest of Wharf never handles the client's models.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -18,6 +19,17 @@ from kubernetes.client.exceptions import ApiException
 
 MERGE_PATCH = "application/merge-patch+json"
 SECRET_VERBS = ("list", "get", "create", "patch", "delete")
+# What a bearer token may hold: visible ASCII. Anything else (a line break pasted in the
+# middle, a space) makes http.client refuse the header with a message quoting the token.
+TOKEN_CHARS = re.compile(r"[\x21-\x7e]*")
+BAD_TOKEN = (
+    "the bearer token holds spaces, line breaks or other characters a token cannot have: "
+    "paste it again"
+)
+
+
+def token_is_valid(token: str) -> bool:
+    return TOKEN_CHARS.fullmatch(token or "") is not None
 
 
 class KubeError(Exception):
@@ -107,6 +119,8 @@ class Cluster:
     @contextlib.contextmanager
     def _call(self, what: str) -> Iterator[None]:
         host = self.connection.host
+        if not token_is_valid(self.connection.token):
+            raise KubeError(f"Could not {what} on {host}: {BAD_TOKEN}.")
         try:
             yield
         except ApiException as exc:
@@ -138,7 +152,14 @@ class Cluster:
                 f"while trying to {what} ({type(exc).__name__})."
             ) from None
         except ValueError as exc:  # e.g. an unreadable CA certificate, or a bad answer
-            raise KubeError(f"Could not {what} on {host}: {exc}") from None
+            raise KubeError(f"Could not {what} on {host}: {self._scrub(str(exc))}") from None
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the token, raw or as Python quotes it (never shown, never logged)."""
+        token = self.connection.token
+        for form in {token, repr(token)[1:-1]} - {""}:
+            text = text.replace(form, "[token]")
+        return text
 
     # --- server -----------------------------------------------------------------
 
@@ -177,7 +198,8 @@ class Cluster:
     # --- secrets ----------------------------------------------------------------
 
     def list_secrets(self, label_selector: str) -> list[SecretState]:
-        """Secrets in every namespace matching ``label_selector`` (``key=value,...``): one call."""
+        """Secrets in every namespace matching ``label_selector`` (``key=value`` and ``key``
+        (the label exists), comma-separated): one call."""
         with self._call("list secrets"):
             answer = self.core.list_secret_for_all_namespaces(
                 label_selector=label_selector, _request_timeout=self._timeout
@@ -185,7 +207,7 @@ class Cluster:
         wanted = _parse_selector(label_selector)
         secrets = [_secret_state(item) for item in answer.items or []]
         # Checked again here: Wharf must never act on a secret it did not label.
-        return [s for s in secrets if all(s.labels.get(k) == v for k, v in wanted.items())]
+        return [s for s in secrets if _selected(s.labels, wanted)]
 
     def namespaces_with_secret(self, name: str) -> set[str]:
         """Namespaces holding a secret called ``name``: one call for the whole cluster."""
@@ -292,9 +314,20 @@ class Cluster:
             )
 
 
-def _parse_selector(selector: str) -> dict[str, str]:
-    pairs = (part.split("=", 1) for part in selector.split(",") if "=" in part)
-    return {key.strip(): value.strip() for key, value in pairs}
+def _parse_selector(selector: str) -> dict[str, str | None]:
+    """``key=value`` -> value; a bare ``key`` (the label must exist) -> None."""
+    wanted: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        key, sep, value = part.partition("=")
+        wanted[key.strip()] = value.strip() if sep else None
+    return wanted
+
+
+def _selected(labels: dict[str, str], wanted: dict[str, str | None]) -> bool:
+    return all(
+        key in labels if value is None else labels.get(key) == value
+        for key, value in wanted.items()
+    )
 
 
 def _secret_state(item) -> SecretState:

@@ -33,6 +33,12 @@ SECRET_NAME = RegexValidator(
 # How long a reconcile may hold a cluster before another worker may take over
 # (a worker killed mid-run must not block its cluster forever).
 RECONCILE_LEASE = dt.timedelta(minutes=15)  # longer than the task time limit
+# Cluster columns written only by the lease's conditional UPDATEs: a form or admin save
+# of an instance loaded earlier must not put back the lease as it was then (free), which
+# let a second reconcile start beside the running one.
+RECONCILE_FIELDS = frozenset(
+    {"reconcile_lease_until", "reconcile_lease_owner", "reconcile_requested", "last_reconciled_at"}
+)
 
 
 class Cluster(models.Model):
@@ -74,6 +80,15 @@ class Cluster(models.Model):
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} {self.api_url}>"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None and not args:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in RECONCILE_FIELDS
+            ]
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("clusters:edit", args=[self.pk])
@@ -154,7 +169,7 @@ class RegistryAccess(models.Model):
         "ServiceAccount, so pods pull without anyone editing manifests.",
     )
 
-    # The ECR token in use, kept until less than WHARF_ECR_RENEW_BEFORE of it remains,
+    # The ECR token in use, kept until less than 6 of its 12 hours remain,
     # so a reconcile does not rewrite every secret with a fresh token each time.
     ecr_token = EncryptedTextField(blank=True, editable=False)
     ecr_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -169,6 +184,17 @@ class RegistryAccess(models.Model):
 
     def __str__(self) -> str:
         return f"credential access of {self.registry}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The kept ECR token is written only by the reconcile's compare-and-set and the
+        # registry signal: a form save of a rule loaded earlier must not put back an old one.
+        if not self._state.adding and kwargs.get("update_fields") is None and not args:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in ("ecr_token", "ecr_token_expires_at")
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def uses_registry_credentials(self) -> bool:

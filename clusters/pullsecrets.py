@@ -38,7 +38,8 @@ SECRET_TYPE = "kubernetes.io/dockerconfigjson"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "wharf"
 REGISTRY_LABEL = "wharf.dev/registry"
-MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER}"
+# Both labels: managed-by=wharf alone is a well-known label another tool may also set.
+MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER},{REGISTRY_LABEL}"
 # On a default ServiceAccount: the imagePullSecrets entries Wharf added (and may remove).
 SERVICE_ACCOUNT_ANNOTATION = "wharf.dev/image-pull-secrets"
 
@@ -179,7 +180,11 @@ def request_reconcile(cluster_ids: Iterable[int]) -> None:
         from clusters.tasks import reconcile_cluster_pull_secrets
 
         for pk in ids:
-            reconcile_cluster_pull_secrets.delay(pk)
+            try:
+                reconcile_cluster_pull_secrets.delay(pk)
+            except Exception as exc:  # the save has committed: no 500 for a broker outage
+                # Its targets stay pending; the scheduled run reconciles every cluster.
+                log.warning("Could not queue the reconcile of cluster %s: %s", pk, exc)
 
     transaction.on_commit(queue)
 
@@ -359,12 +364,17 @@ def _apply_managed_secrets(
     linked: dict[str, set[str]],
 ) -> None:
     for target in targets:
+        current = existing.get((target.namespace, target.secret_name))
+        # Listed on the default service account while the secret is there, even when this
+        # run could not refresh it (no ECR token now, a 409 twice): unlisting it would
+        # break new pods over what may be a passing fault.
+        if target.link_service_account and current is not None:
+            linked.setdefault(target.namespace, set()).add(target.secret_name)
         content = contents.get(target.registry_id, "No credentials for this registry.")
         if isinstance(content, str):
             run.mark(target.key, Status.FAILED, content)
             continue
         data, expires_at = content
-        current = existing.get((target.namespace, target.secret_name))
         try:
             outcome = _apply_secret(api, target, data, current)
         except kube.KubeError as exc:
@@ -382,8 +392,12 @@ def _remove_unwanted_secrets(
     existing: dict[tuple[str, str], kube.SecretState],
     run: _Run,
 ) -> None:
-    """Delete Wharf-labelled secrets no longer wanted (the list only holds labelled ones)."""
-    wanted = {(t.namespace, t.secret_name) for t in desired if t.managed}
+    """Delete Wharf-labelled secrets no longer wanted (the list only holds labelled ones).
+
+    A secret a rule names ("Specify image pull secret") is wanted too, even one Wharf
+    once wrote: it is referenced, and was just reported present.
+    """
+    wanted = {(t.namespace, t.secret_name) for t in desired}
     for key, secret in existing.items():
         if key in wanted:
             continue
@@ -455,6 +469,14 @@ def _matches(secret: kube.SecretState, labels: dict, data: dict) -> bool:
     )
 
 
+def _foreign_secret(namespace: str, name: str) -> kube.KubeError:
+    return kube.KubeError(
+        f"A secret named {name} already exists in namespace {namespace} and was not created by "
+        "Wharf, so Wharf leaves it alone: delete or rename it, or use “Specify image pull "
+        "secret” to reference it."
+    )
+
+
 def _apply_secret(
     api: kube.Cluster, target: DesiredTarget, data: dict, current: kube.SecretState | None
 ) -> str:
@@ -474,11 +496,7 @@ def _apply_secret(
             api.create_secret(ns, name, SECRET_TYPE, labels, data)
             return "created"
         if current.labels.get(MANAGED_BY) != MANAGER:
-            raise kube.KubeError(
-                f"A secret named {name} already exists in namespace {ns} and was not created by "
-                "Wharf, so Wharf leaves it alone: delete or rename it, or use “Specify image pull "
-                "secret” to reference it."
-            )
+            raise _foreign_secret(ns, name)
     if _matches(current, labels, data):
         return "unchanged"
     if current.type != SECRET_TYPE:  # a Secret's type cannot change: replace the object
@@ -493,6 +511,8 @@ def _apply_secret(
         fresh = api.read_secret(ns, name)  # changed since the list: retry once on a fresh read
         if fresh is None:
             api.create_secret(ns, name, SECRET_TYPE, labels, data)
+        elif fresh.labels.get(MANAGED_BY) != MANAGER:  # replaced by someone else's meanwhile
+            raise _foreign_secret(ns, name) from None
         elif not _matches(fresh, labels, data):
             api.replace_secret_content(fresh, labels, data, fresh.resource_version)
     return "updated"
@@ -574,8 +594,13 @@ def remove_cluster_secrets(cluster: Cluster) -> int:
     try:
         with kube.Cluster(connection(cluster)) as api:
             for secret in api.list_secrets(MANAGED_SELECTOR):
-                api.delete_secret(secret.namespace, secret.name)
-                removed += 1
+                try:  # one namespace refusing must not keep the others' secrets
+                    api.delete_secret(secret.namespace, secret.name)
+                    removed += 1
+                except kube.KubeError as exc:
+                    log.warning(
+                        "Could not remove a pull secret of deleted cluster %s: %s", cluster, exc
+                    )
             _link_service_accounts(api, {}, _Run(cluster, {}, ReconcileResult()))
     except kube.KubeError as exc:
         log.warning("Could not remove the pull secrets of deleted cluster %s: %s", cluster, exc)

@@ -84,11 +84,18 @@ def split_url(url: str) -> tuple[str, str]:
     return host, path
 
 
-def parse_json_key(raw: str) -> dict:
-    """A GCP service-account key as pasted (maybe wrapped in single quotes) or uploaded."""
+def json_key_text(raw: str) -> str:
+    """A GCP service-account key as the registry expects it: without the quotes and
+    blanks around it that :func:`parse_json_key` accepts."""
     text = (raw or "").strip()
     if len(text) >= 2 and text[0] == text[-1] == "'":
         text = text[1:-1].strip()
+    return text
+
+
+def parse_json_key(raw: str) -> dict:
+    """A GCP service-account key as pasted (maybe wrapped in single quotes) or uploaded."""
+    text = json_key_text(raw)
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -240,7 +247,7 @@ class _GoogleProvider(Provider):
     def login(self, registry: Registry) -> Login:
         if registry.is_public:
             return Login(self.api_host(registry))
-        return Login(self.api_host(registry), GCP_JSON_KEY_USER, registry.secret)
+        return Login(self.api_host(registry), GCP_JSON_KEY_USER, json_key_text(registry.secret))
 
 
 class ArtifactRegistryProvider(_GoogleProvider):

@@ -47,8 +47,11 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
 
 def _matches(labels: dict, selector: str) -> bool:
     for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, _, value = part.partition("=")
-        if labels.get(key.strip()) != value.strip():
+        key, sep, value = part.partition("=")
+        if not sep:  # a bare key: the label exists
+            if key not in labels:
+                return False
+        elif labels.get(key.strip()) != value.strip():
             return False
     return True
 
@@ -65,6 +68,10 @@ class FakeCluster(KubernetesEmulator):
     stale_secret_lists: int = 0
     # The next N secret patches answer 409 Conflict (someone else changed it meanwhile).
     conflicting_patches: int = 0
+    # Called when a conflicting patch is answered: what "someone else" did meanwhile.
+    on_conflict: Any = None
+    # Namespaces where deleting a secret answers 403 Forbidden (RBAC, say).
+    forbidden_secret_deletes: set[str] = attrs.field(factory=set)
     server: Server | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -82,8 +89,16 @@ class FakeCluster(KubernetesEmulator):
             return aiohttp.web.json_response(await self._serve_server_version(request))
         if request.method == "POST" and request.url.path == ACCESS_REVIEW_PATH:
             return self._access_review(request.data or {})
+        if (
+            request.method == "DELETE"
+            and request.resource == SECRETS
+            and request.namespace in self.forbidden_secret_deletes
+        ):
+            return _status(403, "Forbidden", "secrets is forbidden")
         if request.method == "PATCH" and request.resource == SECRETS and self.conflicting_patches:
             self.conflicting_patches -= 1
+            if self.on_conflict is not None:
+                self.on_conflict()
             return _status(409, "Conflict", "the object has been modified; please retry")
         return await super()._handle(request)
 

@@ -103,3 +103,15 @@ def test_deleting_a_secret_that_is_gone_is_fine(start_fake_cluster):
         api.delete_secret("a", "never-existed")
 
     assert fake.calls() == {"delete": 1}
+
+
+def test_a_token_with_a_line_break_fails_without_echoing_it(start_fake_cluster):
+    # http.client refuses such a header with a ValueError that quotes the whole value.
+    fake = start_fake_cluster(token=TOKEN)
+
+    api = connect(fake.url, token="first-half-do-not-leak\nsecond-half")
+    with api, pytest.raises(kube.KubeError) as caught:
+        api.list_secrets("a=b")
+
+    assert "first-half-do-not-leak" not in str(caught.value)
+    assert "paste it again" in str(caught.value)

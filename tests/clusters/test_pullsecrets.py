@@ -52,6 +52,16 @@ def test_gcp_secret_uses_the_json_key_user_and_the_key_as_password():
     )
 
 
+def test_gcp_key_pasted_in_single_quotes_goes_into_the_secret_without_them():
+    # The registry form accepts 'key' (as pasted for docker login -p); the kubelet sends the
+    # password as is, so quotes in the pull secret make every pull fail.
+    registry = RegistryFactory(
+        provider="gcr", url="gcr.io/p", auth_type="json-key", secret=f"  '{GCP_KEY}'\n"
+    )
+
+    assert pullsecrets.registry_login(inject(registry)).password == GCP_KEY
+
+
 def test_other_registries_use_their_host_with_port_as_the_server_key():
     rule = inject(RegistryFactory(url="registry.example.com:5000/team/apps"))
 
@@ -118,3 +128,34 @@ def test_an_expired_lease_can_be_taken_over(time_machine):
 
     assert cluster.claim_reconcile()
     assert Cluster.objects.get(pk=cluster.pk).reconcile_lease_owner
+
+
+def test_saving_a_cluster_loaded_before_a_reconcile_began_keeps_that_runs_lease():
+    # An edit form loads the cluster, a reconcile takes the lease, the form saves: the
+    # save must not write the lease columns as loaded (free), or a second run starts.
+    cluster = ClusterFactory()
+    edited = Cluster.objects.get(pk=cluster.pk)
+    running = cluster.claim_reconcile()
+
+    edited.api_url = "https://new.example.com"
+    edited.save()
+
+    fresh = Cluster.objects.get(pk=cluster.pk)
+    assert fresh.api_url == "https://new.example.com"
+    assert fresh.reconcile_lease_owner == running
+    assert fresh.claim_reconcile() == ""
+
+
+def test_saving_an_access_rule_loaded_before_a_token_renewal_keeps_the_new_token():
+    # The Manage form saves the rule it loaded; a reconcile may have renewed the ECR token
+    # since, and putting the old one back would make the next run renew it again.
+    rule = inject(RegistryFactory())
+    edited = RegistryAccess.objects.get(pk=rule.pk)
+    RegistryAccess.objects.filter(pk=rule.pk).update(ecr_token='{"new": 1}')
+
+    edited.add_to_default_service_account = False
+    edited.save()
+
+    fresh = RegistryAccess.objects.get(pk=rule.pk)
+    assert fresh.ecr_token == '{"new": 1}'
+    assert fresh.add_to_default_service_account is False

@@ -128,6 +128,20 @@ def test_foreign_secrets_without_the_wharf_label_are_never_touched(add_cluster):
     assert fake.calls()["delete"] == 0
 
 
+def test_a_secret_of_another_tool_called_wharf_is_never_deleted(add_cluster):
+    # app.kubernetes.io/managed-by=wharf is a well-known label any tool named so may set;
+    # Wharf's own secrets also carry its wharf.dev/registry label.
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+    other = {"type": "Opaque", "data": {"k": "dg=="}, "metadata": {"labels": {MANAGED_BY: "wharf"}}}
+    fake.put_secret("team-a", "ci-runner-token", other)
+    inject(RegistryFactory(name="acme"))
+
+    reconcile_cluster(cluster.pk)
+    cluster.delete()
+
+    assert fake.secret("team-a", "ci-runner-token")["data"] == {"k": "dg=="}
+
+
 def test_foreign_secret_with_the_wanted_name_fails_the_target_and_stays(add_cluster):
     cluster, fake = add_cluster("prod", namespaces=["team-a"])
     fake.put_secret("team-a", "wharf-acme", {"type": "Opaque", "data": {"k": "dg=="}})
@@ -172,6 +186,30 @@ def test_conflict_on_update_is_retried_after_a_fresh_read(add_cluster):
 
     assert fake.calls() == {"list": 1, "update": 2, "fetch": 1}
     assert PullSecretTarget.objects.get().status == IN_SYNC
+
+
+def test_a_secret_replaced_by_someone_elses_before_a_conflict_retry_is_left_alone(add_cluster):
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+    registry = RegistryFactory(name="acme")
+    inject(registry)
+    reconcile_cluster(cluster.pk)
+    registry.secret = "rotated-password"
+    registry.save()
+
+    def someone_takes_the_name():
+        fake.delete_secret("team-a", "wharf-acme")
+        fake.put_secret("team-a", "wharf-acme", {"type": "Opaque", "data": {"k": "dg=="}})
+
+    fake.conflicting_patches, fake.on_conflict = 1, someone_takes_the_name
+
+    reconcile_cluster(cluster.pk)
+
+    secret = fake.secret("team-a", "wharf-acme")
+    assert secret["data"] == {"k": "dg=="}
+    assert MANAGED_BY not in (secret["metadata"].get("labels") or {})
+    target = PullSecretTarget.objects.get()
+    assert target.status == PullSecretTarget.Status.FAILED
+    assert "was not created by Wharf" in target.error
 
 
 def test_unreachable_cluster_fails_its_targets_and_the_others_still_sync(add_cluster):
@@ -327,6 +365,19 @@ def test_deleting_a_cluster_removes_its_secrets_where_reachable(add_cluster):
     assert not PullSecretTarget.objects.exists()
 
 
+def test_deleting_a_cluster_removes_what_it_can_when_one_namespace_refuses(add_cluster):
+    cluster, fake = add_cluster("prod", namespaces=["team-a", "team-b"])
+    inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    fake.forbidden_secret_deletes = {"team-a"}
+
+    cluster.delete()
+
+    assert set(fake.secrets()) == {("team-a", "wharf-acme")}
+    assert fake.service_account("team-b")["imagePullSecrets"] == []
+    assert not PullSecretTarget.objects.exists()
+
+
 def test_deleting_an_unreachable_cluster_still_deletes_it_and_its_rows(add_cluster):
     cluster, _fake = add_cluster("prod")
     inject(RegistryFactory(name="acme"))
@@ -443,3 +494,36 @@ def test_switching_to_a_specified_secret_removes_wharfs_own_and_links_the_named_
     assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "regcred"}]
     target = PullSecretTarget.objects.get()
     assert (target.secret_name, target.status) == ("regcred", IN_SYNC)
+
+
+def test_a_specified_secret_that_wharf_once_wrote_is_kept_not_deleted(add_cluster):
+    # "Specify image pull secret" naming the secret Wharf wrote before: it is referenced
+    # now, so it must stay (it was deleted while its target said "in sync").
+    cluster, fake = add_cluster("prod")
+    rule = inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    rule.credentials, rule.secret_name = RegistryAccess.Credentials.SECRET, "wharf-acme"
+    rule.save()
+
+    reconcile_cluster(cluster.pk)
+
+    assert fake.secret("team-a", "wharf-acme") is not None
+    assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "wharf-acme"}]
+    assert PullSecretTarget.objects.get().status == IN_SYNC
+
+
+def test_a_secret_that_could_not_be_updated_stays_on_the_service_account(add_cluster):
+    # The old secret is still there (and maybe still valid): a failed update must not
+    # also take it off the default service account, or new pods lose it.
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+    registry = RegistryFactory(name="acme")
+    inject(registry)
+    reconcile_cluster(cluster.pk)
+    registry.secret = "a-brand-new-password"
+    registry.save()
+    fake.conflicting_patches = 2  # the update and its retry both meet a 409
+
+    reconcile_cluster(cluster.pk)
+
+    assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.FAILED
+    assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "wharf-acme"}]

@@ -55,10 +55,30 @@ def test_registry_save_queues_its_clusters_after_commit(queued, django_capture_o
     inject(registry, clusters=[cluster])
 
     with django_capture_on_commit_callbacks(execute=True):
+        registry.secret = "a-new-password"
         registry.save()
 
     assert queued == [cluster.pk]
     assert PullSecretTarget.objects.get().status == "pending"
+
+
+def test_registry_save_that_leaves_its_pull_secret_alone_queues_nothing(
+    queued, django_capture_on_commit_callbacks
+):
+    cluster = ClusterFactory()
+    EnvironmentFactory(cluster=cluster)
+    registry = RegistryFactory()
+    inject(registry, clusters=[cluster])
+    type(registry.access).objects.filter(pk=registry.access.pk).update(ecr_token='{"a": 1}')
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.push_helm = not registry.push_helm
+        registry.chart_source = not registry.chart_source
+        registry.save()
+
+    assert queued == []
+    registry.access.refresh_from_db()
+    assert registry.access.ecr_token == '{"a": 1}'
 
 
 def test_environment_moved_to_another_cluster_queues_both(
@@ -72,6 +92,47 @@ def test_environment_moved_to_another_cluster_queues_both(
         environment.save()
 
     assert sorted(queued) == sorted([old.pk, new.pk])
+
+
+def test_renaming_an_environment_queues_nothing(queued, django_capture_on_commit_callbacks):
+    environment = EnvironmentFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        environment.name = "renamed"
+        environment.save()
+
+    assert queued == []
+
+
+def test_environment_moved_to_another_namespace_queues_its_cluster(
+    queued, django_capture_on_commit_callbacks
+):
+    environment = EnvironmentFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        environment.namespace = "elsewhere"
+        environment.save()
+
+    assert queued == [environment.cluster_id]
+
+
+def test_saving_an_unchanged_cluster_queues_nothing(queued, django_capture_on_commit_callbacks):
+    cluster = ClusterFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cluster.save()
+
+    assert queued == []
+
+
+def test_a_new_token_on_a_cluster_queues_its_reconcile(queued, django_capture_on_commit_callbacks):
+    cluster = ClusterFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cluster.token = "a-new-token"
+        cluster.save()
+
+    assert queued == [cluster.pk]
 
 
 def test_registry_delete_queues_the_clusters_that_held_its_secret(
@@ -94,7 +155,27 @@ def test_ecr_token_is_dropped_when_the_registry_is_saved():
     rule = inject(RegistryFactory())
     type(rule).objects.filter(pk=rule.pk).update(ecr_token='{"a": 1}')
 
+    rule.registry.username = "another-key-id"
     rule.registry.save()
 
     rule.refresh_from_db()
     assert rule.ecr_token == "" and rule.ecr_token_expires_at is None
+
+
+def test_deleting_an_access_rule_queues_the_clusters_holding_its_secret(
+    queued, django_capture_on_commit_callbacks
+):
+    # The admin can delete a rule: its secrets must not wait for the scheduled run.
+    cluster = ClusterFactory()
+    EnvironmentFactory(cluster=cluster)
+    rule = inject(RegistryFactory(), clusters=[cluster])
+    with django_capture_on_commit_callbacks(execute=True):
+        rule.registry.secret = "changed"
+        rule.registry.save()
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rule.delete()
+
+    assert queued == [cluster.pk]
+    assert PullSecretTarget.objects.get().status == "pending"

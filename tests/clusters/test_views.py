@@ -47,10 +47,28 @@ def test_cluster_url_without_scheme_is_refused_beside_the_field(admin_client):
     assert not Cluster.objects.exists()
 
 
+def test_cluster_url_with_a_password_in_it_is_refused(admin_client):
+    # The client never sends it; the URL is shown on the list and in every error.
+    data = cluster_data(api_url="https://admin:url-password-do-not-leak@kube.example.com")
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "takes no user name or password" in html
+    assert not Cluster.objects.exists()
+
+
 def test_cluster_needs_a_token(admin_client):
     html = admin_client.post(reverse("clusters:add"), cluster_data(token="")).content.decode()
 
     assert "Enter the bearer token" in html
+    assert not Cluster.objects.exists()
+
+
+def test_cluster_token_with_a_line_break_inside_is_refused_beside_the_field(admin_client):
+    data = cluster_data(token="first-half-do-not-leak\nsecond-half")
+    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+
+    assert "paste it again" in html
+    assert "first-half-do-not-leak" not in html
     assert not Cluster.objects.exists()
 
 
@@ -351,6 +369,19 @@ def test_include_rule_needs_clusters_or_all(admin_client):
     assert not RegistryAccess.objects.exists()
 
 
+def test_a_cluster_id_no_database_can_hold_is_refused_not_a_500(admin_client):
+    # SQLite raises OverflowError for the IN (...) query Django builds from the choices.
+    registry = RegistryFactory()
+    ClusterFactory()
+    data = access_data(clusters=["9" * 30])
+
+    response = admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not RegistryAccess.objects.exists()
+
+
 def test_specified_secret_needs_its_name(admin_client):
     registry = RegistryFactory()
     data = access_data(all_clusters="on", credentials="secret", secret_name="")
@@ -449,3 +480,23 @@ def test_reconcile_now_marks_the_cluster_pending(admin_client):
 
     assert response.status_code == 302
     assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.PENDING
+
+
+def test_a_broker_outage_after_a_save_is_logged_not_a_500(
+    admin_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The save has committed when the task is queued: the scheduled run picks it up later.
+    from kombu.exceptions import OperationalError
+
+    from clusters import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.reconcile_cluster_pull_secrets, "delay", broker_down)
+    cluster = ClusterFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]))
+
+    assert response.status_code == 302
