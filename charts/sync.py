@@ -125,8 +125,6 @@ def text(value, limit: int) -> str:
 
 def queue_sync(source: ChartSource, *, trigger: str, deep: bool = False) -> SyncRun:
     """A queued run for ``source`` (the one already waiting, if any), sent after commit."""
-    from charts import tasks
-
     waiting = source.runs.filter(status=SyncRun.Status.QUEUED).first()
     if waiting is not None:
         if deep and not waiting.deep:
@@ -134,8 +132,19 @@ def queue_sync(source: ChartSource, *, trigger: str, deep: bool = False) -> Sync
             waiting.deep = True
         return waiting
     run = SyncRun.objects.create(source=source, trigger=trigger, deep=deep)
-    transaction.on_commit(lambda: tasks.sync_chart_source.delay(run.pk))
+    transaction.on_commit(lambda: send_run(run.pk))
     return run
+
+
+def send_run(run_id: int) -> None:
+    """Hand a queued run to the broker. The save before it has committed: a broker outage
+    is logged, not a 500, and the schedule sends the run again later."""
+    from charts import tasks
+
+    try:
+        tasks.sync_chart_source.delay(run_id)
+    except Exception as exc:
+        log.warning("Could not queue chart sync run %s: %s", run_id, exc)
 
 
 def acquire_lock(source_id: int) -> str | None:

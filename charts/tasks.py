@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from charts.models import ChartSource, SyncRun
 from charts.push import run_push
-from charts.sync import queue_sync, run_sync
+from charts.sync import queue_sync, run_sync, send_run
 
 
 @shared_task(name="charts.tasks.sync_chart_source", acks_late=True, ignore_result=True)
@@ -22,6 +25,14 @@ def sync_chart_source(run_id: int) -> None:
 def sync_due_sources() -> int:
     """Beat: queue a sync of every active source that is not waiting or backing off."""
     now = timezone.now()
+    # A run queued long ago never reached a worker (broker outage, lost message): send it
+    # again. Running it twice is harmless: a finished run is not run again.
+    lost = SyncRun.objects.filter(
+        status=SyncRun.Status.QUEUED,
+        queued_at__lt=now - timedelta(seconds=settings.WHARF_CHART_SYNC_INTERVAL),
+    ).values_list("pk", flat=True)
+    for run_id in lost:
+        send_run(run_id)
     sources = (
         ChartSource.objects.active()
         .filter(Q(retry_not_before__isnull=True) | Q(retry_not_before__lte=now))

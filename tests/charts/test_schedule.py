@@ -144,3 +144,39 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_one(helm_repo
     orphan.refresh_from_db()
     assert run.status == SyncRun.Status.SUCCEEDED
     assert orphan.status == SyncRun.Status.FAILED and "worker stopped" in orphan.error
+
+
+def test_a_broker_outage_after_sync_now_is_logged_not_a_500(
+    admin_client, helm_repo, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from charts import tasks
+
+    source = helm_source(helm_repo)
+    SyncRun.objects.all().delete()
+
+    def broker_down(run_id):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.sync_chart_source, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("charts:source_sync", args=[source.pk]))
+
+    assert response.status_code == 302
+    assert SyncRun.objects.get().status == SyncRun.Status.QUEUED
+    assert "Could not queue chart sync run" in caplog.text
+
+
+def test_the_schedule_sends_a_run_that_never_reached_a_worker_again(
+    helm_repo, queued_syncs, django_capture_on_commit_callbacks
+):
+    source = helm_source(helm_repo)
+    run = SyncRun.objects.get(source=source)
+    queued_syncs.clear()
+    SyncRun.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync_due_sources() == 0  # the source still has its (lost) queued run
+
+    assert queued_syncs == [run.pk]
