@@ -21,9 +21,11 @@ from charts.push import (
     run_push,
 )
 from config.models import AuditEntry
+from registries.models import Registry
 from tests.chartkit import make_chart_archive, sha256_digest
 from tests.charts.helpers import source_of, unique
 from tests.charts.pushkit import fake_provenance, pull_with_oras, push_now, push_registry, tags_of
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -320,3 +322,23 @@ def test_push_to_a_bearer_token_registry_asks_for_a_pull_push_token(token_regist
     assert f"repository:{name}:pull,push" in scopes
     _, blobs = pull_with_oras(token_registry, name, "1.0.0")
     assert blobs[HELM_CHART_CONTENT_MEDIA_TYPE] == archive
+
+
+def test_ecr_token_failure_fails_the_push_with_the_aws_message(moto_server, settings):
+    # The registry login of an ECR registry is an AWS call: its failure is the user's to fix
+    # (keys, region, proxy), not an "unexpected" error for the worker log.
+    settings.WHARF_AWS_ENDPOINT_URL = moto_server
+    port = free_port()
+    registry = Registry.objects.create(
+        name="ecr-push", provider="ecr", url="123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        auth_type="access-key", username="AKIAWHARFTEST", secret="aws-secret-key",
+        connection_method="proxy", proxy_url=f"http://127.0.0.1:{port}",
+        proxy_username="u", proxy_password="proxy-secret-value", push_helm=True,
+    )  # fmt: skip
+
+    push = push_now(registry, make_chart_archive(unique("ecr"), "1.0.0"))
+
+    assert push.status == ChartPush.Status.FAILED
+    assert "unexpectedly" not in push.error
+    assert f"through the proxy 127.0.0.1:{port}" in push.error
+    assert "proxy-secret-value" not in push.error
