@@ -412,6 +412,25 @@ def claim_push(push_id: int) -> bool:
     )
 
 
+def fail_abandoned_pushes(registry: Registry) -> int:
+    """Mark failed the pushes of ``registry`` still "running" long past their lease.
+
+    Celery acknowledges the message of a worker that was killed (OOM, SIGKILL) even with
+    late acks, so nothing would ever finish such a row; its bytes are dropped too.
+    """
+    return ChartPush.objects.filter(
+        registry=registry,
+        status=ChartPush.Status.RUNNING,
+        started_at__lt=timezone.now() - PUSH_LEASE,
+    ).update(
+        status=ChartPush.Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker stopped before this push finished; push the chart again.",
+        archive=b"",
+        provenance=b"",
+    )
+
+
 def run_push(push_id: int) -> ChartPush | None:
     """Push a recorded upload; the row ends succeeded or failed, never raises for the caller."""
     if not claim_push(push_id):

@@ -6,12 +6,14 @@ import gzip
 import io
 import random
 import tarfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from charts.models import ChartPush
 from config.models import AuditEntry
@@ -338,3 +340,40 @@ def test_push_page_queries_do_not_grow_with_the_number_of_pushes(
     with django_assert_max_num_queries(len(one.captured_queries)):
         response = admin_client.get(url)
     assert response.content.decode().count("helm pull oci://") == 11
+
+
+def test_push_whose_worker_died_is_shown_failed_and_polling_stops(admin_client, chart_registry):
+    # A worker killed mid-push (OOM, SIGKILL) has its message acknowledged by Celery: no
+    # redelivery will ever finish the row, so the page must not show it "Pushing" forever.
+    registry = push_registry(chart_registry)
+    push = ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10, archive=b"x" * 10,
+        status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2),
+    )  # fmt: skip
+
+    response = admin_client.get(
+        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 286
+    assert "The worker stopped before this push finished" in response.content.decode()
+    push.refresh_from_db()
+    assert push.status == ChartPush.Status.FAILED
+    assert bytes(push.archive) == b""
+
+
+def test_push_running_within_its_lease_is_still_shown_running(admin_client, chart_registry):
+    registry = push_registry(chart_registry)
+    ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10,
+        status=ChartPush.Status.RUNNING, started_at=timezone.now(),
+    )  # fmt: skip
+
+    response = admin_client.get(
+        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    assert "Pushing" in response.content.decode()
