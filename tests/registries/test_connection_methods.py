@@ -304,6 +304,37 @@ def test_trust_on_first_use_saves_and_audits_the_servers_key(private_registry, s
 
 
 @pytest.mark.django_db
+def test_trust_on_first_use_refuses_a_key_other_than_the_one_pinned_meanwhile(
+    private_registry, ssh_server
+):
+    # Two workers (say, syncs of two repositories) meet the server for the first time at
+    # once: only one pin is kept, and the other must not carry on with a different key.
+    saved = ssh_registry(private_registry, ssh_server, ssh_host_key="")
+    saved.ssh_trust_on_first_use = True
+    saved.save()
+    registry = Registry.objects.get(pk=saved.pk)
+    other_key = f"[{ssh_server.host}]:{ssh_server.port} {SshKeyPair.generate().public_line}"
+    Registry.objects.filter(pk=saved.pk).update(ssh_host_key=other_key)
+
+    error = ping_error(registry.connection())
+
+    assert error.cause == oci.RegistryError.HOST_KEY
+    assert "Host key mismatch" in str(error)
+    assert Registry.objects.get(pk=saved.pk).ssh_host_key == other_key
+
+
+@pytest.mark.django_db
+def test_trust_on_first_use_accepts_the_same_key_pinned_meanwhile(private_registry, ssh_server):
+    saved = ssh_registry(private_registry, ssh_server, ssh_host_key="")
+    saved.ssh_trust_on_first_use = True
+    saved.save()
+    registry = Registry.objects.get(pk=saved.pk)
+    Registry.objects.filter(pk=saved.pk).update(ssh_host_key=ssh_server.host_key_line)
+
+    assert oci.ping(registry.connection()).auth_scheme == "basic"
+
+
+@pytest.mark.django_db
 def test_ecr_token_call_goes_through_the_registrys_proxy(moto_server, settings, http_proxy):
     settings.WHARF_AWS_ENDPOINT_URL = moto_server
     registry = Registry(
