@@ -90,6 +90,21 @@ BAD_ARCHIVES = {
         deterministic_tgz({"bad/Chart.yaml": b"name: bad\nversion: '1.0'\n"}),
         "is not a SemVer 2 version",
     ),
+    "YAML alias bomb": (
+        # 500 bytes of YAML that expand to a 10 GB config blob when written out as JSON.
+        deterministic_tgz(
+            {
+                "bad/Chart.yaml": CHART_YAML
+                + b"l0: &l0 [xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx]\n"
+                + b"".join(
+                    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n".encode()
+                    for i in range(1, 10)
+                )
+                + b"keywords: [*l9]\n"
+            }
+        ),
+        "YAML aliases",
+    ),
     "absolute path": (
         tgz_with([("bad/Chart.yaml", CHART_YAML), ("/etc/passwd", b"root\n")]),
         "has an absolute path",
