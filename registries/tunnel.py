@@ -341,7 +341,8 @@ class SshTunnel:
                 "Check the SSH host, port and firewall.",
                 cause=TunnelError.SSH_UNREACHABLE,
             ) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except (OSError, paramiko.SSHException, EOFError, UnicodeError) as exc:
+            # UnicodeError: a host name that is not valid (an empty or over-long label).
             client.close()
             raise TunnelError(
                 f"Could not reach the SSH server {target.address}: {_socket_reason(exc)}. "
@@ -437,6 +438,8 @@ class _Pump(threading.Thread):
 
 
 def _socket_reason(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeError):
+        return "the host name is not valid"
     text = str(exc).lower()
     if "refused" in text:
         return "the connection was refused"

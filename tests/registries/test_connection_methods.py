@@ -228,6 +228,19 @@ def test_ssh_server_that_is_down_is_reported_unreachable(private_registry, ssh_s
     assert "Could not reach the SSH server" in str(error)
 
 
+@pytest.mark.parametrize("host", ["bastion..example.com", "x" * 70 + ".example.com"])
+def test_ssh_host_that_is_not_a_valid_name_is_reported_not_raised(private_registry, host):
+    # A typo'd host fails IDNA encoding (UnicodeError) before any connection is tried.
+    conn = oci.Connection(
+        host=private_registry.host,
+        ssh=SshTarget(host=host, username="tunnel", password="pw", trust_on_first_use=True),
+        timeout=5.0,
+    )
+    error = ping_error(conn)
+    assert error.cause == oci.RegistryError.SSH_UNREACHABLE
+    assert f"Could not reach the SSH server {host}:22" in str(error)
+
+
 def test_closing_the_client_closes_the_tunnel(private_registry, ssh_server):
     client = oci.RegistryClient(via_tunnel(private_registry, ssh_server))
     client.ping()
