@@ -35,7 +35,7 @@ import requests
 import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
-from urllib3.exceptions import InsecureRequestWarning
+from urllib3.exceptions import InsecureRequestWarning, LocationParseError
 
 from registries.tunnel import SshTarget, SshTunnel, TunnelError
 
@@ -668,6 +668,16 @@ class RegistryClient:
         except TunnelError as exc:
             # Raised from inside urllib3 when the tunnel cannot give it a socket.
             raise _tunnel_error(exc, urlsplit(url).netloc) from None
+        except (LocationParseError, UnicodeError):
+            # A host name with an empty or over-long label; urllib3's message may quote the
+            # proxy URL, credentials included, so it is not repeated.
+            where = f" or the proxy {self.conn.proxy_address}" if self.conn.proxy_url else ""
+            raise RegistryError(
+                f"{self.host}{where} is not a valid host name. Check the registry URL"
+                f"{' and the proxy URL' if where else ''}.",
+                kind=RegistryError.UNREACHABLE,
+                host=self.host,
+            ) from None
 
     def _check_proxy_answer(self, response: requests.Response, host: str) -> requests.Response:
         """A plain-HTTP request through a proxy gets the proxy's own refusals as responses."""

@@ -113,6 +113,19 @@ def test_proxy_without_credentials_asks_for_them(private_registry, auth_proxy):
     assert "Enter the proxy username and password" in str(error)
 
 
+def test_proxy_host_that_is_not_a_valid_name_is_reported_not_raised(private_registry):
+    conn = oci.Connection(host=private_registry.host, proxy_url="http://proxy..example:3128")
+    error = ping_error(conn)
+    assert error.kind == oci.RegistryError.UNREACHABLE
+    assert "not a valid host name" in str(error)
+
+
+def test_registry_host_that_is_not_a_valid_name_is_reported_not_raised():
+    error = ping_error(oci.Connection(host="registry..example:5000", tls=oci.TLS_INSECURE))
+    assert error.kind == oci.RegistryError.UNREACHABLE
+    assert "not a valid host name" in str(error)
+
+
 def test_proxy_that_is_down_is_reported_as_refused(private_registry, http_proxy):
     conn = via_proxy(private_registry, http_proxy, proxy_url=f"http://127.0.0.1:{free_port()}")
     error = ping_error(conn)
