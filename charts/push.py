@@ -221,12 +221,32 @@ def push_refusal(registry: Registry) -> str:
 # --- the Helm OCI artifact -------------------------------------------------------------
 
 
+# Go's json.Marshal (what Helm writes the config with) escapes these for HTML safety.
+_GO_JSON_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_JSON_ESCAPED = re.compile("[<>&\u2028\u2029]")
+
+
 def helm_config(chart: dict) -> bytes:
-    """The config blob: Chart.yaml metadata as compact JSON, the fields Helm writes."""
+    """The config blob: Chart.yaml metadata as compact JSON, the fields Helm writes.
+
+    Encoded as Go's ``json.Marshal`` does: UTF-8 rather than escapes for non-ASCII, ``<>&``
+    escaped, map keys (the annotations) sorted.
+    """
     ordered = {key: chart[key] for key in HELM_METADATA_FIELDS if chart.get(key)}
     if "appVersion" in ordered:  # YAML may have read 1.10 as a number; Helm keeps a string
         ordered["appVersion"] = str(ordered["appVersion"])
-    return json.dumps(ordered, separators=(",", ":"), default=str).encode()
+    if isinstance(ordered.get("annotations"), dict):
+        ordered["annotations"] = dict(
+            sorted(ordered["annotations"].items(), key=lambda kv: str(kv[0]))
+        )
+    text = json.dumps(ordered, separators=(",", ":"), default=str, ensure_ascii=False)
+    return _GO_JSON_ESCAPED.sub(lambda m: _GO_JSON_ESCAPES[m.group()], text).encode()
 
 
 def helm_annotations(chart: dict, created: datetime) -> dict[str, str]:
@@ -286,20 +306,22 @@ def helm_manifest(chart: dict, config: bytes, archive: bytes, provenance: bytes,
 
 
 def content_digests(manifest_body: dict) -> tuple[str, frozenset[str]]:
-    """What a chart manifest holds: its config digest and its layers' digests.
+    """What a chart manifest holds: its config's media type and its layers' digests.
 
     The manifest digest itself changes with every push (the "created" annotation), so
-    "the same chart again" is judged by content, not by the manifest.
+    "the same chart again" is judged by content, not by the manifest. The config blob is
+    left out: it is derived from the archive, and another client (``helm push``, an older
+    Wharf) may encode the same metadata as other bytes.
     """
     config = manifest_body.get("config")
     layers = manifest_body.get("layers")
-    config_digest = config.get("digest", "") if isinstance(config, dict) else ""
+    config_type = config.get("mediaType", "") if isinstance(config, dict) else ""
     layer_digests = frozenset(
         layer.get("digest", "")
         for layer in (layers if isinstance(layers, list) else [])
         if isinstance(layer, dict)
     )
-    return str(config_digest), layer_digests
+    return str(config_type), layer_digests
 
 
 def push_chart_artifact(

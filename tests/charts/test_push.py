@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from charts import push as push_module
 from charts import tasks
+from charts.archive import read_chart_archive
 from charts.models import ChartPush, SyncRun
 from charts.push import (
     HELM_CHART_CONTENT_MEDIA_TYPE,
@@ -21,6 +22,7 @@ from charts.push import (
     run_push,
 )
 from config.models import AuditEntry
+from registries import oci
 from registries.models import Registry
 from tests.chartkit import make_chart_archive, sha256_digest
 from tests.charts.helpers import source_of, unique
@@ -342,3 +344,45 @@ def test_ecr_token_failure_fails_the_push_with_the_aws_message(moto_server, sett
     assert "unexpectedly" not in push.error
     assert f"through the proxy 127.0.0.1:{port}" in push.error
     assert "proxy-secret-value" not in push.error
+
+
+def test_config_blob_is_encoded_as_helms_go_json_encoder_writes_it():
+    # Go's json.Marshal writes non-ASCII as UTF-8, escapes <, > and & and sorts map keys.
+    chart = {
+        "apiVersion": "v2",
+        "name": "cafe",
+        "version": "1.0.0",
+        "description": "Café <b> & co",
+        "annotations": {"zeta": "1", "alpha": "2"},
+    }
+
+    assert (
+        push_module.helm_config(chart)
+        == (
+            '{"name":"cafe","version":"1.0.0","description":"Café \\u003cb\\u003e \\u0026 co",'
+            '"apiVersion":"v2","annotations":{"alpha":"2","zeta":"1"}}'
+        ).encode()
+    )
+
+
+def test_same_archive_pushed_earlier_with_another_config_encoding_is_a_no_op(chart_registry):
+    # E.g. pushed by `helm push`: the archive layer is the chart; the config is derived from it.
+    name = unique("helmed")
+    registry = push_registry(chart_registry)
+    archive = make_chart_archive(name, "1.0.0", description="Docs & more")
+    chart = read_chart_archive(archive).chart
+    with oci.RegistryClient(registry.connection()) as client:
+        push_module.push_chart_artifact(client, name, "1.0.0", chart, archive)
+        config = json.dumps(dict(reversed(list(chart.items())))).encode()  # another encoding
+        client.upload_blob(name, config)
+        manifest = client.get_manifest(name, "1.0.0").body
+        manifest["config"]["digest"] = sha256_digest(config)
+        manifest["config"]["size"] = len(config)
+        client.put_manifest(
+            name, "1.0.0", json.dumps(manifest).encode(), push_module.OCI_MANIFEST_MEDIA_TYPE
+        )
+
+    again = push_now(registry, archive)
+
+    assert again.status == ChartPush.Status.SUCCEEDED, again.error
+    assert "nothing pushed" in again.note
