@@ -201,10 +201,14 @@ class Registry(models.Model):
         self.ssh_host_key = line
         if self.pk is None:
             return  # an unsaved registry keeps it until it is saved
-        # Only while nothing is pinned: a key pinned meanwhile is never overwritten.
-        if Registry.objects.filter(pk=self.pk, ssh_host_key="").update(ssh_host_key=line):
+        # Only while nothing is pinned: a key pinned meanwhile is never overwritten. And only
+        # for the server the stored row names: testing an unsaved edit pins nothing there.
+        stored = Registry.objects.filter(pk=self.pk, ssh_host=self.ssh_host, ssh_port=self.ssh_port)
+        if stored.filter(ssh_host_key="").update(ssh_host_key=line):
             audit.record(None, AuditEntry.Action.UPDATE, self, {"ssh_host_key": ["", line]})
             return
+        if not stored.exists():
+            return  # an edit to another server keeps the key until it is saved
         pinned = Registry.objects.filter(pk=self.pk).values_list("ssh_host_key", flat=True).first()
         loaded = getattr(self, "_ssh_host_key_loaded", None)
         if pinned and loaded is not None and pinned != loaded:

@@ -350,6 +350,24 @@ def test_trust_on_first_use_refuses_a_key_other_than_the_one_pinned_meanwhile(
 
 
 @pytest.mark.django_db
+def test_testing_an_unsaved_change_of_ssh_server_pins_nothing_on_the_stored_registry(
+    private_registry, ssh_server
+):
+    # The stored row still names the old server: the new server's key belongs to the edit.
+    saved = ssh_registry(private_registry, ssh_server, ssh_host_key="", ssh_host="old.invalid")
+    saved.ssh_trust_on_first_use = True
+    saved.save()
+    editing = Registry.objects.get(pk=saved.pk)
+    editing.ssh_host = ssh_server.host
+
+    result = check_connection(editing)
+
+    assert result.ok, result.message
+    assert editing.ssh_host_key == ssh_server.host_key_line
+    assert Registry.objects.get(pk=saved.pk).ssh_host_key == ""
+
+
+@pytest.mark.django_db
 def test_trust_on_first_use_accepts_the_same_key_pinned_meanwhile(private_registry, ssh_server):
     saved = ssh_registry(private_registry, ssh_server, ssh_host_key="")
     saved.ssh_trust_on_first_use = True
