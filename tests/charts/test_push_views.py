@@ -10,7 +10,9 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -392,3 +394,55 @@ def test_push_running_within_its_lease_is_still_shown_running(admin_client, char
 
     assert response.status_code == 200
     assert "Pushing" in response.content.decode()
+
+
+class RecordingUploadHandler(FileUploadHandler):
+    """Notes every upload Django starts to receive, to prove a body was never parsed."""
+
+    started: list[str] = []
+
+    def new_file(self, field_name, *args, **kwargs):
+        self.started.append(field_name)
+        super().new_file(field_name, *args, **kwargs)
+
+    def receive_data_chunk(self, raw_data, start):
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+def test_body_over_the_limit_is_refused_before_even_the_csrf_check_parses_it(
+    chart_registry, superuser, settings
+):
+    # The CSRF middleware reads request.POST, which would store the whole upload first.
+    settings.WHARF_CHART_PUSH_MAX_BYTES = 1000
+    settings.FILE_UPLOAD_HANDLERS = [f"{__name__}.RecordingUploadHandler"]
+    RecordingUploadHandler.started.clear()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    registry = push_registry(chart_registry)
+    url = reverse("charts:push", args=[registry.pk])
+    client.get(url)
+    archive = make_chart_archive(unique("huge"), "1.0.0", extra={"x": random.randbytes(2_000_000)})
+
+    response = client.post(
+        url, {"archive": upload(archive), "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+    )
+
+    assert response.status_code == 413
+    assert RecordingUploadHandler.started == []
+
+
+def test_push_without_a_csrf_token_is_still_refused(chart_registry, superuser):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    registry = push_registry(chart_registry)
+
+    response = client.post(
+        reverse("charts:push", args=[registry.pk]),
+        {"archive": upload(make_chart_archive(unique("nocsrf"), "1.0.0"))},
+    )
+
+    assert response.status_code == 403
+    assert not ChartPush.objects.exists()
