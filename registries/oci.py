@@ -637,7 +637,7 @@ class RegistryClient:
             if (
                 self._from_memory
                 and self.base_url.startswith("http://")
-                and (response.status_code == 400)
+                and _tls_port_answer(response)
             ):
                 # A TLS port answers plain HTTP with 400: the registry moved to TLS.
                 response.close()
@@ -1108,6 +1108,17 @@ def _tunnel_error(exc: TunnelError, host: str) -> RegistryError:
         else RegistryError.AUTH
     )
     return RegistryError(str(exc), kind=kind, host=host, cause=exc.cause)
+
+
+def _tls_port_answer(response: requests.Response) -> bool:
+    """Whether a 400 is what a TLS port says to plain HTTP, not the registry's own 400.
+
+    Go's servers say "Client sent an HTTP request to an HTTPS server", nginx "The plain
+    HTTP request was sent to HTTPS port"; a registry rejecting a request answers in JSON.
+    """
+    if response.status_code != 400 or "json" in response.headers.get("Content-Type", ""):
+        return False
+    return "https" in response.text[:2000].lower()
 
 
 def _verify_failure_reason(lowered: str) -> str:

@@ -386,3 +386,31 @@ def test_same_archive_pushed_earlier_with_another_config_encoding_is_a_no_op(cha
 
     assert again.status == ChartPush.Status.SUCCEEDED, again.error
     assert "nothing pushed" in again.note
+
+
+def test_a_registrys_own_400_is_not_taken_for_a_move_to_tls(private_chart_registry):
+    # A client that remembers "plain HTTP" must not resend a rejected upload over https://
+    # and again over http:// just because the registry answered 400 to it.
+    conn = oci.Connection(
+        host=private_chart_registry.host,
+        username=private_chart_registry.username,
+        password=private_chart_registry.password,
+        tls=oci.TLS_INSECURE,
+    )
+    oci.ping(conn)  # learns plain HTTP and Basic auth for the route
+    name = unique("rejected")
+    missing = sha256_digest(b"a blob that was never uploaded")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": push_module.OCI_MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": missing, "size": 30},
+        "layers": [],
+    }
+
+    with oci.RegistryClient(conn) as client, pytest.raises(oci.RegistryError) as caught:
+        client.put_manifest(
+            name, "1.0.0", json.dumps(manifest).encode(), push_module.OCI_MANIFEST_MEDIA_TYPE
+        )
+
+    assert client.requests_made == 1
+    assert "blob unknown" in str(caught.value).lower()
