@@ -167,6 +167,13 @@ def _parse_chart_yaml(text: str, member_name: str) -> dict:
             f"{member_name} must be a YAML mapping (name: ..., version: ...), "
             f"not {type(chart).__name__}."
         )
+    # YAML aliases are shared when loaded but written out in full (the config blob of a
+    # push, the metadata a sync stores): a few hundred bytes can expand to gigabytes.
+    if _expanded_size(chart, limit=4 * len(text) + 64 * 1024) is None:
+        raise ChartArchiveError(
+            f"{member_name} uses YAML aliases that expand to far more data than the file "
+            "holds; write the values out instead of repeating anchors."
+        )
     for key in ("name", "version"):
         if chart.get(key) in (None, ""):
             raise ChartArchiveError(f"{member_name} has no {key!r}.")
@@ -181,6 +188,24 @@ def _parse_chart_yaml(text: str, member_name: str) -> dict:
             "(MAJOR.MINOR.PATCH with an optional -pre-release and +build, e.g. 1.2.3-rc.1)."
         )
     return chart
+
+
+def _expanded_size(document, *, limit: int) -> int | None:
+    """Roughly how large ``document`` is written out (aliases in full), or None past ``limit``."""
+    size, stack = 0, [document]
+    while stack:
+        node = stack.pop()
+        size += 1
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple | set):
+            stack.extend(node)
+        elif isinstance(node, str | bytes):
+            size += len(node)
+        if size > limit:
+            return None
+    return size
 
 
 def read_chart_archive(

@@ -35,6 +35,7 @@ from charts.models import ChartPush, ChartSource, SyncRun
 from config import audit
 from config.models import AuditEntry
 from registries import oci
+from registries.aws import AwsError
 from registries.forms import REPOSITORY_PATH
 from registries.models import Registry
 from registries.providers import split_url
@@ -220,12 +221,32 @@ def push_refusal(registry: Registry) -> str:
 # --- the Helm OCI artifact -------------------------------------------------------------
 
 
+# Go's json.Marshal (what Helm writes the config with) escapes these for HTML safety.
+_GO_JSON_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_JSON_ESCAPED = re.compile("[<>&\u2028\u2029]")
+
+
 def helm_config(chart: dict) -> bytes:
-    """The config blob: Chart.yaml metadata as compact JSON, the fields Helm writes."""
+    """The config blob: Chart.yaml metadata as compact JSON, the fields Helm writes.
+
+    Encoded as Go's ``json.Marshal`` does: UTF-8 rather than escapes for non-ASCII, ``<>&``
+    escaped, map keys (the annotations) sorted.
+    """
     ordered = {key: chart[key] for key in HELM_METADATA_FIELDS if chart.get(key)}
     if "appVersion" in ordered:  # YAML may have read 1.10 as a number; Helm keeps a string
         ordered["appVersion"] = str(ordered["appVersion"])
-    return json.dumps(ordered, separators=(",", ":"), default=str).encode()
+    if isinstance(ordered.get("annotations"), dict):
+        ordered["annotations"] = dict(
+            sorted(ordered["annotations"].items(), key=lambda kv: str(kv[0]))
+        )
+    text = json.dumps(ordered, separators=(",", ":"), default=str, ensure_ascii=False)
+    return _GO_JSON_ESCAPED.sub(lambda m: _GO_JSON_ESCAPES[m.group()], text).encode()
 
 
 def helm_annotations(chart: dict, created: datetime) -> dict[str, str]:
@@ -285,20 +306,22 @@ def helm_manifest(chart: dict, config: bytes, archive: bytes, provenance: bytes,
 
 
 def content_digests(manifest_body: dict) -> tuple[str, frozenset[str]]:
-    """What a chart manifest holds: its config digest and its layers' digests.
+    """What a chart manifest holds: its config's media type and its layers' digests.
 
     The manifest digest itself changes with every push (the "created" annotation), so
-    "the same chart again" is judged by content, not by the manifest.
+    "the same chart again" is judged by content, not by the manifest. The config blob is
+    left out: it is derived from the archive, and another client (``helm push``, an older
+    Wharf) may encode the same metadata as other bytes.
     """
     config = manifest_body.get("config")
     layers = manifest_body.get("layers")
-    config_digest = config.get("digest", "") if isinstance(config, dict) else ""
+    config_type = config.get("mediaType", "") if isinstance(config, dict) else ""
     layer_digests = frozenset(
         layer.get("digest", "")
         for layer in (layers if isinstance(layers, list) else [])
         if isinstance(layer, dict)
     )
-    return str(config_digest), layer_digests
+    return str(config_type), layer_digests
 
 
 def push_chart_artifact(
@@ -411,6 +434,25 @@ def claim_push(push_id: int) -> bool:
     )
 
 
+def fail_abandoned_pushes(registry: Registry) -> int:
+    """Mark failed the pushes of ``registry`` still "running" long past their lease.
+
+    Celery acknowledges the message of a worker that was killed (OOM, SIGKILL) even with
+    late acks, so nothing would ever finish such a row; its bytes are dropped too.
+    """
+    return ChartPush.objects.filter(
+        registry=registry,
+        status=ChartPush.Status.RUNNING,
+        started_at__lt=timezone.now() - PUSH_LEASE,
+    ).update(
+        status=ChartPush.Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker stopped before this push finished; push the chart again.",
+        archive=b"",
+        provenance=b"",
+    )
+
+
 def run_push(push_id: int) -> ChartPush | None:
     """Push a recorded upload; the row ends succeeded or failed, never raises for the caller."""
     if not claim_push(push_id):
@@ -435,6 +477,8 @@ def run_push(push_id: int) -> ChartPush | None:
             )
     except (oci.RegistryError, PushRefused, ChartArchiveError) as exc:
         error = str(exc)
+    except AwsError as exc:  # an ECR registry's login is an AWS call first
+        error = f"AWS did not issue an ECR token: {exc}"
     except Exception as exc:  # the worker must survive anything; the row says what happened
         log.exception("Push %s of %s failed unexpectedly", push.pk, push.repository)
         error = f"The push failed unexpectedly ({type(exc).__name__}); see the worker log."

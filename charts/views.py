@@ -10,13 +10,21 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from charts.files import load_chart_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
-from charts.push import PROVENANCE_MAX_BYTES, PushInputError, push_refusal, request_push
+from charts.push import (
+    PROVENANCE_MAX_BYTES,
+    PushInputError,
+    fail_abandoned_pushes,
+    push_refusal,
+    request_push,
+)
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from config.views import (
@@ -130,6 +138,7 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
 
 def recent_pushes(registry: Registry) -> list[ChartPush]:
     """The registry's latest pushes, without the bytes of those still waiting."""
+    fail_abandoned_pushes(registry)
     return list(
         registry.chart_pushes.select_related("registry")
         .defer("archive", "provenance")
@@ -144,6 +153,9 @@ def request_too_large(request) -> bool:
     return length.isdigit() and int(length) > limit
 
 
+# The CSRF middleware reads request.POST, which stores the whole upload before any view
+# code runs; this view checks the body's size first, then CSRF (see post()).
+@method_decorator(csrf_exempt, name="dispatch")
 class ChartPushView(SuperuserRequiredMixin, View):
     """ "Push chart": upload a packaged chart to a registry with "Push helm packages"."""
 
@@ -177,6 +189,10 @@ class ChartPushView(SuperuserRequiredMixin, View):
                 f"{settings.WHARF_CHART_PUSH_MAX_BYTES:,} bytes a chart may be. Nothing was pushed."
             )
             return self.render_page(request, registry, ChartPushForm(), status=413, error=error)
+        return self.checked_post(request, registry)
+
+    @method_decorator(csrf_protect)
+    def checked_post(self, request, registry):
         form = ChartPushForm(request.POST, request.FILES)
         if not form.is_valid():
             return self.render_page(request, registry, form)

@@ -59,11 +59,24 @@ class ProxyUrlField(forms.CharField):
         return _without_userinfo(data or "")
 
 
+def _split_userinfo(url: str) -> tuple[str, str]:
+    """``url`` without its ``user:password@``, and that user info (still %-encoded).
+
+    A proxy URL is only scheme://host:port, so everything up to the last "@" is user info,
+    even when a pasted password holds "/", "?" or "#" that would end a URL's host part.
+    """
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url, ""
+    userinfo, _, host_port = rest.rpartition("@")
+    return (f"{scheme}://" if sep else "") + host_port, userinfo
+
+
 def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+    return _split_userinfo(url)[0]
 
 
 class RegistryForm(StyledFormMixin, forms.ModelForm):
@@ -305,11 +318,17 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         return (self.cleaned_data.get("ca_certificate") or "").strip()
 
     def clean_proxy_url(self):
-        value = (self.cleaned_data.get("proxy_url") or "").strip()
+        value, userinfo = _split_userinfo(self.cleaned_data.get("proxy_url") or "")
         if not value:
             return ""
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
             raise ValidationError("Enter the proxy as http://host:port or https://host:port.")
         try:
             parts.port  # noqa: B018 - raises on a bad port
@@ -317,8 +336,9 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
             raise ValidationError("The proxy's port must be a number between 1 and 65535.") from exc
         # Credentials pasted into the URL move to their own fields: the URL is shown and
         # logged, the password is stored encrypted.
-        self.proxy_userinfo = (unquote(parts.username or ""), unquote(parts.password or ""))
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], fragment=""))
+        user, _, password = userinfo.partition(":")
+        self.proxy_userinfo = (unquote(user), unquote(password))
+        return urlunsplit(parts._replace(path=""))
 
     def clean_ssh_host_key(self):
         value = "\n".join(

@@ -21,7 +21,7 @@ from registries.providers import (
     Provider,
     get_provider,
 )
-from registries.tunnel import DEFAULT_SSH_PORT, SshTarget
+from registries.tunnel import DEFAULT_SSH_PORT, SshTarget, check_learned_host_key
 
 NAME_RULE = RegexValidator(
     r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$",
@@ -184,14 +184,36 @@ class Registry(models.Model):
             on_host_key_learned=self.remember_ssh_host_key,
         )
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # What was pinned when this row was read: tells "pinned meanwhile by another worker"
+        # from "cleared in an edit form that is not saved yet".
+        instance._ssh_host_key_loaded = instance.__dict__.get("ssh_host_key")
+        return instance
+
     def remember_ssh_host_key(self, line: str) -> None:
-        """Pin the SSH server's key trusted on first use: on this instance, and saved if stored."""
+        """Pin the SSH server's key trusted on first use: on this instance, and saved if stored.
+
+        Raises :class:`~registries.tunnel.TunnelError` when another connection pinned a
+        different key meanwhile: of two "first uses" at once, only the pinned one goes on.
+        """
         self.ssh_host_key = line
         if self.pk is None:
             return  # an unsaved registry keeps it until it is saved
-        # Only while nothing is pinned: a key pinned meanwhile is never overwritten.
-        if Registry.objects.filter(pk=self.pk, ssh_host_key="").update(ssh_host_key=line):
+        # Only while nothing is pinned: a key pinned meanwhile is never overwritten. And only
+        # for the server the stored row names: testing an unsaved edit pins nothing there.
+        stored = Registry.objects.filter(pk=self.pk, ssh_host=self.ssh_host, ssh_port=self.ssh_port)
+        if stored.filter(ssh_host_key="").update(ssh_host_key=line):
             audit.record(None, AuditEntry.Action.UPDATE, self, {"ssh_host_key": ["", line]})
+            return
+        if not stored.exists():
+            return  # an edit to another server keeps the key until it is saved
+        pinned = Registry.objects.filter(pk=self.pk).values_list("ssh_host_key", flat=True).first()
+        loaded = getattr(self, "_ssh_host_key_loaded", None)
+        if pinned and loaded is not None and pinned != loaded:
+            self.ssh_host_key = pinned
+            check_learned_host_key(self.ssh_target(), line, pinned)
 
     # --- default registry ------------------------------------------------------
 

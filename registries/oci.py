@@ -35,7 +35,7 @@ import requests
 import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
-from urllib3.exceptions import InsecureRequestWarning
+from urllib3.exceptions import InsecureRequestWarning, LocationParseError
 
 from registries.tunnel import SshTarget, SshTunnel, TunnelError
 
@@ -637,7 +637,7 @@ class RegistryClient:
             if (
                 self._from_memory
                 and self.base_url.startswith("http://")
-                and (response.status_code == 400)
+                and _tls_port_answer(response)
             ):
                 # A TLS port answers plain HTTP with 400: the registry moved to TLS.
                 response.close()
@@ -668,6 +668,16 @@ class RegistryClient:
         except TunnelError as exc:
             # Raised from inside urllib3 when the tunnel cannot give it a socket.
             raise _tunnel_error(exc, urlsplit(url).netloc) from None
+        except (LocationParseError, UnicodeError):
+            # A host name with an empty or over-long label; urllib3's message may quote the
+            # proxy URL, credentials included, so it is not repeated.
+            where = f" or the proxy {self.conn.proxy_address}" if self.conn.proxy_url else ""
+            raise RegistryError(
+                f"{self.host}{where} is not a valid host name. Check the registry URL"
+                f"{' and the proxy URL' if where else ''}.",
+                kind=RegistryError.UNREACHABLE,
+                host=self.host,
+            ) from None
 
     def _check_proxy_answer(self, response: requests.Response, host: str) -> requests.Response:
         """A plain-HTTP request through a proxy gets the proxy's own refusals as responses."""
@@ -1098,6 +1108,17 @@ def _tunnel_error(exc: TunnelError, host: str) -> RegistryError:
         else RegistryError.AUTH
     )
     return RegistryError(str(exc), kind=kind, host=host, cause=exc.cause)
+
+
+def _tls_port_answer(response: requests.Response) -> bool:
+    """Whether a 400 is what a TLS port says to plain HTTP, not the registry's own 400.
+
+    Go's servers say "Client sent an HTTP request to an HTTPS server", nginx "The plain
+    HTTP request was sent to HTTPS port"; a registry rejecting a request answers in JSON.
+    """
+    if response.status_code != 400 or "json" in response.headers.get("Content-Type", ""):
+        return False
+    return "https" in response.text[:2000].lower()
 
 
 def _verify_failure_reason(lowered: str) -> str:

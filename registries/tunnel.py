@@ -204,6 +204,20 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         self.tunnel.learned_host_key = known_hosts_line(target, key)
 
 
+def check_learned_host_key(target: SshTarget, learned_line: str, pinned_lines: str) -> None:
+    """Raise a host-key :class:`TunnelError` unless the key trusted on first use is pinned."""
+    learned = parse_host_keys(learned_line)[0]
+    try:
+        pinned = parse_host_keys(pinned_lines)
+    except ValueError as exc:
+        raise TunnelError(
+            f"The pinned host key is unusable: {exc}", cause=TunnelError.SETTINGS
+        ) from None
+    if not pinned or any(key == learned for key in pinned):
+        return
+    raise TunnelError(_mismatch_message(target, learned, pinned[0]), cause=TunnelError.HOST_KEY)
+
+
 def _mismatch_message(target: SshTarget, presented: paramiko.PKey, pinned: paramiko.PKey) -> str:
     return (
         f"Host key mismatch for the SSH server {target.address}: it presented "
@@ -327,7 +341,8 @@ class SshTunnel:
                 "Check the SSH host, port and firewall.",
                 cause=TunnelError.SSH_UNREACHABLE,
             ) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except (OSError, paramiko.SSHException, EOFError, UnicodeError) as exc:
+            # UnicodeError: a host name that is not valid (an empty or over-long label).
             client.close()
             raise TunnelError(
                 f"Could not reach the SSH server {target.address}: {_socket_reason(exc)}. "
@@ -335,7 +350,11 @@ class SshTunnel:
                 cause=TunnelError.SSH_UNREACHABLE,
             ) from None
         if self.learned_host_key and target.on_host_key_learned is not None:
-            target.on_host_key_learned(self.learned_host_key)
+            try:
+                target.on_host_key_learned(self.learned_host_key)
+            except BaseException:
+                client.close()  # refused (or failed to store): no open SSH connection left
+                raise
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(30)
@@ -419,6 +438,8 @@ class _Pump(threading.Thread):
 
 
 def _socket_reason(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeError):
+        return "the host name is not valid"
     text = str(exc).lower()
     if "refused" in text:
         return "the connection was refused"

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from charts import push as push_module
 from charts import tasks
+from charts.archive import read_chart_archive
 from charts.models import ChartPush, SyncRun
 from charts.push import (
     HELM_CHART_CONTENT_MEDIA_TYPE,
@@ -21,9 +22,12 @@ from charts.push import (
     run_push,
 )
 from config.models import AuditEntry
+from registries import oci
+from registries.models import Registry
 from tests.chartkit import make_chart_archive, sha256_digest
 from tests.charts.helpers import source_of, unique
 from tests.charts.pushkit import fake_provenance, pull_with_oras, push_now, push_registry, tags_of
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -320,3 +324,93 @@ def test_push_to_a_bearer_token_registry_asks_for_a_pull_push_token(token_regist
     assert f"repository:{name}:pull,push" in scopes
     _, blobs = pull_with_oras(token_registry, name, "1.0.0")
     assert blobs[HELM_CHART_CONTENT_MEDIA_TYPE] == archive
+
+
+def test_ecr_token_failure_fails_the_push_with_the_aws_message(moto_server, settings):
+    # The registry login of an ECR registry is an AWS call: its failure is the user's to fix
+    # (keys, region, proxy), not an "unexpected" error for the worker log.
+    settings.WHARF_AWS_ENDPOINT_URL = moto_server
+    port = free_port()
+    registry = Registry.objects.create(
+        name="ecr-push", provider="ecr", url="123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        auth_type="access-key", username="AKIAWHARFTEST", secret="aws-secret-key",
+        connection_method="proxy", proxy_url=f"http://127.0.0.1:{port}",
+        proxy_username="u", proxy_password="proxy-secret-value", push_helm=True,
+    )  # fmt: skip
+
+    push = push_now(registry, make_chart_archive(unique("ecr"), "1.0.0"))
+
+    assert push.status == ChartPush.Status.FAILED
+    assert "unexpectedly" not in push.error
+    assert f"through the proxy 127.0.0.1:{port}" in push.error
+    assert "proxy-secret-value" not in push.error
+
+
+def test_config_blob_is_encoded_as_helms_go_json_encoder_writes_it():
+    # Go's json.Marshal writes non-ASCII as UTF-8, escapes <, > and & and sorts map keys.
+    chart = {
+        "apiVersion": "v2",
+        "name": "cafe",
+        "version": "1.0.0",
+        "description": "Café <b> & co",
+        "annotations": {"zeta": "1", "alpha": "2"},
+    }
+
+    assert (
+        push_module.helm_config(chart)
+        == (
+            '{"name":"cafe","version":"1.0.0","description":"Café \\u003cb\\u003e \\u0026 co",'
+            '"apiVersion":"v2","annotations":{"alpha":"2","zeta":"1"}}'
+        ).encode()
+    )
+
+
+def test_same_archive_pushed_earlier_with_another_config_encoding_is_a_no_op(chart_registry):
+    # E.g. pushed by `helm push`: the archive layer is the chart; the config is derived from it.
+    name = unique("helmed")
+    registry = push_registry(chart_registry)
+    archive = make_chart_archive(name, "1.0.0", description="Docs & more")
+    chart = read_chart_archive(archive).chart
+    with oci.RegistryClient(registry.connection()) as client:
+        push_module.push_chart_artifact(client, name, "1.0.0", chart, archive)
+        config = json.dumps(dict(reversed(list(chart.items())))).encode()  # another encoding
+        client.upload_blob(name, config)
+        manifest = client.get_manifest(name, "1.0.0").body
+        manifest["config"]["digest"] = sha256_digest(config)
+        manifest["config"]["size"] = len(config)
+        client.put_manifest(
+            name, "1.0.0", json.dumps(manifest).encode(), push_module.OCI_MANIFEST_MEDIA_TYPE
+        )
+
+    again = push_now(registry, archive)
+
+    assert again.status == ChartPush.Status.SUCCEEDED, again.error
+    assert "nothing pushed" in again.note
+
+
+def test_a_registrys_own_400_is_not_taken_for_a_move_to_tls(private_chart_registry):
+    # A client that remembers "plain HTTP" must not resend a rejected upload over https://
+    # and again over http:// just because the registry answered 400 to it.
+    conn = oci.Connection(
+        host=private_chart_registry.host,
+        username=private_chart_registry.username,
+        password=private_chart_registry.password,
+        tls=oci.TLS_INSECURE,
+    )
+    oci.ping(conn)  # learns plain HTTP and Basic auth for the route
+    name = unique("rejected")
+    missing = sha256_digest(b"a blob that was never uploaded")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": push_module.OCI_MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": missing, "size": 30},
+        "layers": [],
+    }
+
+    with oci.RegistryClient(conn) as client, pytest.raises(oci.RegistryError) as caught:
+        client.put_manifest(
+            name, "1.0.0", json.dumps(manifest).encode(), push_module.OCI_MANIFEST_MEDIA_TYPE
+        )
+
+    assert client.requests_made == 1
+    assert "blob unknown" in str(caught.value).lower()

@@ -6,12 +6,16 @@ import gzip
 import io
 import random
 import tarfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from charts.models import ChartPush
 from config.models import AuditEntry
@@ -87,6 +91,21 @@ BAD_ARCHIVES = {
     "version not SemVer": (
         deterministic_tgz({"bad/Chart.yaml": b"name: bad\nversion: '1.0'\n"}),
         "is not a SemVer 2 version",
+    ),
+    "YAML alias bomb": (
+        # 500 bytes of YAML that expand to a 10 GB config blob when written out as JSON.
+        deterministic_tgz(
+            {
+                "bad/Chart.yaml": CHART_YAML
+                + b"l0: &l0 [xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx]\n"
+                + b"".join(
+                    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n".encode()
+                    for i in range(1, 10)
+                )
+                + b"keywords: [*l9]\n"
+            }
+        ),
+        "YAML aliases",
     ),
     "absolute path": (
         tgz_with([("bad/Chart.yaml", CHART_YAML), ("/etc/passwd", b"root\n")]),
@@ -338,3 +357,92 @@ def test_push_page_queries_do_not_grow_with_the_number_of_pushes(
     with django_assert_max_num_queries(len(one.captured_queries)):
         response = admin_client.get(url)
     assert response.content.decode().count("helm pull oci://") == 11
+
+
+def test_push_whose_worker_died_is_shown_failed_and_polling_stops(admin_client, chart_registry):
+    # A worker killed mid-push (OOM, SIGKILL) has its message acknowledged by Celery: no
+    # redelivery will ever finish the row, so the page must not show it "Pushing" forever.
+    registry = push_registry(chart_registry)
+    push = ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10, archive=b"x" * 10,
+        status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2),
+    )  # fmt: skip
+
+    response = admin_client.get(
+        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 286
+    assert "The worker stopped before this push finished" in response.content.decode()
+    push.refresh_from_db()
+    assert push.status == ChartPush.Status.FAILED
+    assert bytes(push.archive) == b""
+
+
+def test_push_running_within_its_lease_is_still_shown_running(admin_client, chart_registry):
+    registry = push_registry(chart_registry)
+    ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10,
+        status=ChartPush.Status.RUNNING, started_at=timezone.now(),
+    )  # fmt: skip
+
+    response = admin_client.get(
+        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    assert "Pushing" in response.content.decode()
+
+
+class RecordingUploadHandler(FileUploadHandler):
+    """Notes every upload Django starts to receive, to prove a body was never parsed."""
+
+    started: list[str] = []
+
+    def new_file(self, field_name, *args, **kwargs):
+        self.started.append(field_name)
+        super().new_file(field_name, *args, **kwargs)
+
+    def receive_data_chunk(self, raw_data, start):
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+def test_body_over_the_limit_is_refused_before_even_the_csrf_check_parses_it(
+    chart_registry, superuser, settings
+):
+    # The CSRF middleware reads request.POST, which would store the whole upload first.
+    settings.WHARF_CHART_PUSH_MAX_BYTES = 1000
+    settings.FILE_UPLOAD_HANDLERS = [f"{__name__}.RecordingUploadHandler"]
+    RecordingUploadHandler.started.clear()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    registry = push_registry(chart_registry)
+    url = reverse("charts:push", args=[registry.pk])
+    client.get(url)
+    archive = make_chart_archive(unique("huge"), "1.0.0", extra={"x": random.randbytes(2_000_000)})
+
+    response = client.post(
+        url, {"archive": upload(archive), "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+    )
+
+    assert response.status_code == 413
+    assert RecordingUploadHandler.started == []
+
+
+def test_push_without_a_csrf_token_is_still_refused(chart_registry, superuser):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    registry = push_registry(chart_registry)
+
+    response = client.post(
+        reverse("charts:push", args=[registry.pk]),
+        {"archive": upload(make_chart_archive(unique("nocsrf"), "1.0.0"))},
+    )
+
+    assert response.status_code == 403
+    assert not ChartPush.objects.exists()

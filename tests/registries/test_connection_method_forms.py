@@ -64,6 +64,35 @@ def test_a_form_with_errors_never_echoes_a_password_pasted_into_the_proxy_url():
     assert "http://proxy.example.com:3128" in str(form)
 
 
+@pytest.mark.parametrize("password", ["12/34", "pass/word", "pa?ss", "pa#ss"])
+def test_a_pasted_password_with_url_characters_is_never_kept_in_the_url_or_echoed(password):
+    # "/", "?" and "#" end the host part of a URL: a password holding one, pasted
+    # unencoded, must still be taken as the password, not as the proxy's host and path.
+    url = f"http://user:{password}@proxy.example.com:3128"
+    form = form_for(**proxy_fields(proxy_url=url, proxy_username="", proxy_password=""))
+    assert form.is_valid(), form.errors
+    assert password not in str(form)
+    registry = save_registry(form)
+    assert registry.proxy_url == "http://proxy.example.com:3128"
+    assert (registry.proxy_username, registry.proxy_password) == ("user", password)
+
+
+@pytest.mark.parametrize(
+    "url", ["user:s3cr/et@proxy.example.com:3128", "http://user:s3cr/et@proxy.example.com:99999"]
+)
+def test_an_unusable_proxy_url_is_refused_without_echoing_its_password(url):
+    form = form_for(**proxy_fields(proxy_url=url, proxy_username="", proxy_password=""))
+    assert not form.is_valid()
+    assert "proxy_url" in form.errors
+    assert "s3cr" not in str(form)
+
+
+def test_a_proxy_url_with_a_path_is_refused():
+    form = form_for(**proxy_fields(proxy_url="http://proxy.example.com:3128/some/path"))
+    assert not form.is_valid()
+    assert "proxy_url" in form.errors
+
+
 def test_blank_proxy_password_on_edit_keeps_the_stored_one():
     registry = RegistryFactory(
         name="team-registry", connection_method="proxy", proxy_url="http://p:3128",

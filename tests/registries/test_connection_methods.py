@@ -113,6 +113,19 @@ def test_proxy_without_credentials_asks_for_them(private_registry, auth_proxy):
     assert "Enter the proxy username and password" in str(error)
 
 
+def test_proxy_host_that_is_not_a_valid_name_is_reported_not_raised(private_registry):
+    conn = oci.Connection(host=private_registry.host, proxy_url="http://proxy..example:3128")
+    error = ping_error(conn)
+    assert error.kind == oci.RegistryError.UNREACHABLE
+    assert "not a valid host name" in str(error)
+
+
+def test_registry_host_that_is_not_a_valid_name_is_reported_not_raised():
+    error = ping_error(oci.Connection(host="registry..example:5000", tls=oci.TLS_INSECURE))
+    assert error.kind == oci.RegistryError.UNREACHABLE
+    assert "not a valid host name" in str(error)
+
+
 def test_proxy_that_is_down_is_reported_as_refused(private_registry, http_proxy):
     conn = via_proxy(private_registry, http_proxy, proxy_url=f"http://127.0.0.1:{free_port()}")
     error = ping_error(conn)
@@ -228,6 +241,19 @@ def test_ssh_server_that_is_down_is_reported_unreachable(private_registry, ssh_s
     assert "Could not reach the SSH server" in str(error)
 
 
+@pytest.mark.parametrize("host", ["bastion..example.com", "x" * 70 + ".example.com"])
+def test_ssh_host_that_is_not_a_valid_name_is_reported_not_raised(private_registry, host):
+    # A typo'd host fails IDNA encoding (UnicodeError) before any connection is tried.
+    conn = oci.Connection(
+        host=private_registry.host,
+        ssh=SshTarget(host=host, username="tunnel", password="pw", trust_on_first_use=True),
+        timeout=5.0,
+    )
+    error = ping_error(conn)
+    assert error.cause == oci.RegistryError.SSH_UNREACHABLE
+    assert f"Could not reach the SSH server {host}:22" in str(error)
+
+
 def test_closing_the_client_closes_the_tunnel(private_registry, ssh_server):
     client = oci.RegistryClient(via_tunnel(private_registry, ssh_server))
     client.ping()
@@ -301,6 +327,55 @@ def test_trust_on_first_use_saves_and_audits_the_servers_key(private_registry, s
     assert registry.ssh_host_key == ssh_server.host_key_line
     entry = AuditEntry.objects.get(object_id=str(registry.pk), action="update")
     assert entry.changes == {"ssh_host_key": ["", ssh_server.host_key_line]}
+
+
+@pytest.mark.django_db
+def test_trust_on_first_use_refuses_a_key_other_than_the_one_pinned_meanwhile(
+    private_registry, ssh_server
+):
+    # Two workers (say, syncs of two repositories) meet the server for the first time at
+    # once: only one pin is kept, and the other must not carry on with a different key.
+    saved = ssh_registry(private_registry, ssh_server, ssh_host_key="")
+    saved.ssh_trust_on_first_use = True
+    saved.save()
+    registry = Registry.objects.get(pk=saved.pk)
+    other_key = f"[{ssh_server.host}]:{ssh_server.port} {SshKeyPair.generate().public_line}"
+    Registry.objects.filter(pk=saved.pk).update(ssh_host_key=other_key)
+
+    error = ping_error(registry.connection())
+
+    assert error.cause == oci.RegistryError.HOST_KEY
+    assert "Host key mismatch" in str(error)
+    assert Registry.objects.get(pk=saved.pk).ssh_host_key == other_key
+
+
+@pytest.mark.django_db
+def test_testing_an_unsaved_change_of_ssh_server_pins_nothing_on_the_stored_registry(
+    private_registry, ssh_server
+):
+    # The stored row still names the old server: the new server's key belongs to the edit.
+    saved = ssh_registry(private_registry, ssh_server, ssh_host_key="", ssh_host="old.invalid")
+    saved.ssh_trust_on_first_use = True
+    saved.save()
+    editing = Registry.objects.get(pk=saved.pk)
+    editing.ssh_host = ssh_server.host
+
+    result = check_connection(editing)
+
+    assert result.ok, result.message
+    assert editing.ssh_host_key == ssh_server.host_key_line
+    assert Registry.objects.get(pk=saved.pk).ssh_host_key == ""
+
+
+@pytest.mark.django_db
+def test_trust_on_first_use_accepts_the_same_key_pinned_meanwhile(private_registry, ssh_server):
+    saved = ssh_registry(private_registry, ssh_server, ssh_host_key="")
+    saved.ssh_trust_on_first_use = True
+    saved.save()
+    registry = Registry.objects.get(pk=saved.pk)
+    Registry.objects.filter(pk=saved.pk).update(ssh_host_key=ssh_server.host_key_line)
+
+    assert oci.ping(registry.connection()).auth_scheme == "basic"
 
 
 @pytest.mark.django_db
