@@ -51,6 +51,8 @@ PROVENANCE_MAX_BYTES = 2**20
 MAX_TAG_LENGTH = 128  # the distribution spec's tag grammar allows 128 characters
 # A worker that died mid-push leaves the row "running"; after this long another may retry.
 PUSH_LEASE = timedelta(minutes=15)
+# A push still queued this long after its upload never reached a worker.
+LOST_PUSH_AFTER = timedelta(minutes=5)
 
 # chart.Metadata in Helm's Go struct order: Helm marshals exactly these, empty ones left out.
 HELM_METADATA_FIELDS = (
@@ -415,10 +417,19 @@ def request_push(
             },
         )
         if enqueue:
-            from charts import tasks
-
-            transaction.on_commit(lambda: tasks.push_chart.delay(push.pk))
+            transaction.on_commit(lambda: send_push(push.pk))
     return push
+
+
+def send_push(push_id: int) -> None:
+    """Hand a recorded push to the broker. The upload has committed: a broker outage is
+    logged, not a 500, and the push is sent again when its registry's pushes are listed."""
+    from charts import tasks
+
+    try:
+        tasks.push_chart.delay(push_id)
+    except Exception as exc:
+        log.warning("Could not queue chart push %s: %s", push_id, exc)
 
 
 def claim_push(push_id: int) -> bool:
@@ -440,6 +451,15 @@ def fail_abandoned_pushes(registry: Registry) -> int:
     Celery acknowledges the message of a worker that was killed (OOM, SIGKILL) even with
     late acks, so nothing would ever finish such a row; its bytes are dropped too.
     """
+    # A push queued long ago never reached a worker (broker outage): send it again; a
+    # second delivery of one that did is harmless (claim_push lets one worker have it).
+    lost = ChartPush.objects.filter(
+        registry=registry,
+        status=ChartPush.Status.QUEUED,
+        created_at__lt=timezone.now() - LOST_PUSH_AFTER,
+    ).values_list("pk", flat=True)
+    for push_id in lost:
+        send_push(push_id)
     return ChartPush.objects.filter(
         registry=registry,
         status=ChartPush.Status.RUNNING,

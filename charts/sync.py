@@ -199,12 +199,21 @@ def run_sync(run_id: int) -> SyncRun | None:
     source = run.source
     owner = acquire_lock(source.pk)
     if owner is None:
-        finish(run, SyncRun.Status.SKIPPED, "Another sync of this source was running.")
+        # Another sync of this source is running: this run stays queued, and that sync
+        # sends it when it ends (so a push or a "Sync now" made meanwhile is not lost).
         return run
     try:
         return _run_locked(run, source, owner)
     finally:
         release_lock(source.pk, owner)
+        waiting = (
+            source.runs.filter(status=SyncRun.Status.QUEUED)
+            .exclude(pk=run_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if waiting is not None:
+            send_run(waiting)
 
 
 def _run_locked(run: SyncRun, source: ChartSource, owner: str) -> SyncRun:

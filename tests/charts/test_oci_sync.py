@@ -307,25 +307,37 @@ def test_registry_stopped_in_the_middle_of_a_sync_leaves_a_failed_run_and_the_in
     assert ChartSource.objects.get(pk=source.pk).lock_owner == ""  # the lock was released
 
 
-def test_a_second_sync_while_one_holds_the_lock_is_skipped(chart_registry):
+def test_a_sync_asked_for_while_another_runs_waits_and_is_sent_when_that_one_ends(
+    chart_registry, queued_syncs
+):
     repo = unique("charts/locked-out")
     push_versions(chart_registry, repo, "locked", ["1.0.0"])
     source = source_of(oci_registry(chart_registry, [repo]), repo)
-    owner = acquire_lock(source.pk)
+    SyncRun.objects.all().delete()
+    owner = acquire_lock(source.pk)  # a sync is running
     try:
-        run = sync(source)
+        waiting = sync(source)
     finally:
         release_lock(source.pk, owner)
 
-    assert run.status == SyncRun.Status.SKIPPED
-    assert run.http_requests == 0
+    assert waiting.status == SyncRun.Status.QUEUED
+    assert waiting.http_requests == 0
     assert not ChartVersion.objects.filter(chart__source=source).exists()
+
+    # The next sync to finish hands the waiting run to a worker again.
+    queued_syncs.clear()
+    other = SyncRun.objects.create(source=source)
+    chart_sync.run_sync(other.pk)
+    assert queued_syncs == [waiting.pk]
+    chart_sync.run_sync(waiting.pk)
+    waiting.refresh_from_db()
+    assert waiting.status == SyncRun.Status.SUCCEEDED
 
 
 @pytest.mark.skipif(
     connection.vendor == "sqlite", reason="SQLite's in-memory test database is one connection"
 )
-def test_two_syncs_started_at_once_run_one_at_a_time(chart_registry):
+def test_two_syncs_started_at_once_run_one_at_a_time(chart_registry, queued_syncs):
     repo = unique("charts/race")
     push_versions(chart_registry, repo, "race", [f"1.{i}.0" for i in range(10)])
     source = source_of(oci_registry(chart_registry, [repo]), repo)
@@ -352,9 +364,12 @@ def test_two_syncs_started_at_once_run_one_at_a_time(chart_registry):
     statuses = sorted(
         SyncRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)
     )
-    # Either the second found the lock taken (skipped), or it ran after the first had
-    # finished and found nothing new; never two writers at once.
-    assert statuses in (["skipped", "succeeded"], ["succeeded", "succeeded"])
+    # Either the second found the lock taken (it waits, queued, and the first handed it
+    # to a worker again when it ended), or it ran after the first had finished and found
+    # nothing new; never two writers at once.
+    assert statuses in (["queued", "succeeded"], ["succeeded", "succeeded"])
+    if statuses[0] == "queued":
+        assert set(queued_syncs) & {r.pk for r in runs}
     assert sorted(
         SyncRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("added", flat=True)
     ) == [0, 10]

@@ -446,3 +446,45 @@ def test_push_without_a_csrf_token_is_still_refused(chart_registry, superuser):
 
     assert response.status_code == 403
     assert not ChartPush.objects.exists()
+
+
+def test_a_push_that_never_reached_a_worker_is_sent_again_when_listed(
+    admin_client, chart_registry, monkeypatch
+):
+    from charts import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.push_chart, "delay", sent.append)
+    registry = push_registry(chart_registry)
+    lost = ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10, archive=b"x" * 10,
+        created_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    fresh = ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.1.0", repository="web", tag="1.1.0",
+        archive_digest="sha256:" + "1" * 64, archive_size=10, archive=b"y" * 10,
+    )  # fmt: skip
+
+    admin_client.get(reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"})
+
+    assert sent == [lost.pk]
+    assert fresh.pk not in sent
+
+
+def test_a_broker_outage_after_an_upload_is_logged_not_a_500(
+    admin_client, chart_registry, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    from charts import tasks
+
+    def broker_down(push_id):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.push_chart, "delay", broker_down)
+    registry = push_registry(chart_registry)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_push(admin_client, registry, make_chart_archive("web", "1.0.0"))
+
+    assert response.status_code in (200, 302)
+    assert ChartPush.objects.get().status == ChartPush.Status.QUEUED
+    assert "Could not queue chart push" in caplog.text
