@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -28,13 +29,24 @@ from registries.models import Registry
 STOP_POLLING = 286  # htmx stops an "every 2s" trigger on this status
 
 
+def _count_per_cluster(queryset):
+    """A correlated count per cluster: no join of environments by targets on the list."""
+    counted = (
+        queryset.filter(cluster=OuterRef("pk"))
+        .order_by()
+        .values("cluster")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 def _status_counts():
-    statuses = PullSecretTarget.Status
     return {
-        f"targets_{key.replace('-', '_')}": Count(
-            "targets", filter=Q(targets__status=key), distinct=True
+        f"targets_{key.replace('-', '_')}": _count_per_cluster(
+            PullSecretTarget.objects.filter(status=key)
         )
-        for key in statuses.values
+        for key in PullSecretTarget.Status.values
     }
 
 
@@ -59,7 +71,7 @@ def render_status(request, targets, *, status_url: str, columns: str):
 
 class ClusterListView(ObjectListView):
     queryset = Cluster.objects.annotate(
-        environment_count=Count("environments", distinct=True), **_status_counts()
+        environment_count=_count_per_cluster(Environment.objects.all()), **_status_counts()
     )
     template_name = "clusters/cluster_list.html"
     partial_template = "clusters/partials/_cluster_table.html"
