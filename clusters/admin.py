@@ -17,6 +17,17 @@ class ClusterAdmin(AuditedAdmin):
     readonly_fields = ("last_reconciled_at", "created_at", "updated_at")
     inlines = [EnvironmentInline]
 
+    def has_delete_permission(self, request, obj=None):
+        # Not while a reconcile runs: it could re-create a secret the delete removes.
+        if obj is not None and obj.reconcile_running():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a bulk delete would skip the lease
+        return actions
+
 
 @admin.register(Environment)
 class EnvironmentAdmin(AuditedAdmin):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -109,6 +110,20 @@ class Cluster(models.Model):
             == 1
         )
         return owner if claimed else ""
+
+    def delete(self, *args, **kwargs):
+        # Hold the reconcile lease while the cluster and its secrets go, so that no
+        # reconcile running at the same time re-creates a secret just removed.
+        if not self.claim_reconcile():
+            raise ValidationError(
+                f"A reconcile of {self.name} is running now. Delete the cluster again once "
+                "it has finished (the status on its page says when)."
+            )
+        return super().delete(*args, **kwargs)
+
+    def reconcile_running(self) -> bool:
+        until = self.reconcile_lease_until
+        return until is not None and until > timezone.now()
 
     def release_reconcile(self, owner: str) -> bool:
         """Give the lease back; True if a reconcile was asked for meanwhile."""

@@ -102,6 +102,14 @@ class ClusterDeleteView(ObjectDeleteView):
     model = Cluster
     list_url_name = "clusters:list"
 
+    def blocker(self, obj) -> str:
+        if obj.reconcile_running():
+            return (
+                f"A reconcile of {obj.name} is running now. Delete the cluster again once it "
+                "has finished (the status on its page says when)."
+            )
+        return ""
+
     def impact(self, obj) -> list[str]:
         lines = []
         environments = list(obj.environments.values_list("name", flat=True))

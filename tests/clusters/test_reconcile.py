@@ -4,8 +4,9 @@ import base64
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from clusters.models import PullSecretTarget, RegistryAccess
+from clusters.models import Cluster, PullSecretTarget, RegistryAccess
 from clusters.pullsecrets import MANAGED_BY, SERVICE_ACCOUNT_ANNOTATION, reconcile_cluster
 from tests.clusters.factories import inject
 from tests.factories import RegistryFactory
@@ -527,3 +528,26 @@ def test_a_secret_that_could_not_be_updated_stays_on_the_service_account(add_clu
 
     assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.FAILED
     assert fake.service_account("team-a")["imagePullSecrets"] == [{"name": "wharf-acme"}]
+
+
+def test_a_cluster_is_not_deleted_while_its_reconcile_runs(add_cluster, admin_client):
+    from django.urls import reverse
+
+    cluster, fake = add_cluster("busy", namespaces=["team-a"])
+    inject(RegistryFactory(name="acme"))
+    reconcile_cluster(cluster.pk)
+    owner = cluster.claim_reconcile()  # a reconcile is running
+    try:
+        page = admin_client.post(reverse("clusters:delete", args=[cluster.pk]))
+        with pytest.raises(ValidationError):
+            Cluster.objects.get(pk=cluster.pk).delete()
+    finally:
+        cluster.release_reconcile(owner)
+
+    assert page.status_code == 409
+    assert "A reconcile of busy is running now" in page.content.decode()
+    assert Cluster.objects.filter(pk=cluster.pk).exists()
+    assert fake.secrets()  # nothing was removed either
+
+    Cluster.objects.get(pk=cluster.pk).delete()  # once it has finished
+    assert fake.secrets() == {}
