@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -517,9 +518,24 @@ def sync_helm_source(source: ChartSource, progress: Progress) -> Tally:
     return tally
 
 
+# Cheap first look: an alias is "*name" after a space, "-", "[", "{", "," or ":". Text such
+# as "*bold*" in a description also matches; the event scan below then decides.
+_MAYBE_ALIAS = re.compile(rb"[\s\[{,:-]\*[^\s*]")
+
+
+def uses_aliases(body: bytes) -> bool:
+    """Whether the YAML holds an alias, found by the parser's events (nothing is expanded)."""
+    return any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(body, Loader=YamlLoader))
+
+
 def parse_index(body: bytes, endpoint: HelmEndpoint) -> list[VersionData]:
     """The versions in an ``index.yaml``; a malformed index raises :class:`SyncError`."""
     try:
+        if _MAYBE_ALIAS.search(body) and uses_aliases(body):
+            raise SyncError(
+                "index.yaml uses YAML aliases (*name), which Helm never writes; it is refused "
+                "so that a crafted index cannot expand to fill the worker's memory."
+            )
         document = yaml.load(body, Loader=YamlLoader)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

@@ -98,6 +98,11 @@ def test_a_version_gone_from_the_index_is_marked_removed_upstream(helm_repo):
         (b"entries: [unclosed\n", "not valid YAML"),
         (b"apiVersion: v1\nentries: 5\n", "no “entries” mapping"),
         (b"apiVersion: v1\nentries:\n  redis:\n  - {name: redis}\n", "without a version number"),
+        (
+            b"apiVersion: v1\nx: &a [1, 1, 1, 1]\ny: &b [*a, *a, *a, *a]\n"
+            b"entries:\n  bomb:\n  - {name: bomb, version: 1.0.0, keywords: [*b, *b]}\n",
+            "uses YAML aliases",
+        ),
     ],
 )
 def test_a_malformed_index_fails_the_run_and_keeps_the_earlier_index(helm_repo, index, message):
@@ -168,3 +173,24 @@ def test_an_unreachable_repository_fails_the_run(helm_repo):
 
     assert run.status == SyncRun.Status.FAILED
     assert "Cannot reach 127.0.0.1" in run.error
+
+
+def test_markdown_asterisks_in_a_description_are_not_taken_for_yaml_aliases(helm_repo):
+    archive = make_chart_archive("redis", "1.0.0")
+    helm_repo.write_index(
+        helm_index(
+            [
+                {
+                    "name": "redis",
+                    "version": "1.0.0",
+                    "archive": archive,
+                    "description": "A store - *fast* and [*small*], see: *docs*",
+                }
+            ]
+        )
+    )
+
+    run = sync(helm_source(helm_repo))
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert ChartVersion.objects.get().description == "A store - *fast* and [*small*], see: *docs*"
