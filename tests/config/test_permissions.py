@@ -85,3 +85,14 @@ def test_forms_are_csrf_protected(superuser):
     strict.force_login(superuser)
     response = strict.post(reverse("registries:add"), {"name": "x"})
     assert response.status_code == 403
+
+
+def test_no_page_shows_template_comments_or_tags(admin_client, registry):
+    # Django's {# #} comments are one line only: a multi-line one is printed as text.
+    for name, needs_pk in [
+        ("registries:add", False),
+        ("registries:edit", True),
+        ("registries:list", False),
+    ]:
+        html = admin_client.get(url_of(name, needs_pk, registry)).content.decode()
+        assert "{#" not in html and "{%" not in html and "{{" not in html
