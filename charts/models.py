@@ -177,7 +177,6 @@ class SyncRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
@@ -185,7 +184,7 @@ class SyncRun(models.Model):
         CHANGE = "change", "Source changed"
         PUSH = "push", "Chart pushed"
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
 
     source = models.ForeignKey(ChartSource, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
