@@ -10,7 +10,6 @@ from django.utils import timezone
 from charts.archive import ChartArchiveError, read_chart_archive
 from charts.helmrepo import HelmRepoClient, HelmRepoError
 from charts.models import ChartVersion
-from charts.sync import helm_endpoint
 from registries import oci
 from registries.aws import AwsError
 
@@ -54,7 +53,7 @@ def fetch_archive(version: ChartVersion) -> bytes:
             return client.get_blob(source.api_repository, version.archive_digest, max_bytes=limit)
     if not version.archive_url:
         raise ValueError("the repository index gives no download URL for this version.")
-    with HelmRepoClient(helm_endpoint(source)) as client:
+    with HelmRepoClient(source.helm_repository.endpoint()) as client:
         data = client.fetch_archive(version.archive_url, max_bytes=limit)
     expected = version.digest.removeprefix("sha256:").lower()
     if len(expected) == 64 and hashlib.sha256(data).hexdigest() != expected:

@@ -8,7 +8,8 @@ from django import forms
 from django.db import transaction
 
 from charts.models import HelmRepository
-from charts.push import (
+from charts.sources import sync_helm_repository_source
+from charts.uploads import (
     PROVENANCE_MAX_BYTES,
     PushInputError,
     check_archive,
@@ -17,7 +18,6 @@ from charts.push import (
     max_push_bytes,
     upload_for,
 )
-from charts.sources import sync_helm_repository_source
 from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
 from registries.models import Registry
 

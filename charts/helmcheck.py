@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from charts.helmrepo import HelmEndpoint, HelmRepoClient, HelmRepoError
+from charts.helmrepo import HelmRepoClient, HelmRepoError
 from charts.models import HelmRepository
 from charts.sync import SyncError, parse_index
 from registries.connectivity import ConnectionCheck
@@ -12,14 +12,7 @@ from registries.connectivity import ConnectionCheck
 
 def check_helm_repository(repository: HelmRepository) -> ConnectionCheck:
     """Fetch the (maybe unsaved) repository's index.yaml and parse it; never raises."""
-    endpoint = HelmEndpoint(
-        url=repository.url,
-        username=repository.username if repository.is_private else "",
-        password=repository.password if repository.is_private else "",
-        tls=repository.tls_mode,
-        ca_pem=repository.ca_certificate if repository.tls_mode == "ca" else "",
-        timeout=settings.WHARF_REGISTRY_TIMEOUT,
-    )
+    endpoint = repository.endpoint()
     try:
         with HelmRepoClient(endpoint) as client:
             response = client.fetch_index(max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES)

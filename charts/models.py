@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from charts.helmrepo import HelmEndpoint
 from config.crypto import EncryptedTextField
 from registries import oci
 from registries.models import NAME_RULE, Registry
@@ -63,6 +64,17 @@ class HelmRepository(models.Model):
     @property
     def is_private(self) -> bool:
         return self.access == self.Access.PRIVATE
+
+    def endpoint(self) -> HelmEndpoint:
+        """How to reach this repository: the one input ``charts.helmrepo`` needs."""
+        return HelmEndpoint(
+            url=self.url,
+            username=self.username if self.is_private else "",
+            password=self.password if self.is_private else "",
+            tls=self.tls_mode,
+            ca_pem=self.ca_certificate if self.tls_mode == oci.TLS_CA else "",
+            timeout=settings.WHARF_REGISTRY_TIMEOUT,
+        )
 
 
 class ChartSourceQuerySet(models.QuerySet):
@@ -162,11 +174,6 @@ class ChartSource(models.Model):
         if self.is_oci:
             return self.registry.chart_source
         return self.helm_repository.active
-
-    def tls(self) -> tuple[str, str]:
-        origin = self.registry if self.is_oci else self.helm_repository
-        ca = origin.ca_certificate if origin.tls_mode == oci.TLS_CA else ""
-        return origin.tls_mode, ca
 
 
 class SyncRun(models.Model):

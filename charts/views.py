@@ -18,15 +18,10 @@ from charts.files import load_chart_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
-from charts.push import (
-    PROVENANCE_MAX_BYTES,
-    PushInputError,
-    fail_abandoned_pushes,
-    push_refusal,
-    request_push,
-)
+from charts.push import fail_abandoned_pushes, push_refusal, request_push
 from charts.semver import semver_key
 from charts.sync import queue_sync
+from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,

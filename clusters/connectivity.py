@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clusters import kube, pullsecrets
+from clusters import kube
 from clusters.models import Cluster
 
 
@@ -20,7 +20,7 @@ def check_connection(cluster: Cluster, namespace: str = "") -> ConnectionCheck:
     namespace = namespace or _first_namespace(cluster)
     steps: list[str] = []
     try:
-        with kube.Cluster(pullsecrets.connection(cluster)) as api:
+        with kube.KubeClient(cluster.connection()) as api:
             access = api.check_secret_access(namespace)
     except kube.KubeError as exc:
         return ConnectionCheck(False, str(exc), steps)

@@ -86,7 +86,7 @@ class AccessCheck:
     patch_service_accounts: bool | None = None
 
 
-class Cluster:
+class KubeClient:
     """An open API client for one cluster; use as a context manager (closes its pool)."""
 
     def __init__(self, connection: Connection) -> None:
@@ -104,7 +104,7 @@ class Cluster:
         self.core = client.CoreV1Api(self._api_client)
         self._timeout = (min(connection.timeout, 5.0), connection.timeout)
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> KubeClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -17,6 +18,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
+from clusters import kube
 from config.crypto import EncryptedTextField
 from registries.models import NAME_RULE, Registry
 
@@ -93,6 +95,16 @@ class Cluster(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("clusters:edit", args=[self.pk])
+
+    def connection(self) -> kube.Connection:
+        """How to reach this cluster's API server: the one input ``clusters.kube`` needs."""
+        return kube.Connection(
+            host=self.api_url,
+            token=self.token,
+            ca_pem=self.ca_certificate,
+            skip_tls_verify=self.skip_tls_verify,
+            timeout=settings.WHARF_KUBE_TIMEOUT,
+        )
 
     # --- the reconcile lease ----------------------------------------------------
 

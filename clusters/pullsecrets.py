@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,16 +51,6 @@ Status = PullSecretTarget.Status
 def secret_name(registry: Registry) -> str:
     """The secret Wharf writes for ``registry``: registry names are already DNS-safe."""
     return f"wharf-{registry.name}"
-
-
-def connection(cluster: Cluster) -> kube.Connection:
-    return kube.Connection(
-        host=cluster.api_url,
-        token=cluster.token,
-        ca_pem=cluster.ca_certificate,
-        skip_tls_verify=cluster.skip_tls_verify,
-        timeout=settings.WHARF_KUBE_TIMEOUT,
-    )
 
 
 # --- desired state -------------------------------------------------------------
@@ -219,7 +208,7 @@ def docker_config_data(login: DockerLogin) -> dict[str, str]:
 def registry_login(rule: RegistryAccess, now: dt.datetime | None = None) -> DockerLogin:
     """The credentials a pull secret of ``rule.registry`` carries (ECR: a kept token)."""
     registry = rule.registry
-    provider = registry.provider_class
+    provider = registry.provider_spec
     if isinstance(provider, EcrProvider):
         return ecr_login(rule, now or timezone.now())
     login = provider.login(registry)
@@ -314,7 +303,7 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
     run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
     contents = _secret_contents(rules, desired)
 
-    with kube.Cluster(connection(cluster)) as api:
+    with kube.KubeClient(cluster.connection()) as api:
         try:
             # The one read: every Wharf-labelled secret of the cluster, all namespaces.
             existing = {(s.namespace, s.name): s for s in api.list_secrets(MANAGED_SELECTOR)}
@@ -356,7 +345,7 @@ def _secret_contents(
 
 
 def _apply_managed_secrets(
-    api: kube.Cluster,
+    api: kube.KubeClient,
     targets: list[DesiredTarget],
     contents: dict[int, Content],
     existing: dict[tuple[str, str], kube.SecretState],
@@ -387,7 +376,7 @@ def _apply_managed_secrets(
 
 
 def _remove_unwanted_secrets(
-    api: kube.Cluster,
+    api: kube.KubeClient,
     desired: list[DesiredTarget],
     existing: dict[tuple[str, str], kube.SecretState],
     run: _Run,
@@ -478,7 +467,7 @@ def _foreign_secret(namespace: str, name: str) -> kube.KubeError:
 
 
 def _apply_secret(
-    api: kube.Cluster, target: DesiredTarget, data: dict, current: kube.SecretState | None
+    api: kube.KubeClient, target: DesiredTarget, data: dict, current: kube.SecretState | None
 ) -> str:
     """Create or replace one managed secret as needed: "created", "updated" or "unchanged"."""
     labels = {MANAGED_BY: MANAGER, REGISTRY_LABEL: target.registry_name}
@@ -519,7 +508,7 @@ def _apply_secret(
 
 
 def _check_specified_secrets(
-    api: kube.Cluster, targets: list[DesiredTarget], run: _Run, linked: dict[str, set[str]]
+    api: kube.KubeClient, targets: list[DesiredTarget], run: _Run, linked: dict[str, set[str]]
 ) -> None:
     """ "Specify image pull secret": Wharf creates nothing, it checks the secret is there."""
     for name in sorted({t.secret_name for t in targets}):
@@ -544,7 +533,7 @@ def _check_specified_secrets(
                 )
 
 
-def _link_service_accounts(api: kube.Cluster, linked: dict[str, set[str]], run: _Run) -> None:
+def _link_service_accounts(api: kube.KubeClient, linked: dict[str, set[str]], run: _Run) -> None:
     """List Wharf's secrets in each namespace's default ServiceAccount; unlist what went."""
     try:
         accounts = api.default_service_accounts()
@@ -569,7 +558,7 @@ def _link_service_accounts(api: kube.Cluster, linked: dict[str, set[str]], run: 
             run.fail_namespace(namespace, f"The default service account was not updated: {exc}")
 
 
-def _link_one(api: kube.Cluster, account: kube.ServiceAccountState, want: set[str]) -> bool:
+def _link_one(api: kube.KubeClient, account: kube.ServiceAccountState, want: set[str]) -> bool:
     annotation = account.annotations.get(SERVICE_ACCOUNT_ANNOTATION, "")
     added_before = {n for n in annotation.split(",") if n}
     if not want and not added_before:
@@ -592,7 +581,7 @@ def remove_cluster_secrets(cluster: Cluster) -> int:
         return 0
     removed = 0
     try:
-        with kube.Cluster(connection(cluster)) as api:
+        with kube.KubeClient(cluster.connection()) as api:
             for secret in api.list_secrets(MANAGED_SELECTOR):
                 try:  # one namespace refusing must not keep the others' secrets
                     api.delete_secret(secret.namespace, secret.name)

@@ -24,7 +24,7 @@ def check_connection(registry: Registry) -> ConnectionCheck:
         connection = registry.connection()
     except AwsError as exc:
         return ConnectionCheck(False, f"AWS did not issue an ECR token: {exc}", steps)
-    if isinstance(registry.provider_class, EcrProvider) and not registry.is_public:
+    if isinstance(registry.provider_spec, EcrProvider) and not registry.is_public:
         steps.append("AWS accepted the credentials and issued an ECR authorization token.")
     pinned_before = registry.ssh_host_key
     try:

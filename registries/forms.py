@@ -15,7 +15,7 @@ from config.forms import (
     StyledFormMixin,
     validate_pem_certificates,
 )
-from registries.models import Registry
+from registries.models import REPOSITORY_PATH, Registry
 from registries.providers import (
     AUTH_IAM_ROLE,
     AUTH_JSON_KEY,
@@ -26,9 +26,6 @@ from registries.providers import (
 )
 from registries.tunnel import load_private_key, parse_host_keys
 
-REPOSITORY_PATH = re.compile(
-    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
 MAX_JSON_KEY_BYTES = 64 * 1024
 
 DEFAULT_PROVIDER = PROVIDER_CHOICES[0][0]

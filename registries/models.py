@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -27,6 +29,11 @@ NAME_RULE = RegexValidator(
     r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$",
     "Use 3–30 characters: lowercase letters, digits and -, starting with a letter and "
     "ending with a letter or digit (no spaces or /).",
+)
+
+# A repository path inside a registry, as the distribution spec's name grammar allows.
+REPOSITORY_PATH = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 
 
@@ -119,7 +126,8 @@ class Registry(models.Model):
     # --- derived -------------------------------------------------------------
 
     @property
-    def provider_class(self) -> Provider:
+    def provider_spec(self) -> Provider:
+        """What this registry's provider asks and allows (``provider`` is only its key)."""
         return get_provider(self.provider)
 
     @property
@@ -156,7 +164,7 @@ class Registry(models.Model):
 
     def connection(self) -> oci.Connection:
         """How to reach this registry's API: the one input ``registries.oci`` needs."""
-        login = self.provider_class.login(self)
+        login = self.provider_spec.login(self)
         method = self.connection_method
         proxy = method == self.ConnectionMethod.PROXY
         return oci.Connection(

@@ -39,13 +39,14 @@ from urllib.parse import urljoin
 import requests
 import yaml
 
+from charts import helmoci
 from tests.conftest import LOOPBACK, ChildServer
 
 # --- media types (as Helm 3 writes them) ----------------------------------------------
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
-HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+OCI_MANIFEST = helmoci.OCI_MANIFEST_MEDIA_TYPE
+HELM_CONFIG = helmoci.HELM_CONFIG_MEDIA_TYPE
+HELM_CHART_LAYER = helmoci.HELM_CHART_CONTENT_MEDIA_TYPE
 IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
 IMAGE_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -58,14 +59,8 @@ except AttributeError:  # PyYAML without libyaml
     _YamlDumper, _YamlLoader = yaml.SafeDumper, yaml.SafeLoader
 
 
-def sha256_digest(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``, the form OCI uses."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def oci_tag(version: str) -> str:
-    """The OCI tag Helm uses for a chart version: ``+`` is not allowed in tags, so ``_``."""
-    return version.replace("+", "_")
+sha256_digest = helmoci.sha256_digest
+oci_tag = helmoci.tag_of_version
 
 
 # --- chart archives ------------------------------------------------------------------
@@ -159,28 +154,6 @@ def make_chart_archive(
     return deterministic_tgz(files)
 
 
-# Helm marshals chart.Metadata (Go struct field order, empty fields left out) as the config.
-_HELM_METADATA_FIELDS = (
-    "name",
-    "home",
-    "sources",
-    "version",
-    "description",
-    "keywords",
-    "maintainers",
-    "icon",
-    "apiVersion",
-    "condition",
-    "tags",
-    "appVersion",
-    "deprecated",
-    "annotations",
-    "kubeVersion",
-    "dependencies",
-    "type",
-)
-
-
 def chart_yaml_of(archive: bytes) -> dict:
     """Chart.yaml of a chart archive, read without checks (for test data only)."""
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
@@ -200,9 +173,7 @@ def chart_config(archive_bytes_or_meta: bytes | Mapping) -> bytes:
         if isinstance(archive_bytes_or_meta, bytes | bytearray)
         else dict(archive_bytes_or_meta)
     )
-    ordered = {key: meta[key] for key in _HELM_METADATA_FIELDS if meta.get(key)}
-    ordered.update({k: v for k, v in meta.items() if k not in ordered and v})
-    return json.dumps(ordered, separators=(",", ":")).encode()
+    return helmoci.helm_config(meta)
 
 
 def chart_manifest(config: bytes, archive: bytes, meta: Mapping | None = None) -> bytes:

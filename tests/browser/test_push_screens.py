@@ -4,7 +4,8 @@ import pytest
 from playwright.sync_api import expect
 
 from charts.models import ChartPush
-from charts.push import prepare_push, request_push, run_push
+from charts.push import request_push, run_push
+from charts.uploads import prepare_push
 from tests.chartkit import make_chart_archive
 from tests.charts.helpers import unique
 from tests.charts.pushkit import push_registry, tags_of

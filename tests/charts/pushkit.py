@@ -9,7 +9,8 @@ from pathlib import Path
 import requests
 
 from charts.models import ChartPush
-from charts.push import prepare_push, request_push, run_push
+from charts.push import request_push, run_push
+from charts.uploads import prepare_push
 from tests.chartkit import _auth_backend
 from tests.charts.helpers import oci_registry
 

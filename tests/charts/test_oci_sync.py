@@ -13,7 +13,8 @@ from django.db import connection
 
 from charts import sync as chart_sync
 from charts.models import Chart, ChartSource, ChartVersion, SyncRun
-from charts.sync import acquire_lock, release_lock
+from charts.sync import oci as oci_sync
+from charts.sync.run import acquire_lock, release_lock
 from registries import oci
 from tests.chartkit import (
     chart_config,
@@ -283,7 +284,7 @@ def test_registry_stopped_in_the_middle_of_a_sync_leaves_a_failed_run_and_the_in
     assert sync(source).status == SyncRun.Status.SUCCEEDED
     push_versions(server, repo, "flaky", [f"1.{i}.0" for i in range(1, 30)])
 
-    real_read_tag = chart_sync.read_tag
+    real_read_tag = oci_sync.read_tag
     calls = []
 
     def read_then_stop(client, repository, tag):
@@ -292,7 +293,7 @@ def test_registry_stopped_in_the_middle_of_a_sync_leaves_a_failed_run_and_the_in
             server.stop()
         return real_read_tag(client, repository, tag)
 
-    monkeypatch.setattr(chart_sync, "read_tag", read_then_stop)
+    monkeypatch.setattr(oci_sync, "read_tag", read_then_stop)
     try:
         run = sync(source)
     finally:

@@ -8,19 +8,18 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from charts import helmoci, tasks
 from charts import push as push_module
-from charts import tasks
 from charts.archive import read_chart_archive
-from charts.models import ChartPush, SyncRun
-from charts.push import (
+from charts.helmoci import (
     HELM_CHART_CONTENT_MEDIA_TYPE,
     HELM_CONFIG_MEDIA_TYPE,
     HELM_PROVENANCE_MEDIA_TYPE,
-    PushInputError,
-    prepare_push,
-    request_push,
-    run_push,
+    OCI_MANIFEST_MEDIA_TYPE,
 )
+from charts.models import ChartPush, SyncRun
+from charts.push import request_push, run_push
+from charts.uploads import PushInputError, prepare_push
 from config.models import AuditEntry
 from registries import oci
 from registries.models import Registry
@@ -357,7 +356,7 @@ def test_config_blob_is_encoded_as_helms_go_json_encoder_writes_it():
     }
 
     assert (
-        push_module.helm_config(chart)
+        helmoci.helm_config(chart)
         == (
             '{"name":"cafe","version":"1.0.0","description":"Café \\u003cb\\u003e \\u0026 co",'
             '"apiVersion":"v2","annotations":{"alpha":"2","zeta":"1"}}'
@@ -378,9 +377,7 @@ def test_same_archive_pushed_earlier_with_another_config_encoding_is_a_no_op(cha
         manifest = client.get_manifest(name, "1.0.0").body
         manifest["config"]["digest"] = sha256_digest(config)
         manifest["config"]["size"] = len(config)
-        client.put_manifest(
-            name, "1.0.0", json.dumps(manifest).encode(), push_module.OCI_MANIFEST_MEDIA_TYPE
-        )
+        client.put_manifest(name, "1.0.0", json.dumps(manifest).encode(), OCI_MANIFEST_MEDIA_TYPE)
 
     again = push_now(registry, archive)
 
@@ -402,15 +399,13 @@ def test_a_registrys_own_400_is_not_taken_for_a_move_to_tls(private_chart_regist
     missing = sha256_digest(b"a blob that was never uploaded")
     manifest = {
         "schemaVersion": 2,
-        "mediaType": push_module.OCI_MANIFEST_MEDIA_TYPE,
+        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
         "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": missing, "size": 30},
         "layers": [],
     }
 
     with oci.RegistryClient(conn) as client, pytest.raises(oci.RegistryError) as caught:
-        client.put_manifest(
-            name, "1.0.0", json.dumps(manifest).encode(), push_module.OCI_MANIFEST_MEDIA_TYPE
-        )
+        client.put_manifest(name, "1.0.0", json.dumps(manifest).encode(), OCI_MANIFEST_MEDIA_TYPE)
 
     assert client.requests_made == 1
     assert "blob unknown" in str(caught.value).lower()

@@ -10,8 +10,8 @@ from tests.conftest import LOOPBACK
 TOKEN = "kube-token-do-not-leak"
 
 
-def connect(url: str, token: str = TOKEN, **options) -> kube.Cluster:
-    return kube.Cluster(kube.Connection(url, token, **options))
+def connect(url: str, token: str = TOKEN, **options) -> kube.KubeClient:
+    return kube.KubeClient(kube.Connection(url, token, **options))
 
 
 def test_server_version_and_secret_rights(start_fake_cluster):

@@ -75,7 +75,7 @@ def test_reprs_hold_no_secret(add_cluster):
 
     cluster, _fake = add_cluster("prod", token=CLUSTER_TOKEN)
     assert CLUSTER_TOKEN not in repr(cluster)
-    assert CLUSTER_TOKEN not in repr(pullsecrets.connection(cluster))
+    assert CLUSTER_TOKEN not in repr(cluster.connection())
     login = pullsecrets.DockerLogin("host", "user", REGISTRY_PASSWORD)
     assert REGISTRY_PASSWORD not in repr(login)
     assert kube.Connection("https://x", CLUSTER_TOKEN).token == CLUSTER_TOKEN

@@ -12,7 +12,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from charts.models import ChartPush
-from charts.push import PushInputError, max_push_bytes, prepare_push, request_push, run_push
+from charts.push import request_push, run_push
+from charts.uploads import PushInputError, max_push_bytes, prepare_push
 from registries.models import Registry
 
 

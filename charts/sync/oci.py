@@ -1,0 +1,204 @@
+"""Indexing the Helm charts of one repository in an OCI registry.
+
+A known tag costs nothing, a new one a manifest and a config blob (read several at a
+time), never the chart archive; a deep sync re-checks known tags with ``HEAD`` to find
+overwritten ones. Tags that are not charts (container images beside them) are
+remembered by digest and not read again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from charts import helmoci
+from charts.archive import ChartArchiveError, read_chart_archive
+from charts.models import ChartSource, ChartVersion
+from charts.semver import is_semver
+from charts.sync.writer import (
+    SyncError,
+    Tally,
+    VersionData,
+    VersionWriter,
+    mark_removed,
+    refresh_charts,
+    text,
+)
+from registries import oci
+
+if TYPE_CHECKING:
+    from charts.sync.run import Progress
+
+MAX_CONFIG_BYTES = 2**20
+
+
+@dataclass
+class NotAChart:
+    tag: str
+    digest: str
+
+
+def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> Tally:
+    """Index the Helm charts in one repository of an OCI registry."""
+    repository = source.api_repository
+    client = oci.RegistryClient(source.registry.connection())
+    try:
+        tags = client.list_tags(repository, page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE)
+        progress.http_requests = client.requests_made
+        progress.save()
+
+        known = {
+            row.tag: row
+            for row in ChartVersion.objects.filter(chart__source=source).only(
+                "id", "tag", "fingerprint", "removed_upstream_at", "chart_id", "version"
+            )
+        }
+        ignored: dict[str, str] = dict(source.ignored_tags or {})
+        listed = set(tags)
+        to_read = [
+            t
+            for t in tags
+            if t not in ignored and (t not in known or known[t].removed_upstream_at is not None)
+        ]
+        tally = Tally()
+        if deep:
+            to_read += changed_tags(client, repository, tags, known, ignored, tally)
+            progress.http_requests = client.requests_made
+
+        writer = VersionWriter(source, progress)
+        try:
+            for result in read_tags(client, repository, to_read):
+                if isinstance(result, NotAChart):
+                    ignored[result.tag] = result.digest
+                elif isinstance(result, VersionData):
+                    writer.add(result)
+                else:
+                    tally.errors.append(result)
+                progress.http_requests = client.requests_made
+        except oci.RegistryError as exc:
+            # The registry went away part-way: keep what was read (good data, and less
+            # for the next run), and let the run say how much that was.
+            writer.flush()
+            refresh_charts(writer.touched)
+            exc.partial = Tally(added=writer.added, updated=writer.updated)
+            raise
+        writer.flush()
+    finally:
+        progress.http_requests = client.requests_made
+        client.close()
+
+    tally.added += writer.added
+    tally.updated += writer.updated
+    tally.errors += writer.errors
+    if not tally.errors:
+        gone = [
+            row.pk
+            for tag, row in known.items()
+            if tag not in listed and not row.removed_upstream_at
+        ]
+        tally.removed = mark_removed(gone)
+        writer.touched.update(row.chart_id for tag, row in known.items() if tag not in listed)
+    refresh_charts(writer.touched)
+    ignored = {tag: digest for tag, digest in ignored.items() if tag in listed}
+    if ignored != (source.ignored_tags or {}):
+        ChartSource.objects.filter(pk=source.pk).update(ignored_tags=ignored)
+    return tally
+
+
+def changed_tags(client, repository, tags, known, ignored, tally: Tally) -> list[str]:
+    """Known tags whose manifest digest changed (a tag was overwritten): HEAD each one."""
+    candidates = [
+        t for t in tags if (t in known and not known[t].removed_upstream_at) or t in ignored
+    ]
+    changed = []
+    with ThreadPoolExecutor(max_workers=settings.WHARF_CHART_SYNC_CONCURRENCY) as pool:
+        futures = {pool.submit(client.manifest_digest, repository, t): t for t in candidates}
+        for future in as_completed(futures):
+            tag = futures[future]
+            try:
+                digest = future.result()
+            except oci.RegistryError as exc:
+                if exc.kind in (exc.UNREACHABLE, exc.AUTH, exc.RATE_LIMITED):
+                    raise
+                tally.errors.append(f"{tag}: {exc}")
+                continue
+            before = known[tag].fingerprint if tag in known else ignored.get(tag)
+            if digest and digest != before:
+                ignored.pop(tag, None)
+                changed.append(tag)
+    return changed
+
+
+def read_tags(client, repository: str, tags: list[str]) -> Iterable[VersionData | NotAChart | str]:
+    """Read several tags at once; yields each result (or an error text) as it arrives.
+
+    Network-wide failures (registry down, credentials refused, rate limited) stop the
+    run; a tag that is broken on its own is reported and the others go on.
+    """
+    if not tags:
+        return
+    with ThreadPoolExecutor(max_workers=settings.WHARF_CHART_SYNC_CONCURRENCY) as pool:
+        futures = {pool.submit(read_tag, client, repository, tag): tag for tag in tags}
+        try:
+            for future in as_completed(futures):
+                tag = futures[future]
+                try:
+                    yield future.result()
+                except oci.RegistryError as exc:
+                    if exc.kind in (exc.UNREACHABLE, exc.AUTH, exc.RATE_LIMITED, exc.TLS):
+                        raise
+                    yield f"{tag}: {exc}"
+                except (SyncError, ChartArchiveError) as exc:
+                    yield f"{tag}: {exc}"
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def read_tag(client: oci.RegistryClient, repository: str, tag: str) -> VersionData | NotAChart:
+    """Manifest, then config blob: the chart's metadata without downloading the chart."""
+    manifest = client.get_manifest(repository, tag)
+    if not helmoci.is_helm_chart(manifest.body):
+        return NotAChart(tag, manifest.digest)
+    config = manifest.body["config"]
+    layer = helmoci.chart_layer(manifest.body)
+    if layer is None or not isinstance(layer.get("digest"), str):
+        raise SyncError("the manifest has a Helm config but no chart layer.")
+    if not isinstance(config.get("digest"), str):
+        raise SyncError("the manifest's config has no digest.")
+    raw = client.get_blob(repository, config["digest"], max_bytes=MAX_CONFIG_BYTES)
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise SyncError("the Helm config blob is not a JSON object.")
+    if not meta.get("name") or not meta.get("version"):
+        # Some tools push an empty config; then Chart.yaml in the archive is the only truth.
+        archive = client.get_blob(
+            repository, layer["digest"], max_bytes=settings.WHARF_CHART_ARCHIVE_MAX_BYTES
+        )
+        meta = read_chart_archive(
+            archive, max_archive_bytes=settings.WHARF_CHART_ARCHIVE_MAX_BYTES
+        ).chart
+    version = helmoci.version_of_tag(tag)
+    if str(meta.get("version")) != version:
+        raise SyncError(f"the tag holds chart version {meta.get('version')!r}, not {version!r}.")
+    if not is_semver(version):
+        raise SyncError(f"{version!r} is not a SemVer 2 version.")
+    size = layer.get("size")
+    return VersionData(
+        chart=text(meta.get("name"), 255),
+        version=version,
+        fingerprint=manifest.digest,
+        metadata=meta,
+        tag=tag,
+        digest=manifest.digest,
+        archive_digest=layer["digest"],
+        archive_size=size if isinstance(size, int) else None,
+    )
