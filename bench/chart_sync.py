@@ -95,7 +95,8 @@ from tests.chartkit import (  # noqa: E402
     realistic_index,
     sha256_digest,
 )
-from tests.conftest import RegistryServer, free_port, wait_until  # noqa: E402
+from tests.servers.base import free_port, wait_until  # noqa: E402
+from tests.servers.registry import RegistryServer  # noqa: E402
 
 try:
     YamlLoader: Any = yaml.CSafeLoader

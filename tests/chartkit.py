@@ -40,7 +40,7 @@ import requests
 import yaml
 
 from charts import helmoci
-from tests.conftest import LOOPBACK, ChildServer
+from tests.servers.base import LOOPBACK, ChildServer
 
 # --- media types (as Helm 3 writes them) ----------------------------------------------
 
@@ -756,7 +756,7 @@ class NginxHelmRepo(ChildServer):
         attempts: int = 3,
     ) -> NginxHelmRepo:
         """Start one on a free loopback port, trying again if another process takes it first."""
-        from tests.conftest import free_port
+        from tests.servers.base import free_port
 
         last_error: Exception | None = None
         for _attempt in range(attempts):

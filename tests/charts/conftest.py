@@ -1,7 +1,7 @@
 """Fixtures for the chart tests: OCI registries to push charts into, and Helm repositories.
 
 The chart registries are separate from ``public_registry`` and friends in
-``tests/conftest.py``: tests elsewhere expect those to stay empty (``/v2/_catalog``).
+``tests/servers/registry.py``: tests elsewhere expect those to stay empty (``/v2/_catalog``).
 One nginx per variant for the whole session; each test gets it with an empty root and
 an empty access log, so tests do not see each other's files or requests.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.chartkit import NginxHelmRepo, nginx_executable
-from tests.conftest import service_unavailable
+from tests.servers.base import service_unavailable
 
 
 @pytest.fixture(scope="session")

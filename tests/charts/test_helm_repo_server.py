@@ -3,7 +3,7 @@
 import requests
 
 from tests.chartkit import helm_index, make_chart_archive
-from tests.conftest import wait_until
+from tests.servers.base import wait_until
 
 
 def get(url: str, **kwargs) -> requests.Response:

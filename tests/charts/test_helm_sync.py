@@ -7,7 +7,7 @@ import pytest
 from charts.models import Chart, ChartSource, ChartVersion, SyncRun
 from tests.chartkit import helm_index, make_chart_archive, sha256_digest
 from tests.charts.helpers import helm_source, sync
-from tests.conftest import wait_until
+from tests.servers.base import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -165,7 +165,7 @@ def test_a_missing_index_says_to_check_the_url(helm_repo):
 
 
 def test_an_unreachable_repository_fails_the_run(helm_repo):
-    from tests.conftest import free_port
+    from tests.servers.base import free_port
 
     source = helm_source(helm_repo, url=f"http://127.0.0.1:{free_port()}")
 

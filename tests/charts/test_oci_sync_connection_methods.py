@@ -6,7 +6,7 @@ import pytest
 
 from charts.models import ChartVersion, SyncRun
 from tests.charts.helpers import oci_registry, push_versions, source_of, sync, unique
-from tests.conftest import SshKeyPair
+from tests.servers.ssh import SshKeyPair
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

@@ -26,7 +26,7 @@ from registries.models import Registry
 from tests.chartkit import make_chart_archive, sha256_digest
 from tests.charts.helpers import source_of, unique
 from tests.charts.pushkit import fake_provenance, pull_with_oras, push_now, push_registry, tags_of
-from tests.conftest import free_port
+from tests.servers.base import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

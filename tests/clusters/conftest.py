@@ -1,7 +1,7 @@
 """Emulated Kubernetes clusters (kmock over HTTP on loopback) and pull-secret fixtures.
 
 Generic real-server fixtures for the clusters suite live here (not in
-tests/conftest.py): one asyncio loop per session serves every emulator; each test
+tests/servers/): one asyncio loop per session serves every emulator; each test
 starts the clusters it needs and they stop when it ends.
 """
 
@@ -22,7 +22,7 @@ def emulator_loop() -> Iterator[EmulatorLoop]:
     try:
         import kmock  # noqa: F401
     except ImportError:
-        from tests.conftest import service_unavailable
+        from tests.servers.base import service_unavailable
 
         service_unavailable("kmock is not installed")
     loop = EmulatorLoop()

@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from clusters import kube
-from tests.conftest import LOOPBACK
+from tests.servers.base import LOOPBACK
 
 TOKEN = "kube-token-do-not-leak"
 

@@ -6,8 +6,8 @@ from django.urls import reverse
 from config.models import AuditEntry
 from registries.forms import RegistryForm, save_registry
 from registries.models import Registry
-from tests.conftest import SshKeyPair
 from tests.factories import RegistryFactory, registry_form_data
+from tests.servers.ssh import SshKeyPair
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from registries import oci
 from registries.connectivity import check_connection
 from registries.models import Registry
 from registries.tunnel import SshTarget
-from tests.conftest import SshKeyPair, free_port
 from tests.factories import registry_form_data
+from tests.servers.base import free_port
+from tests.servers.ssh import SshKeyPair
 
 pytestmark = pytest.mark.services
 
