@@ -78,7 +78,6 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from charts import tasks  # noqa: E402
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun  # noqa: E402
 from charts.sources import sync_helm_repository_source  # noqa: E402
 from charts.sync import queue_sync, run_sync  # noqa: E402
@@ -707,12 +706,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     call_command("migrate", verbosity=0)
-    # Saving a registry or Helm repository queues a sync on commit; with eager Celery it
-    # would run inline. Record instead, and run each sync explicitly as the worker does.
-    queued: list[int] = []
-    original_delay = tasks.sync_chart_source.delay
-    tasks.sync_chart_source.delay = queued.append
-    stack.callback(setattr, tasks.sync_chart_source, "delay", original_delay)
+    # Saving a registry or Helm repository sends a sync to the broker on commit. Record it
+    # instead (as the tests do), and run each sync explicitly as the worker does.
+    from config.celery import app
+    from tests.broker import SentTasks
+
+    app.send_task = SentTasks().send_task
+    stack.callback(vars(app).pop, "send_task", None)
 
     print("Chart indexing benchmark (issue 3)")
     row("machine", f"{os.cpu_count()} CPUs", note=f"Python {sys.version.split()[0]}")

@@ -32,7 +32,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ChartSource)
 class ChartSourceAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "kind", "last_run", "last_success_at", "lock_expires_at")
+    list_display = ("__str__", "kind", "last_run", "last_success_at", "lease_expires_at")
     list_filter = ("kind",)
     list_select_related = ("registry", "helm_repository", "last_run")
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from charts.helmrepo import HelmEndpoint
 from config.crypto import EncryptedTextField
+from config.runs import Leased, Run
 from registries import oci
 from registries.models import NAME_RULE, Registry
 from registries.providers import split_url
@@ -85,8 +86,8 @@ class ChartSourceQuerySet(models.QuerySet):
         )
 
 
-class ChartSource(models.Model):
-    """Where charts come from; also the sync lock and the conditional-GET state."""
+class ChartSource(Leased):
+    """Where charts come from; also the sync lease and the conditional-GET state."""
 
     class Kind(models.TextChoices):
         HELM = "helm", "Helm repository"
@@ -115,9 +116,6 @@ class ChartSource(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_deep_sync_at = models.DateTimeField(null=True, blank=True)
     retry_not_before = models.DateTimeField(null=True, blank=True)
-    # A lease, not a flag: a worker that dies stops holding it when it expires.
-    lock_owner = models.CharField(max_length=64, blank=True)
-    lock_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ChartSourceQuerySet.as_manager()
@@ -176,14 +174,8 @@ class ChartSource(models.Model):
         return self.helm_repository.active
 
 
-class SyncRun(models.Model):
+class SyncRun(Run):
     """One sync of one source, written as the work goes so the page can show progress."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
@@ -191,21 +183,19 @@ class SyncRun(models.Model):
         CHANGE = "change", "Source changed"
         PUSH = "push", "Chart pushed"
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+    task_name = "charts.tasks.sync_chart_source"
+    kind = "chart sync"
+    time_limit_setting = "WHARF_SYNC_TIME_LIMIT"
+    subject_field = "source"
 
     source = models.ForeignKey(ChartSource, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
     deep = models.BooleanField(default=False, help_text="Also re-checks every tag's digest.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    queued_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     added = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
     indexed = models.PositiveIntegerField(default=0, help_text="Versions indexed so far.")
     http_requests = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -213,16 +203,6 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.status} {self.queued_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in self.FINISHED
-
-    @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
 
 
 class ChartQuerySet(models.QuerySet):
@@ -322,20 +302,20 @@ class ChartVersion(models.Model):
         return f"{self.chart.name} {self.version}"
 
 
-class ChartPush(models.Model):
+class ChartPush(Run):
     """One chart archive pushed (or being pushed) to a registry as a Helm OCI artifact.
 
     The uploaded bytes live on the row until the push has finished (the web process and
     the worker share the database, not necessarily a disk), then they are cleared.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+    task_name = "charts.tasks.push_chart"
+    kind = "chart push"
+    time_limit_setting = "WHARF_PUSH_TIME_LIMIT"
+    dead_message = (
+        "The worker stopped before this push finished (no heartbeat since {last}); "
+        "push the chart again."
+    )
 
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="chart_pushes")
     user = models.ForeignKey(
@@ -350,8 +330,6 @@ class ChartPush(models.Model):
     )
     tag = models.CharField(max_length=255)
     overwrite = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    error = models.TextField(blank=True)
     note = models.CharField(max_length=255, blank=True, help_text="What the push did.")
     manifest_digest = models.CharField(max_length=100, blank=True)
     archive_digest = models.CharField(max_length=100)
@@ -359,12 +337,9 @@ class ChartPush(models.Model):
     has_provenance = models.BooleanField(default=False)
     archive = models.BinaryField(blank=True, default=b"", editable=False)
     provenance = models.BinaryField(blank=True, default=b"", editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-queued_at", "-id"]
         indexes = [models.Index(fields=["registry", "status"])]
 
     def __str__(self) -> str:
@@ -373,9 +348,9 @@ class ChartPush(models.Model):
     def __repr__(self) -> str:
         return f"<ChartPush {self.pk} {self.repository}:{self.tag} {self.status}>"
 
-    @property
-    def finished(self) -> bool:
-        return self.status in self.FINISHED
+    @classmethod
+    def dead_fields(cls) -> dict:
+        return {"archive": b"", "provenance": b""}  # a failed push is retried by uploading
 
     @property
     def reference(self) -> str:

@@ -16,17 +16,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from charts import helmoci
 from charts.archive import ChartArchiveError, read_chart_archive
 from charts.models import ChartPush, ChartSource, SyncRun
 from charts.uploads import PushInputError, PushUpload, max_push_bytes
-from config import audit
+from config import audit, runs
 from config.models import AuditEntry
 from registries import oci
 from registries.aws import AwsError
@@ -34,11 +33,6 @@ from registries.models import Registry
 from registries.providers import split_url
 
 log = logging.getLogger(__name__)
-
-# A worker that died mid-push leaves the row "running"; after this long another may retry.
-PUSH_LEASE = timedelta(minutes=15)
-# A push still queued this long after its upload never reached a worker.
-LOST_PUSH_AFTER = timedelta(minutes=5)
 
 
 class PushRefused(Exception):
@@ -154,69 +148,22 @@ def request_push(
             },
         )
         if enqueue:
-            transaction.on_commit(lambda: send_push(push.pk))
+            runs.enqueue_on_commit(ChartPush.task_name, push.pk)
     return push
-
-
-def send_push(push_id: int) -> None:
-    """Hand a recorded push to the broker. The upload has committed: a broker outage is
-    logged, not a 500, and the push is sent again when its registry's pushes are listed."""
-    from charts import tasks
-
-    try:
-        tasks.push_chart.delay(push_id)
-    except Exception as exc:
-        log.warning("Could not queue chart push %s: %s", push_id, exc)
-
-
-def claim_push(push_id: int) -> bool:
-    """Mark a queued push (or one whose worker died) running; False if another has it."""
-    now = timezone.now()
-    claimable = Q(status=ChartPush.Status.QUEUED) | Q(
-        status=ChartPush.Status.RUNNING, started_at__lt=now - PUSH_LEASE
-    )
-    return bool(
-        ChartPush.objects.filter(claimable, pk=push_id).update(
-            status=ChartPush.Status.RUNNING, started_at=now, error=""
-        )
-    )
-
-
-def fail_abandoned_pushes(registry: Registry) -> int:
-    """Mark failed the pushes of ``registry`` still "running" long past their lease.
-
-    Celery acknowledges the message of a worker that was killed (OOM, SIGKILL) even with
-    late acks, so nothing would ever finish such a row; its bytes are dropped too.
-    """
-    # A push queued long ago never reached a worker (broker outage): send it again; a
-    # second delivery of one that did is harmless (claim_push lets one worker have it).
-    lost = ChartPush.objects.filter(
-        registry=registry,
-        status=ChartPush.Status.QUEUED,
-        created_at__lt=timezone.now() - LOST_PUSH_AFTER,
-    ).values_list("pk", flat=True)
-    for push_id in lost:
-        send_push(push_id)
-    return ChartPush.objects.filter(
-        registry=registry,
-        status=ChartPush.Status.RUNNING,
-        started_at__lt=timezone.now() - PUSH_LEASE,
-    ).update(
-        status=ChartPush.Status.FAILED,
-        finished_at=timezone.now(),
-        error="The worker stopped before this push finished; push the chart again.",
-        archive=b"",
-        provenance=b"",
-    )
 
 
 def run_push(push_id: int) -> ChartPush | None:
     """Push a recorded upload; the row ends succeeded or failed, never raises for the caller."""
-    if not claim_push(push_id):
-        return ChartPush.objects.filter(pk=push_id).first()
-    push = ChartPush.objects.select_related("registry").get(pk=push_id)
+    return runs.execute(
+        ChartPush, push_id, _push, expected=(oci.RegistryError, PushRefused, ChartArchiveError)
+    )
+
+
+def _push(context: runs.RunContext) -> runs.Outcome:
+    push = ChartPush.objects.select_related("registry").get(pk=context.run.pk)
     registry = push.registry
-    error, outcome = "", None
+    # The bytes are not kept, whatever the outcome: a failed push is retried by uploading.
+    cleared = {"archive": b"", "provenance": b""}
     try:
         refusal = push_refusal(registry)
         if refusal:
@@ -232,30 +179,18 @@ def run_push(push_id: int) -> ChartPush | None:
                 bytes(push.provenance),
                 overwrite=push.overwrite,
             )
-    except (oci.RegistryError, PushRefused, ChartArchiveError) as exc:
-        error = str(exc)
     except AwsError as exc:  # an ECR registry's login is an AWS call first
-        error = f"AWS did not issue an ECR token: {exc}"
-    except Exception as exc:  # the worker must survive anything; the row says what happened
-        log.exception("Push %s of %s failed unexpectedly", push.pk, push.repository)
-        error = f"The push failed unexpectedly ({type(exc).__name__}); see the worker log."
-
-    # The bytes are not kept: a failed push is retried by uploading again.
-    fields = {"finished_at": timezone.now(), "archive": b"", "provenance": b""}
-    if outcome is not None:
-        fields.update(
-            status=ChartPush.Status.SUCCEEDED,
-            manifest_digest=outcome.manifest_digest,
-            note=outcome.note,
-        )
-    else:
-        fields.update(status=ChartPush.Status.FAILED, error=error)
+        raise runs.RunFailed(f"AWS did not issue an ECR token: {exc}", **cleared) from None
+    except (oci.RegistryError, PushRefused, ChartArchiveError) as exc:
+        raise runs.RunFailed(str(exc), **cleared) from None
+    except Exception:
+        ChartPush.objects.filter(pk=push.pk).update(**cleared)
+        raise
     with transaction.atomic():
-        ChartPush.objects.filter(pk=push.pk).update(**fields)
-        if outcome is not None:
-            queue_source_sync(registry, push.repository)
-    push.refresh_from_db()
-    return push
+        queue_source_sync(registry, push.repository)
+    return runs.Outcome(
+        fields={"manifest_digest": outcome.manifest_digest, "note": outcome.note, **cleared}
+    )
 
 
 def queue_source_sync(registry: Registry, repository: str) -> SyncRun | None:

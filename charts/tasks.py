@@ -1,8 +1,6 @@
-"""Celery tasks for chart indexing: thin wrappers around ``charts.sync``."""
+"""Celery tasks for chart indexing and pushing: thin wrappers around plain functions."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -12,31 +10,40 @@ from django.utils import timezone
 
 from charts.models import ChartSource, SyncRun
 from charts.push import run_push
-from charts.sync import queue_sync, run_sync, send_run
+from charts.sync import queue_sync, run_sync
+from config.runs import RunStatus
+
+# The soft limit ends the run as failed with a message; the hard one kills a stuck worker.
+_HARD_LIMIT_MARGIN = 30
 
 
-@shared_task(name="charts.tasks.sync_chart_source", acks_late=True, ignore_result=True)
+@shared_task(
+    name="charts.tasks.sync_chart_source",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.WHARF_SYNC_TIME_LIMIT,
+    time_limit=settings.WHARF_SYNC_TIME_LIMIT + _HARD_LIMIT_MARGIN,
+)
 def sync_chart_source(run_id: int) -> None:
     """Run one queued sync; a redelivered task finds it finished and does nothing."""
     run_sync(run_id)
 
 
-@shared_task(name="charts.tasks.sync_due_sources", ignore_result=True)
+@shared_task(name="charts.tasks.sync_due_sources", ignore_result=True, soft_time_limit=300)
 def sync_due_sources() -> int:
-    """Beat: queue a sync of every active source that is not waiting or backing off."""
+    """Beat: queue a sync of every active source that is not waiting or backing off.
+
+    A source whose run waits, or runs with a live lease, is skipped; a run whose worker
+    died holds nothing (its lease lapsed), so its source is scheduled again.
+    """
     now = timezone.now()
-    # A run queued long ago never reached a worker (broker outage, lost message): send it
-    # again. Running it twice is harmless: a finished run is not run again.
-    lost = SyncRun.objects.filter(
-        status=SyncRun.Status.QUEUED,
-        queued_at__lt=now - timedelta(seconds=settings.WHARF_CHART_SYNC_INTERVAL),
-    ).values_list("pk", flat=True)
-    for run_id in lost:
-        send_run(run_id)
+    busy = SyncRun.objects.filter(
+        Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__gte=now)
+    ).values("source_id")
     sources = (
         ChartSource.objects.active()
         .filter(Q(retry_not_before__isnull=True) | Q(retry_not_before__lte=now))
-        .exclude(runs__status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING])
+        .exclude(pk__in=busy)
     )
     queued = 0
     for source in sources:
@@ -46,7 +53,13 @@ def sync_due_sources() -> int:
     return queued
 
 
-@shared_task(name="charts.tasks.push_chart", acks_late=True, ignore_result=True)
+@shared_task(
+    name="charts.tasks.push_chart",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.WHARF_PUSH_TIME_LIMIT,
+    time_limit=settings.WHARF_PUSH_TIME_LIMIT + _HARD_LIMIT_MARGIN,
+)
 def push_chart(push_id: int) -> None:
     """Push one recorded chart upload; a redelivered task finds it finished and does nothing."""
     run_push(push_id)

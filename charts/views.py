@@ -18,7 +18,7 @@ from charts.files import load_chart_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
-from charts.push import fail_abandoned_pushes, push_refusal, request_push
+from charts.push import push_refusal, request_push
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
@@ -133,11 +133,10 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
 
 def recent_pushes(registry: Registry) -> list[ChartPush]:
     """The registry's latest pushes, without the bytes of those still waiting."""
-    fail_abandoned_pushes(registry)
     return list(
         registry.chart_pushes.select_related("registry")
         .defer("archive", "provenance")
-        .order_by("-created_at", "-id")[:PUSHES_SHOWN]
+        .order_by("-queued_at", "-id")[:PUSHES_SHOWN]
     )
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
+from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
 from config.admin import AuditedAdmin
 
 
@@ -19,7 +19,7 @@ class ClusterAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Not while a reconcile runs: it could re-create a secret the delete removes.
-        if obj is not None and obj.reconcile_running():
+        if obj is not None and obj.lease_held():
             return False
         return super().has_delete_permission(request, obj)
 
@@ -56,6 +56,21 @@ class PullSecretTargetAdmin(admin.ModelAdmin):
     list_display = ("cluster", "namespace", "registry", "secret_name", "status", "last_checked")
     list_filter = ("status", "cluster", "registry")
     search_fields = ("namespace", "secret_name", "error")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(admin.ModelAdmin):
+    """Runs are written by the workers; the admin only shows them."""
+
+    list_display = ("cluster", "trigger", "status", "queued_at", "finished_at", "failed_targets")
+    list_filter = ("status", "trigger")
+    list_select_related = ("cluster",)
 
     def has_add_permission(self, request):
         return False

@@ -6,20 +6,16 @@ Also the per-registry access rule ("Manage" on a registry) and the status of eve
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils import timezone
 
 from clusters import kube
 from config.crypto import EncryptedTextField
+from config.runs import Lease, Leased, Run
 from registries.models import NAME_RULE, Registry
 
 DNS_LABEL = RegexValidator(
@@ -33,18 +29,10 @@ SECRET_NAME = RegexValidator(
     "starting and ending with a letter or digit.",
 )
 
-# How long a reconcile may hold a cluster before another worker may take over
-# (a worker killed mid-run must not block its cluster forever).
-RECONCILE_LEASE = dt.timedelta(minutes=15)  # longer than the task time limit
-# Cluster columns written only by the lease's conditional UPDATEs: a form or admin save
-# of an instance loaded earlier must not put back the lease as it was then (free), which
-# let a second reconcile start beside the running one.
-RECONCILE_FIELDS = frozenset(
-    {"reconcile_lease_until", "reconcile_lease_owner", "reconcile_requested", "last_reconciled_at"}
-)
 
+class Cluster(Leased):
+    """A Kubernetes cluster Wharf keeps pull secrets in; its lease is the reconcile lock."""
 
-class Cluster(models.Model):
     name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
     api_url = models.CharField(
         "API server URL", max_length=255, help_text="For example https://10.0.0.1:6443"
@@ -63,11 +51,6 @@ class Cluster(models.Model):
         help_text="Wharf contacts only active clusters: an inactive one is left as is.",
     )
 
-    # The reconcile lock: a lease taken with one conditional UPDATE (SQLite and PostgreSQL).
-    reconcile_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    reconcile_lease_owner = models.CharField(max_length=36, blank=True, editable=False)
-    # Set when a reconcile was asked for while one was running: the runner goes again.
-    reconcile_requested = models.BooleanField(default=False, editable=False)
     last_reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,14 +67,10 @@ class Cluster(models.Model):
     def __repr__(self) -> str:
         return f"<Cluster {self.name} {self.api_url}>"
 
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding and kwargs.get("update_fields") is None and not args:
-            kwargs["update_fields"] = [
-                f.name
-                for f in self._meta.concrete_fields
-                if not f.primary_key and f.name not in RECONCILE_FIELDS
-            ]
-        super().save(*args, **kwargs)
+    @classmethod
+    def lease_protected_fields(cls) -> tuple[str, ...]:
+        # Written only by reconciles: a stale form or admin save must not put it back.
+        return (*super().lease_protected_fields(), "last_reconciled_at")
 
     def get_absolute_url(self) -> str:
         return reverse("clusters:edit", args=[self.pk])
@@ -106,43 +85,15 @@ class Cluster(models.Model):
             timeout=settings.WHARF_KUBE_TIMEOUT,
         )
 
-    # --- the reconcile lease ----------------------------------------------------
-
-    def claim_reconcile(self) -> str:
-        """Take this cluster's reconcile lease; the owner token, or "" if another run holds it."""
-        now = timezone.now()
-        owner = str(uuid.uuid4())
-        free = Q(reconcile_lease_until__isnull=True) | Q(reconcile_lease_until__lt=now)
-        claimed = (
-            Cluster.objects.filter(free, pk=self.pk).update(
-                reconcile_lease_until=now + RECONCILE_LEASE,
-                reconcile_lease_owner=owner,
-                reconcile_requested=False,
-            )
-            == 1
-        )
-        return owner if claimed else ""
-
     def delete(self, *args, **kwargs):
         # Hold the reconcile lease while the cluster and its secrets go, so that no
         # reconcile running at the same time re-creates a secret just removed.
-        if not self.claim_reconcile():
+        if Lease.acquire(Cluster, self.pk) is None:
             raise ValidationError(
                 f"A reconcile of {self.name} is running now. Delete the cluster again once "
                 "it has finished (the status on its page says when)."
             )
         return super().delete(*args, **kwargs)
-
-    def reconcile_running(self) -> bool:
-        until = self.reconcile_lease_until
-        return until is not None and until > timezone.now()
-
-    def release_reconcile(self, owner: str) -> bool:
-        """Give the lease back; True if a reconcile was asked for meanwhile."""
-        Cluster.objects.filter(pk=self.pk, reconcile_lease_owner=owner).update(
-            reconcile_lease_until=None, reconcile_lease_owner="", last_reconciled_at=timezone.now()
-        )
-        return Cluster.objects.filter(pk=self.pk, reconcile_requested=True).exists()
 
 
 class Environment(models.Model):
@@ -278,3 +229,29 @@ class PullSecretTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.cluster_id}/{self.namespace}"
+
+
+class ReconcileRun(Run):
+    """One reconcile of one cluster's pull secrets: what it wrote and how it went."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        CHANGE = "change", "Change"
+        MANUAL = "manual", "Reconcile now"
+
+    task_name = "clusters.tasks.reconcile_cluster_pull_secrets"
+    kind = "pull-secret reconcile"
+    time_limit_setting = "WHARF_RECONCILE_TIME_LIMIT"
+    subject_field = "cluster"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="reconciles")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.CHANGE)
+    secrets_created = models.PositiveIntegerField(default=0)
+    secrets_updated = models.PositiveIntegerField(default=0)
+    secrets_deleted = models.PositiveIntegerField(default=0)
+    service_accounts_updated = models.PositiveIntegerField(default=0)
+    failed_targets = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["cluster", "status"])]

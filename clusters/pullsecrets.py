@@ -22,11 +22,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from clusters import kube
-from clusters.models import Cluster, PullSecretTarget, RegistryAccess
+from clusters.models import Cluster, PullSecretTarget, ReconcileRun, RegistryAccess
+from config import runs
 from registries.aws import AwsError
 from registries.models import Registry
 from registries.providers import EcrProvider
@@ -156,26 +157,28 @@ def sync_target_rows(
     return rows
 
 
-def request_reconcile(cluster_ids: Iterable[int]) -> None:
-    """Mark the clusters' targets pending now; queue their reconcile after the commit."""
+def request_reconcile(
+    cluster_ids: Iterable[int],
+    *,
+    trigger: str = ReconcileRun.Trigger.CHANGE,
+    mark_pending: bool = True,
+) -> list[ReconcileRun]:
+    """Mark the clusters' targets pending now; queue a reconcile of each after the commit.
+
+    A cluster whose reconcile already waits joins it; one asked for while a reconcile runs
+    waits, and is handed on when that one ends (so no change is lost). The schedule does
+    not mark anything pending: nothing changed, the reconcile only checks.
+    """
     ids = sorted(set(cluster_ids))
     if not ids:
-        return
+        return []
     rules = injecting_rules()
-    for cluster in Cluster.objects.filter(pk__in=ids, active=True):
-        sync_target_rows(cluster, desired_targets(cluster, rules), pending=True)
-
-    def queue() -> None:
-        from clusters.tasks import reconcile_cluster_pull_secrets
-
-        for pk in ids:
-            try:
-                reconcile_cluster_pull_secrets.delay(pk)
-            except Exception as exc:  # the save has committed: no 500 for a broker outage
-                # Its targets stay pending; the scheduled run reconciles every cluster.
-                log.warning("Could not queue the reconcile of cluster %s: %s", pk, exc)
-
-    transaction.on_commit(queue)
+    queued = []
+    for cluster in Cluster.objects.filter(pk__in=ids):
+        if cluster.active and mark_pending:
+            sync_target_rows(cluster, desired_targets(cluster, rules), pending=True)
+        queued.append(runs.queue_run(ReconcileRun, cluster=cluster, trigger=trigger))
+    return queued
 
 
 # --- secret content ---------------------------------------------------------------
@@ -259,37 +262,62 @@ class ReconcileResult:
     error: str = ""
 
 
-def reconcile_cluster(cluster_id: int) -> ReconcileResult | None:
-    """Reconcile one cluster unless another worker is at it (then that one goes again).
+def run_reconcile(run_id: int) -> ReconcileRun | None:
+    """Do the queued reconcile ``run_id`` (what the task runs); safe to call twice."""
+    return runs.execute(ReconcileRun, run_id, _reconcile_run)
 
-    Returns None when the cluster is gone or another run holds its lease.
+
+def reconcile_cluster(cluster_id: int) -> ReconcileResult | None:
+    """Reconcile one cluster now, in this thread, as a worker would (tests, benchmarks).
+
+    Returns None when the cluster is gone or another reconcile holds its lease (the run
+    made here then waits for it).
     """
-    # Ask first, then try to claim: a runner that releases afterwards sees the request.
-    if not Cluster.objects.filter(pk=cluster_id).update(reconcile_requested=True):
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
         return None
-    result = None
-    while True:
-        cluster = Cluster.objects.filter(pk=cluster_id).first()
-        if cluster is None:
-            return result
-        owner = cluster.claim_reconcile()
-        if not owner:
-            return result
-        try:
-            result = _reconcile(cluster)
-        except Exception as exc:
-            # A bug must not leave targets pending forever or kill the worker: record it.
-            log.exception("Reconcile of cluster %s failed unexpectedly", cluster)
-            result = ReconcileResult(error=f"Wharf failed unexpectedly ({type(exc).__name__}).")
-            cluster.targets.update(
-                status=Status.FAILED,
-                error=f"{result.error} The worker log has the details.",
-                last_checked=timezone.now(),
-            )
-        finally:
-            again = cluster.release_reconcile(owner)
-        if not again:
-            return result
+    # The run a save queued, if one waits (as a worker would take it); else a new one.
+    run = cluster.reconciles.filter(status=ReconcileRun.Status.QUEUED).first()
+    if run is None:
+        run = ReconcileRun.objects.create(cluster=cluster, trigger=ReconcileRun.Trigger.MANUAL)
+    results: list[ReconcileResult] = []
+    runs.execute(ReconcileRun, run.pk, lambda context: _reconcile_run(context, results))
+    return results[0] if results else None
+
+
+def _reconcile_run(
+    context: runs.RunContext, results: list[ReconcileResult] | None = None
+) -> runs.Outcome:
+    cluster = Cluster.objects.get(pk=context.run.subject_id)
+    try:
+        result = _reconcile(cluster)
+    except Exception as exc:
+        # A bug must not leave targets pending forever or kill the worker: record it.
+        log.exception("Reconcile of cluster %s failed unexpectedly", cluster)
+        result = ReconcileResult(error=f"Wharf failed unexpectedly ({type(exc).__name__}).")
+        cluster.targets.update(
+            status=Status.FAILED,
+            error=f"{result.error} The worker log has the details.",
+            last_checked=timezone.now(),
+        )
+    Cluster.objects.filter(pk=cluster.pk).update(last_reconciled_at=timezone.now())
+    if results is not None:
+        results.append(result)
+    fields = {
+        "secrets_created": result.secrets["created"],
+        "secrets_updated": result.secrets["updated"],
+        "secrets_deleted": result.secrets["deleted"],
+        "service_accounts_updated": result.service_accounts_updated,
+        "failed_targets": result.failed,
+    }
+    if result.error:
+        return runs.Outcome(runs.RunStatus.FAILED, result.error, fields)
+    if result.failed:
+        failed = f"{result.failed} target{pluralize(result.failed)}"
+        return runs.Outcome(
+            runs.RunStatus.FAILED, f"{failed} failed; the status table says why.", fields
+        )
+    return runs.Outcome(fields=fields)
 
 
 def _reconcile(cluster: Cluster) -> ReconcileResult:

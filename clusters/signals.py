@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
@@ -112,5 +113,13 @@ def environment_saved(sender, instance: Environment, raw=False, **kwargs) -> Non
 
 @receiver(post_delete, sender=Environment)
 def environment_deleted(sender, instance: Environment, **kwargs) -> None:
-    if Cluster.objects.filter(pk=instance.cluster_id).exists():
-        pullsecrets.request_reconcile([instance.cluster_id])
+    # Once committed: an environment deleted with its cluster has no cluster to reconcile
+    # then (and a run queued for it now would point at a row about to go).
+    cluster_id = instance.cluster_id
+
+    def reconcile_if_still_there() -> None:
+        pullsecrets.request_reconcile(
+            Cluster.objects.filter(pk=cluster_id).values_list("pk", flat=True)
+        )
+
+    transaction.on_commit(reconcile_if_still_there)

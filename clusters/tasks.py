@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
+from django.conf import settings
+from django.db import transaction
 
 from clusters import pullsecrets
-from clusters.models import Cluster
-
-log = logging.getLogger(__name__)
+from clusters.models import Cluster, ReconcileRun
 
 
-@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
-def reconcile_cluster_pull_secrets(cluster_id: int) -> None:
-    """Reconcile one cluster's pull secrets; a cluster that is gone is nothing to do."""
-    result = pullsecrets.reconcile_cluster(cluster_id)
-    if result is not None:
-        log.info(
-            "Reconciled cluster %s: %s, %d service accounts updated, %d failed",
-            cluster_id,
-            dict(result.secrets),
-            result.service_accounts_updated,
-            result.failed,
+@shared_task(
+    name="clusters.tasks.reconcile_cluster_pull_secrets",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.WHARF_RECONCILE_TIME_LIMIT,
+    time_limit=settings.WHARF_RECONCILE_TIME_LIMIT + 30,
+)
+def reconcile_cluster_pull_secrets(run_id: int) -> None:
+    """Do one queued reconcile; a redelivered task finds it finished and does nothing."""
+    pullsecrets.run_reconcile(run_id)
+
+
+@shared_task(
+    name="clusters.tasks.reconcile_all_pull_secrets", ignore_result=True, soft_time_limit=300
+)
+def reconcile_all_pull_secrets() -> int:
+    """The scheduled run: one reconcile per active cluster (joining one already waiting)."""
+    clusters = Cluster.objects.filter(active=True).values_list("pk", flat=True)
+    with transaction.atomic():
+        queued = pullsecrets.request_reconcile(
+            clusters, trigger=ReconcileRun.Trigger.SCHEDULE, mark_pending=False
         )
-
-
-@shared_task(ignore_result=True)
-def reconcile_all_pull_secrets() -> None:
-    """The scheduled run: one reconcile task per active cluster."""
-    for pk in Cluster.objects.filter(active=True).values_list("pk", flat=True):
-        reconcile_cluster_pull_secrets.delay(pk)
+    return len(queued)

@@ -9,12 +9,13 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 
 from clusters import pullsecrets
 from clusters.connectivity import check_connection
 from clusters.forms import ClusterForm, EnvironmentForm, RegistryAccessForm
-from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
+from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
 from config import audit
 from config.models import AuditEntry
 from config.views import (
@@ -103,7 +104,7 @@ class ClusterDeleteView(ObjectDeleteView):
     list_url_name = "clusters:list"
 
     def blocker(self, obj) -> str:
-        if obj.reconcile_running():
+        if obj.lease_held():
             return (
                 f"A reconcile of {obj.name} is running now. Delete the cluster again once it "
                 "has finished (the status on its page says when)."
@@ -145,9 +146,25 @@ class ClusterReconcileView(SuperuserRequiredMixin, View):
     def post(self, request, pk):
         cluster = get_object_or_404(Cluster, pk=pk)
         with transaction.atomic():
-            pullsecrets.request_reconcile([cluster.pk])
-        messages.info(request, f"Reconciling the pull secrets of {cluster}.")
+            pullsecrets.request_reconcile([cluster.pk], trigger=ReconcileRun.Trigger.MANUAL)
+        messages.info(request, reconcile_message(cluster))
         return HttpResponseRedirect(reverse("clusters:edit", args=[cluster.pk]))
+
+
+def reconcile_message(cluster: Cluster) -> str:
+    """What "Reconcile now" tells the user: at once, after the running one, or after a takeover."""
+    running = cluster.reconciles.filter(status=ReconcileRun.Status.RUNNING).first()
+    if running is None:
+        return f"Reconciling the pull secrets of {cluster}."
+    since = timezone.localtime(running.started_at).strftime("%H:%M:%S")
+    if running.lease_held():
+        return (
+            f"A reconcile of {cluster} is running (since {since}); yours runs as soon as it ends."
+        )
+    return (
+        f"The reconcile of {cluster} that started at {since} stopped answering (its worker "
+        "seems gone). Wharf closes it within a minute and then runs yours."
+    )
 
 
 # --- environments ----------------------------------------------------------------

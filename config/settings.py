@@ -162,6 +162,31 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- Background runs (config/runs.py) --------------------------------------------------
+# A worker renews its lease every heartbeat; a lease that lapses means its owner is gone, so
+# the lease bounds how long a dead worker blocks others, not how long a run may take.
+WHARF_RUN_HEARTBEAT_SECONDS = env.float("WHARF_RUN_HEARTBEAT_SECONDS", default=20.0)
+WHARF_RUN_LEASE_SECONDS = env.float("WHARF_RUN_LEASE_SECONDS", default=90.0)
+if WHARF_RUN_LEASE_SECONDS < 2 * WHARF_RUN_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "WHARF_RUN_LEASE_SECONDS must be at least twice WHARF_RUN_HEARTBEAT_SECONDS, or a "
+        "slow beat would let a live run's lease lapse."
+    )
+# A queued run not started this long after it was sent never reached a worker: send it again.
+WHARF_RUN_RESEND_AFTER_SECONDS = env.int("WHARF_RUN_RESEND_AFTER_SECONDS", default=300)
+# How often beat looks for runs whose worker died, and for lost messages.
+WHARF_RUN_RECOVERY_INTERVAL = env.int("WHARF_RUN_RECOVERY_INTERVAL", default=60)
+# The longest one run of each kind may take (Celery's soft time limit; the hard limit is
+# 30 s later and kills the worker process).
+WHARF_SYNC_TIME_LIMIT = env.int("WHARF_SYNC_TIME_LIMIT", default=3600)
+WHARF_PUSH_TIME_LIMIT = env.int("WHARF_PUSH_TIME_LIMIT", default=600)
+WHARF_RECONCILE_TIME_LIMIT = env.int("WHARF_RECONCILE_TIME_LIMIT", default=900)
+CELERY_BEAT_SCHEDULE["recover-runs"] = {
+    "task": "config.tasks.recover_runs",
+    "schedule": float(WHARF_RUN_RECOVERY_INTERVAL),
+    "options": {"expires": max(WHARF_RUN_RECOVERY_INTERVAL - 5, 5)},
+}
+
 # --- Wharf ----------------------------------------------------------------------
 # Seconds for every network call Wharf makes to a registry.
 WHARF_REGISTRY_TIMEOUT = env.float("WHARF_REGISTRY_TIMEOUT", default=10.0)

@@ -2,10 +2,13 @@
 
 The real outside servers (registries, token service, moto, tinyproxy, sshd) and the
 test CA live in ``tests/servers/``, loaded below as plugins; ``bench/`` imports the same
-modules. What stays here: the users, and the per-test reset of learned registry routes.
+modules. What stays here: the users, the recording broker, and the per-test reset of learned
+registry routes.
 """
 
 import pytest
+
+from tests.broker import SentTasks
 
 # pytest takes plugins only from a top-level conftest such as this one.
 # tests/servers/base.py is no plugin: it has no fixtures, the others import it.
@@ -38,6 +41,21 @@ def plain_user(django_user_model):
 def user_client(client, plain_user):
     client.force_login(plain_user)
     return client
+
+
+# =============================================================================
+# The broker: background work is recorded, and run by the test (tests/broker.py)
+# =============================================================================
+
+
+@pytest.fixture(autouse=True)
+def broker(monkeypatch) -> SentTasks:
+    """Every task Wharf sends lands here instead of a broker; ``broker.run_all()`` runs them."""
+    from config.celery import app
+
+    sent = SentTasks()
+    monkeypatch.setattr(app, "send_task", sent.send_task)
+    return sent
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ that disappears upstream is marked, after a complete listing, not dropped.
 """
 
 from charts.sync.helm import parse_index
-from charts.sync.run import queue_sync, run_sync, send_run
+from charts.sync.run import queue_sync, run_sync
 from charts.sync.writer import SyncError, VersionData
 
-__all__ = ["SyncError", "VersionData", "parse_index", "queue_sync", "run_sync", "send_run"]
+__all__ = ["SyncError", "VersionData", "parse_index", "queue_sync", "run_sync"]

@@ -32,14 +32,12 @@ def sync_helm_source(source: ChartSource, progress: Progress) -> Tally:
     """Index a classic Helm repository from its ``index.yaml``."""
     endpoint = source.helm_repository.endpoint()
     with HelmRepoClient(endpoint) as client:
-        try:
-            response = client.fetch_index(
-                etag=source.etag,
-                last_modified=source.last_modified,
-                max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
-            )
-        finally:
-            progress.http_requests = client.requests_made
+        progress.track(client)
+        response = client.fetch_index(
+            etag=source.etag,
+            last_modified=source.last_modified,
+            max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
+        )
     if response.not_modified:
         return Tally()
     digest = "sha256:" + hashlib.sha256(response.body).hexdigest()

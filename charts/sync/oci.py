@@ -47,9 +47,9 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
     """Index the Helm charts in one repository of an OCI registry."""
     repository = source.api_repository
     client = oci.RegistryClient(source.registry.connection())
+    progress.track(client)
     try:
         tags = client.list_tags(repository, page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE)
-        progress.http_requests = client.requests_made
         progress.save()
 
         known = {
@@ -68,7 +68,6 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
         tally = Tally()
         if deep:
             to_read += changed_tags(client, repository, tags, known, ignored, tally)
-            progress.http_requests = client.requests_made
 
         writer = VersionWriter(source, progress)
         try:
@@ -79,7 +78,6 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
                     writer.add(result)
                 else:
                     tally.errors.append(result)
-                progress.http_requests = client.requests_made
         except oci.RegistryError as exc:
             # The registry went away part-way: keep what was read (good data, and less
             # for the next run), and let the run say how much that was.
@@ -89,7 +87,6 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
             raise
         writer.flush()
     finally:
-        progress.http_requests = client.requests_made
         client.close()
 
     tally.added += writer.added

@@ -44,6 +44,13 @@ def page(browser, request):
     context.close()
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_as_sent(broker):
+    """A browser test is a smoke test of a screen: background work runs as it is sent (in
+    the live server's thread), so a page shows it finished as it would shortly after."""
+    broker.eager = True
+
+
 @pytest.fixture
 def screenshot(page, request):
     """``screenshot("step")`` saves test-artifacts/<test>/<n>-step.png."""

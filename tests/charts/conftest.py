@@ -70,15 +70,12 @@ def private_helm_repo(_private_helm_repo_server) -> NginxHelmRepo:
     return _private_helm_repo_server
 
 
-@pytest.fixture(autouse=True)
-def queued_syncs(monkeypatch) -> list[int]:
-    """Syncs queued by saves are recorded here instead of running inline (eager Celery).
+@pytest.fixture
+def queued_syncs(broker) -> list[int]:
+    """The sync runs sent to the broker so far (by primary key), in order.
 
-    Tests then run each sync themselves, when they want it, with ``tests.charts.helpers.sync``
-    or ``charts.sync.run_sync(run_id)`` — the same function the worker calls.
+    Tests run each sync themselves, when they want it, with ``tests.charts.helpers.sync``
+    or ``charts.sync.run_sync(run_id)`` (the function the worker calls), or
+    ``broker.run_all()``.
     """
-    from charts import tasks
-
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.sync_chart_source, "delay", queued.append)
-    return queued
+    return broker.sent("charts.tasks.sync_chart_source")

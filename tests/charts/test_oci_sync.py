@@ -14,7 +14,7 @@ from django.db import connection
 from charts import sync as chart_sync
 from charts.models import Chart, ChartSource, ChartVersion, SyncRun
 from charts.sync import oci as oci_sync
-from charts.sync.run import acquire_lock, release_lock
+from config.runs import Lease
 from registries import oci
 from tests.chartkit import (
     chart_config,
@@ -305,7 +305,7 @@ def test_registry_stopped_in_the_middle_of_a_sync_leaves_a_failed_run_and_the_in
     # What was read before the registry went away is kept, and the run says how much.
     assert run.added == len(versions_of(source)) - 1
     assert Chart.objects.get(source=source).latest_version != ""
-    assert ChartSource.objects.get(pk=source.pk).lock_owner == ""  # the lock was released
+    assert ChartSource.objects.get(pk=source.pk).lease_owner == ""  # the lease was released
 
 
 def test_a_sync_asked_for_while_another_runs_waits_and_is_sent_when_that_one_ends(
@@ -315,11 +315,11 @@ def test_a_sync_asked_for_while_another_runs_waits_and_is_sent_when_that_one_end
     push_versions(chart_registry, repo, "locked", ["1.0.0"])
     source = source_of(oci_registry(chart_registry, [repo]), repo)
     SyncRun.objects.all().delete()
-    owner = acquire_lock(source.pk)  # a sync is running
+    lease = Lease.acquire(ChartSource, source.pk)  # a sync is running
     try:
         waiting = sync(source)
     finally:
-        release_lock(source.pk, owner)
+        lease.release()
 
     assert waiting.status == SyncRun.Status.QUEUED
     assert waiting.http_requests == 0
@@ -342,6 +342,7 @@ def test_two_syncs_started_at_once_run_one_at_a_time(chart_registry, queued_sync
     repo = unique("charts/race")
     push_versions(chart_registry, repo, "race", [f"1.{i}.0" for i in range(10)])
     source = source_of(oci_registry(chart_registry, [repo]), repo)
+    SyncRun.objects.filter(source=source).delete()  # the set-up's first run
     runs = [SyncRun.objects.create(source=source) for _ in range(2)]
     barrier = threading.Barrier(2)
     errors = []

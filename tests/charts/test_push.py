@@ -21,6 +21,7 @@ from charts.models import ChartPush, SyncRun
 from charts.push import request_push, run_push
 from charts.uploads import PushInputError, prepare_push
 from config.models import AuditEntry
+from config.runs import recover_runs
 from registries import oci
 from registries.models import Registry
 from tests.chartkit import make_chart_archive, sha256_digest
@@ -279,15 +280,26 @@ def test_unexpected_error_fails_the_push_without_crashing_the_worker(chart_regis
     assert "abc123" not in push.error
 
 
-def test_push_left_running_by_a_dead_worker_is_taken_over_after_the_lease(chart_registry):
+def test_push_left_running_by_a_dead_worker_is_failed_by_the_recovery(chart_registry):
     registry = push_registry(chart_registry)
     upload = prepare_push(make_chart_archive(unique("orphan"), "1.0.0"), b"", "")
     push = request_push(registry, None, upload, overwrite=False, enqueue=False)
     ChartPush.objects.filter(pk=push.pk).update(
-        status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(hours=1)
+        status=ChartPush.Status.RUNNING,
+        started_at=timezone.now() - timedelta(hours=1),
+        lease_owner="a-killed-worker",
+        lease_expires_at=timezone.now() - timedelta(minutes=50),
     )
+    assert run_push(push.pk).status == ChartPush.Status.RUNNING  # a redelivery: not queued
 
-    assert run_push(push.pk).status == ChartPush.Status.SUCCEEDED
+    assert recover_runs().closed == 1
+
+    push.refresh_from_db()
+    assert push.status == ChartPush.Status.FAILED
+    assert "The worker stopped before this push finished" in push.error
+    assert "push the chart again" in push.error
+    assert bytes(push.archive) == b"" and push.lease_owner == ""
+    assert tags_of(chart_registry, push.repository) == []  # nothing was pushed
 
 
 def test_push_running_elsewhere_is_left_alone(chart_registry):
@@ -295,10 +307,14 @@ def test_push_running_elsewhere_is_left_alone(chart_registry):
     upload = prepare_push(make_chart_archive(unique("busy"), "1.0.0"), b"", "")
     push = request_push(registry, None, upload, overwrite=False, enqueue=False)
     ChartPush.objects.filter(pk=push.pk).update(
-        status=ChartPush.Status.RUNNING, started_at=timezone.now()
+        status=ChartPush.Status.RUNNING,
+        started_at=timezone.now(),
+        lease_owner="a-live-worker",
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
     )
 
     assert run_push(push.pk).status == ChartPush.Status.RUNNING
+    assert recover_runs().closed == 0
 
 
 def test_rejected_credentials_never_reach_the_logs(private_chart_registry, caplog):

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from charts.models import ChartPush
 from config.models import AuditEntry
+from config.runs import recover_runs
 from tests.chartkit import deterministic_tgz, make_chart_archive
 from tests.charts.helpers import unique
 from tests.charts.pushkit import fake_provenance, push_registry, tags_of
@@ -191,7 +192,7 @@ def test_bad_repository_prefix_is_refused(admin_client, chart_registry, prefix):
 
 
 def test_push_page_pushes_the_chart_and_lists_it_with_its_helm_pull_command(
-    admin_client, private_chart_registry
+    admin_client, private_chart_registry, broker
 ):
     name = unique("page")
     registry = push_registry(private_chart_registry)
@@ -199,7 +200,10 @@ def test_push_page_pushes_the_chart_and_lists_it_with_its_helm_pull_command(
     response = post_push(admin_client, registry, make_chart_archive(name, "1.4.0"), prefix="ops")
 
     assert response.status_code == 302
-    push = ChartPush.objects.get()  # the task ran eagerly after the commit
+    push = ChartPush.objects.get()
+    assert broker.sent("charts.tasks.push_chart") == [push.pk]  # once the upload committed
+    broker.run_all()  # a worker takes it
+    push.refresh_from_db()
     assert push.status == ChartPush.Status.SUCCEEDED, push.error
     assert push.username == "admin"
     page = admin_client.get(response["Location"]).content.decode()
@@ -210,12 +214,14 @@ def test_push_page_pushes_the_chart_and_lists_it_with_its_helm_pull_command(
     assert tags_of(private_chart_registry, f"ops/{name}") == ["1.4.0"]
 
 
-def test_refused_overwrite_shows_the_error_in_the_list(admin_client, chart_registry):
+def test_refused_overwrite_shows_the_error_in_the_list(admin_client, chart_registry, broker):
     name = unique("clash")
     registry = push_registry(chart_registry)
     post_push(admin_client, registry, make_chart_archive(name, "1.0.0", values="a: 1\n"))
+    broker.run_all()
 
     response = post_push(admin_client, registry, make_chart_archive(name, "1.0.0", values="b\n"))
+    broker.run_all()
 
     page = admin_client.get(response["Location"]).content.decode()
     assert "already exists in the registry with different content" in page
@@ -359,7 +365,9 @@ def test_push_page_queries_do_not_grow_with_the_number_of_pushes(
     assert response.content.decode().count("helm pull oci://") == 11
 
 
-def test_push_whose_worker_died_is_shown_failed_and_polling_stops(admin_client, chart_registry):
+def test_push_whose_worker_died_is_failed_by_the_recovery_and_polling_stops(
+    admin_client, chart_registry
+):
     # A worker killed mid-push (OOM, SIGKILL) has its message acknowledged by Celery: no
     # redelivery will ever finish the row, so the page must not show it "Pushing" forever.
     registry = push_registry(chart_registry)
@@ -367,11 +375,16 @@ def test_push_whose_worker_died_is_shown_failed_and_polling_stops(admin_client, 
         registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
         archive_digest="sha256:" + "0" * 64, archive_size=10, archive=b"x" * 10,
         status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2),
+        lease_owner="a-killed-worker", lease_expires_at=timezone.now() - timedelta(hours=1),
     )  # fmt: skip
+    url = reverse("charts:pushes", args=[registry.pk])
 
-    response = admin_client.get(
-        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
-    )
+    polled = admin_client.get(url, headers={"HX-Request": "true"})
+    assert polled.status_code == 200  # still polling: a GET writes nothing
+    assert ChartPush.objects.get(pk=push.pk).status == ChartPush.Status.RUNNING
+
+    recover_runs()
+    response = admin_client.get(url, headers={"HX-Request": "true"})
 
     assert response.status_code == 286
     assert "The worker stopped before this push finished" in response.content.decode()
@@ -448,43 +461,37 @@ def test_push_without_a_csrf_token_is_still_refused(chart_registry, superuser):
     assert not ChartPush.objects.exists()
 
 
-def test_a_push_that_never_reached_a_worker_is_sent_again_when_listed(
-    admin_client, chart_registry, monkeypatch
+def test_a_push_that_never_reached_a_worker_is_sent_again_by_the_recovery(
+    admin_client, chart_registry, broker
 ):
-    from charts import tasks
-
-    sent = []
-    monkeypatch.setattr(tasks.push_chart, "delay", sent.append)
     registry = push_registry(chart_registry)
     lost = ChartPush.objects.create(
         registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
         archive_digest="sha256:" + "0" * 64, archive_size=10, archive=b"x" * 10,
-        created_at=timezone.now() - timedelta(hours=1),
+        queued_at=timezone.now() - timedelta(hours=1),
     )  # fmt: skip
     fresh = ChartPush.objects.create(
         registry=registry, chart_name="web", version="1.1.0", repository="web", tag="1.1.0",
         archive_digest="sha256:" + "1" * 64, archive_size=10, archive=b"y" * 10,
     )  # fmt: skip
+    sent = broker.sent("charts.tasks.push_chart")
 
     admin_client.get(reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"})
+    assert sent == []  # listing the pushes sends nothing
+    recover_runs()
 
     assert sent == [lost.pk]
     assert fresh.pk not in sent
 
 
 def test_a_broker_outage_after_an_upload_is_logged_not_a_500(
-    admin_client, chart_registry, monkeypatch, caplog, django_capture_on_commit_callbacks
+    admin_client, chart_registry, broker, caplog, django_capture_on_commit_callbacks
 ):
-    from charts import tasks
-
-    def broker_down(push_id):
-        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(tasks.push_chart, "delay", broker_down)
+    broker.down = True
     registry = push_registry(chart_registry)
     with django_capture_on_commit_callbacks(execute=True):
         response = post_push(admin_client, registry, make_chart_archive("web", "1.0.0"))
 
     assert response.status_code in (200, 302)
     assert ChartPush.objects.get().status == ChartPush.Status.QUEUED
-    assert "Could not queue chart push" in caplog.text
+    assert "Could not queue charts.tasks.push_chart" in caplog.text

@@ -14,6 +14,7 @@ from django.utils import timezone
 from charts.models import ChartSource, HelmRepository, SyncRun
 from charts.sync import run_sync
 from charts.tasks import sync_due_sources
+from config.runs import recover_runs
 from tests.charts.helpers import helm_source, oci_registry, sync, unique
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +137,7 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_one(helm_repo
     orphan = SyncRun.objects.create(source=source, status=SyncRun.Status.RUNNING)
     # The dead worker's lease has expired.
     ChartSource.objects.filter(pk=source.pk).update(
-        lock_owner="dead", lock_expires_at=timezone.now() - timedelta(minutes=1)
+        lease_owner="dead", lease_expires_at=timezone.now() - timedelta(minutes=1)
     )
 
     run = sync(source)
@@ -147,28 +148,23 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_one(helm_repo
 
 
 def test_a_broker_outage_after_sync_now_is_logged_not_a_500(
-    admin_client, helm_repo, monkeypatch, caplog, django_capture_on_commit_callbacks
+    admin_client, helm_repo, broker, caplog, django_capture_on_commit_callbacks
 ):
     from django.urls import reverse
-
-    from charts import tasks
 
     source = helm_source(helm_repo)
     SyncRun.objects.all().delete()
 
-    def broker_down(run_id):
-        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(tasks.sync_chart_source, "delay", broker_down)
+    broker.down = True
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("charts:source_sync", args=[source.pk]))
 
     assert response.status_code == 302
     assert SyncRun.objects.get().status == SyncRun.Status.QUEUED
-    assert "Could not queue chart sync run" in caplog.text
+    assert "Could not queue charts.tasks.sync_chart_source" in caplog.text
 
 
-def test_the_schedule_sends_a_run_that_never_reached_a_worker_again(
+def test_the_recovery_sends_a_run_that_never_reached_a_worker_again(
     helm_repo, queued_syncs, django_capture_on_commit_callbacks
 ):
     source = helm_source(helm_repo)
@@ -178,5 +174,50 @@ def test_the_schedule_sends_a_run_that_never_reached_a_worker_again(
 
     with django_capture_on_commit_callbacks(execute=True):
         assert sync_due_sources() == 0  # the source still has its (lost) queued run
+    assert queued_syncs == []
+    recover_runs()
 
     assert queued_syncs == [run.pk]
+
+
+def test_the_schedule_syncs_again_a_source_whose_run_lost_its_worker(
+    helm_repo, queued_syncs, django_capture_on_commit_callbacks
+):
+    # A worker killed mid-sync left the run "running"; its lease has lapsed, so nothing
+    # holds the source: beat must not skip it for ever.
+    from tests.chartkit import helm_index, make_chart_archive
+
+    archive = make_chart_archive("redis", "1.0.0")
+    helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
+    source = helm_source(helm_repo)
+    SyncRun.objects.all().delete()
+    stuck = SyncRun.objects.create(
+        source=source,
+        status=SyncRun.Status.RUNNING,
+        lease_owner="killed",
+        lease_expires_at=timezone.now() - timedelta(minutes=5),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync_due_sources() == 1
+
+    new = SyncRun.objects.exclude(pk=stuck.pk).get()
+    assert queued_syncs == [new.pk]
+    run_sync(new.pk)
+    stuck.refresh_from_db()
+    new.refresh_from_db()
+    assert new.status == SyncRun.Status.SUCCEEDED
+    assert stuck.status == SyncRun.Status.FAILED and "worker stopped" in stuck.error
+
+
+def test_the_schedule_skips_a_source_whose_run_is_alive(helm_repo, queued_syncs):
+    source = helm_source(helm_repo)
+    SyncRun.objects.all().delete()
+    SyncRun.objects.create(
+        source=source,
+        status=SyncRun.Status.RUNNING,
+        lease_owner="alive",
+        lease_expires_at=timezone.now() + timedelta(seconds=30),
+    )
+
+    assert sync_due_sources() == 0

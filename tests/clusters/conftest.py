@@ -73,3 +73,39 @@ def add_cluster(start_fake_cluster):
         return cluster, fake
 
     return add
+
+
+class QueuedClusters:
+    """The clusters whose reconcile was sent to the broker, in order (a list to compare)."""
+
+    TASK = "clusters.tasks.reconcile_cluster_pull_secrets"
+
+    def __init__(self, broker) -> None:
+        self.broker = broker
+
+    def _clusters(self) -> list[int]:
+        from clusters.models import ReconcileRun
+
+        runs = dict(ReconcileRun.objects.values_list("pk", "cluster_id"))
+        return [runs.get(pk) for pk in self.broker.sent(self.TASK)]
+
+    def __iter__(self):
+        return iter(self._clusters())
+
+    def __len__(self) -> int:
+        return len(self._clusters())
+
+    def __eq__(self, other) -> bool:
+        return self._clusters() == list(other)
+
+    def __repr__(self) -> str:
+        return repr(self._clusters())
+
+    def clear(self) -> None:
+        self.broker.sent(self.TASK).clear()
+
+
+@pytest.fixture
+def queued_reconciles(broker) -> QueuedClusters:
+    """The clusters whose reconcile runs were sent to the broker (not run: tests run them)."""
+    return QueuedClusters(broker)

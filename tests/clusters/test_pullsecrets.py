@@ -7,6 +7,7 @@ import pytest
 
 from clusters import pullsecrets
 from clusters.models import Cluster, RegistryAccess
+from config.runs import Lease
 from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
 from tests.factories import GCP_KEY, RegistryFactory
 
@@ -111,23 +112,24 @@ def test_summary_counts_only_active_clusters():
 def test_cluster_lease_is_taken_once_until_released():
     cluster = ClusterFactory()
 
-    owner = cluster.claim_reconcile()
+    lease = Lease.acquire(Cluster, cluster.pk)
 
-    assert owner
-    assert cluster.claim_reconcile() == ""
-    assert cluster.release_reconcile(owner) is False
-    assert cluster.claim_reconcile()
+    assert lease is not None
+    assert Lease.acquire(Cluster, cluster.pk) is None
+    lease.release()
+    assert Lease.acquire(Cluster, cluster.pk) is not None
 
 
-def test_an_expired_lease_can_be_taken_over(time_machine):
+def test_an_expired_cluster_lease_can_be_taken_over(time_machine):
     cluster = ClusterFactory()
     time_machine.move_to("2026-01-01 08:00Z", tick=False)
-    assert cluster.claim_reconcile()
+    first = Lease.acquire(Cluster, cluster.pk)
 
     time_machine.move_to("2026-01-01 08:16Z", tick=False)
 
-    assert cluster.claim_reconcile()
-    assert Cluster.objects.get(pk=cluster.pk).reconcile_lease_owner
+    second = Lease.acquire(Cluster, cluster.pk)
+    assert second is not None
+    assert Cluster.objects.get(pk=cluster.pk).lease_owner == second.owner != first.owner
 
 
 def test_saving_a_cluster_loaded_before_a_reconcile_began_keeps_that_runs_lease():
@@ -135,15 +137,15 @@ def test_saving_a_cluster_loaded_before_a_reconcile_began_keeps_that_runs_lease(
     # save must not write the lease columns as loaded (free), or a second run starts.
     cluster = ClusterFactory()
     edited = Cluster.objects.get(pk=cluster.pk)
-    running = cluster.claim_reconcile()
+    running = Lease.acquire(Cluster, cluster.pk)
 
     edited.api_url = "https://new.example.com"
     edited.save()
 
     fresh = Cluster.objects.get(pk=cluster.pk)
     assert fresh.api_url == "https://new.example.com"
-    assert fresh.reconcile_lease_owner == running
-    assert fresh.claim_reconcile() == ""
+    assert fresh.lease_owner == running.owner
+    assert Lease.acquire(Cluster, cluster.pk) is None
 
 
 def test_saving_an_access_rule_loaded_before_a_token_renewal_keeps_the_new_token():

@@ -6,8 +6,14 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from clusters.models import Cluster, PullSecretTarget, RegistryAccess
-from clusters.pullsecrets import MANAGED_BY, SERVICE_ACCOUNT_ANNOTATION, reconcile_cluster
+from clusters.models import Cluster, PullSecretTarget, ReconcileRun, RegistryAccess
+from clusters.pullsecrets import (
+    MANAGED_BY,
+    SERVICE_ACCOUNT_ANNOTATION,
+    reconcile_cluster,
+    run_reconcile,
+)
+from config.runs import Lease
 from tests.clusters.factories import inject
 from tests.factories import RegistryFactory
 
@@ -409,13 +415,20 @@ def test_inactive_cluster_is_not_contacted(add_cluster):
 def test_reconcile_of_a_cluster_held_by_another_run_is_left_to_that_run(add_cluster):
     cluster, fake = add_cluster("prod")
     inject(RegistryFactory(name="acme"))
-    owner = cluster.claim_reconcile()
+    lease = Lease.acquire(Cluster, cluster.pk)  # another reconcile runs
 
     assert reconcile_cluster(cluster.pk) is None
     assert fake.calls() == {}
-    cluster.refresh_from_db()
-    assert cluster.reconcile_requested  # the running one goes again
-    assert cluster.release_reconcile(owner) is True
+    lease.release()
+    waiting = ReconcileRun.objects.get()
+    assert waiting.status == ReconcileRun.Status.QUEUED  # it runs when the other ends
+
+    run_reconcile(waiting.pk)
+
+    waiting.refresh_from_db()
+    assert waiting.status == ReconcileRun.Status.SUCCEEDED
+    assert waiting.secrets_created == 1
+    assert fake.secret("team-a", "wharf-acme") is not None
 
 
 def test_reconcile_of_a_deleted_cluster_does_nothing():
@@ -455,10 +468,15 @@ def test_an_unexpected_error_fails_the_targets_instead_of_leaving_them_pending(
     assert target.status == PullSecretTarget.Status.FAILED
     assert "failed unexpectedly (RuntimeError)" in target.error
     cluster.refresh_from_db()
-    assert cluster.reconcile_lease_owner == ""  # the lease was given back
+    assert cluster.lease_owner == ""  # the lease was given back
+    run = ReconcileRun.objects.latest("queued_at")
+    assert run.status == ReconcileRun.Status.FAILED
+    assert "failed unexpectedly (RuntimeError)" in run.error
 
 
-def test_a_reconcile_asked_for_during_a_run_makes_that_run_go_again(add_cluster, monkeypatch):
+def test_a_reconcile_asked_for_during_a_run_waits_and_runs_when_that_one_ends(
+    add_cluster, monkeypatch, broker
+):
     from clusters import pullsecrets
 
     cluster, _fake = add_cluster("prod")
@@ -474,10 +492,16 @@ def test_a_reconcile_asked_for_during_a_run_makes_that_run_go_again(add_cluster,
     monkeypatch.setattr(pullsecrets, "_reconcile", reconcile_while_someone_saves)
 
     reconcile_cluster(cluster.pk)
+    assert runs == [cluster.pk]
+    waiting = ReconcileRun.objects.get(status=ReconcileRun.Status.QUEUED)
+    assert broker.sent("clusters.tasks.reconcile_cluster_pull_secrets") == [waiting.pk]
+
+    broker.run_all()  # a worker takes the run that was handed on
 
     assert runs == [cluster.pk, cluster.pk]
     cluster.refresh_from_db()
-    assert not cluster.reconcile_requested and cluster.reconcile_lease_until is None
+    assert cluster.lease_owner == "" and cluster.lease_expires_at is None
+    assert set(ReconcileRun.objects.values_list("status", flat=True)) == {"succeeded"}
 
 
 def test_switching_to_a_specified_secret_removes_wharfs_own_and_links_the_named_one(add_cluster):
@@ -536,13 +560,13 @@ def test_a_cluster_is_not_deleted_while_its_reconcile_runs(add_cluster, admin_cl
     cluster, fake = add_cluster("busy", namespaces=["team-a"])
     inject(RegistryFactory(name="acme"))
     reconcile_cluster(cluster.pk)
-    owner = cluster.claim_reconcile()  # a reconcile is running
+    lease = Lease.acquire(Cluster, cluster.pk)  # a reconcile is running
     try:
         page = admin_client.post(reverse("clusters:delete", args=[cluster.pk]))
         with pytest.raises(ValidationError):
             Cluster.objects.get(pk=cluster.pk).delete()
     finally:
-        cluster.release_reconcile(owner)
+        lease.release()
 
     assert page.status_code == 409
     assert "A reconcile of busy is running now" in page.content.decode()

@@ -4,18 +4,22 @@ import pytest
 from django.conf import settings
 
 from clusters import tasks
-from clusters.models import PullSecretTarget
+from clusters.models import PullSecretTarget, ReconcileRun
 from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
 from tests.factories import RegistryFactory
 
 pytestmark = pytest.mark.django_db
 
 
+def forget_queued_runs() -> None:
+    """Drop the runs the set-up's saves queued (their commit never came, so nothing was
+    sent): what the test does next must queue its own."""
+    ReconcileRun.objects.filter(status=ReconcileRun.Status.QUEUED).delete()
+
+
 @pytest.fixture
-def queued(monkeypatch):
-    pks = []
-    monkeypatch.setattr(tasks.reconcile_cluster_pull_secrets, "delay", pks.append)
-    return pks
+def queued(queued_reconciles):
+    return queued_reconciles
 
 
 def test_beat_runs_the_scheduled_reconcile_every_interval():
@@ -26,22 +30,31 @@ def test_beat_runs_the_scheduled_reconcile_every_interval():
     assert entry["options"]["expires"] < entry["schedule"]
 
 
-def test_scheduled_run_queues_one_reconcile_per_active_cluster(queued):
+def test_scheduled_run_queues_one_reconcile_per_active_cluster(
+    queued, django_capture_on_commit_callbacks
+):
     first, second = ClusterFactory(), ClusterFactory()
     ClusterFactory(active=False)
+    ReconcileRun.objects.all().delete()  # what the saves above queued
 
-    tasks.reconcile_all_pull_secrets()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.reconcile_all_pull_secrets()
 
     assert sorted(queued) == sorted([first.pk, second.pk])
+    assert set(ReconcileRun.objects.values_list("trigger", flat=True)) == {"schedule"}
 
 
 def test_reconcile_task_runs_the_reconcile(add_cluster):
     cluster, fake = add_cluster("prod")
     inject(RegistryFactory(name="acme"))
 
-    tasks.reconcile_cluster_pull_secrets.delay(cluster.pk)  # eager in tests
+    run = ReconcileRun.objects.create(cluster=cluster)
+
+    tasks.reconcile_cluster_pull_secrets(run.pk)
 
     assert fake.secret("team-a", "wharf-acme") is not None
+    run.refresh_from_db()
+    assert (run.status, run.secrets_created) == ("succeeded", 1)
 
 
 def test_reconcile_task_for_a_deleted_cluster_returns_quietly():
@@ -53,6 +66,8 @@ def test_registry_save_queues_its_clusters_after_commit(queued, django_capture_o
     EnvironmentFactory(cluster=cluster)
     registry = RegistryFactory()
     inject(registry, clusters=[cluster])
+
+    forget_queued_runs()
 
     with django_capture_on_commit_callbacks(execute=True):
         registry.secret = "a-new-password"
@@ -87,6 +102,8 @@ def test_environment_moved_to_another_cluster_queues_both(
     old, new = ClusterFactory(), ClusterFactory()
     environment = EnvironmentFactory(cluster=old)
 
+    forget_queued_runs()
+
     with django_capture_on_commit_callbacks(execute=True):
         environment.cluster = new
         environment.save()
@@ -109,6 +126,8 @@ def test_environment_moved_to_another_namespace_queues_its_cluster(
 ):
     environment = EnvironmentFactory()
 
+    forget_queued_runs()
+
     with django_capture_on_commit_callbacks(execute=True):
         environment.namespace = "elsewhere"
         environment.save()
@@ -128,6 +147,8 @@ def test_saving_an_unchanged_cluster_queues_nothing(queued, django_capture_on_co
 def test_a_new_token_on_a_cluster_queues_its_reconcile(queued, django_capture_on_commit_callbacks):
     cluster = ClusterFactory()
 
+    forget_queued_runs()
+
     with django_capture_on_commit_callbacks(execute=True):
         cluster.token = "a-new-token"
         cluster.save()
@@ -143,6 +164,8 @@ def test_registry_delete_queues_the_clusters_that_held_its_secret(
     PullSecretTarget.objects.create(
         cluster=cluster, namespace="a", registry=registry, secret_name="x"
     )
+
+    forget_queued_runs()
 
     with django_capture_on_commit_callbacks(execute=True):
         registry.delete()
@@ -173,6 +196,7 @@ def test_deleting_an_access_rule_queues_the_clusters_holding_its_secret(
         rule.registry.secret = "changed"
         rule.registry.save()
     queued.clear()
+    forget_queued_runs()
 
     with django_capture_on_commit_callbacks(execute=True):
         rule.delete()

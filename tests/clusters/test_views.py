@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
+from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
 from config.models import AuditEntry
 from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
 from tests.factories import RegistryFactory
@@ -215,15 +215,13 @@ def test_cluster_delete_removes_it_and_audits(admin_client):
 
 
 def test_saving_a_cluster_marks_its_targets_pending_and_queues_a_reconcile(
-    admin_client, django_capture_on_commit_callbacks, monkeypatch
+    admin_client, django_capture_on_commit_callbacks, queued_reconciles
 ):
-    queued = []
-    monkeypatch.setattr(
-        "clusters.tasks.reconcile_cluster_pull_secrets.delay", lambda pk: queued.append(pk)
-    )
+    queued = queued_reconciles
     cluster = ClusterFactory(name="prod")
     EnvironmentFactory(cluster=cluster, namespace="team-a")
     inject(RegistryFactory(name="acme"))
+    ReconcileRun.objects.all().delete()  # the set-up's (never committed, never sent)
 
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
@@ -402,15 +400,13 @@ def test_registry_list_with_rules_runs_a_fixed_number_of_queries(
 
 
 def test_saving_access_queues_a_reconcile_of_the_selected_clusters(
-    admin_client, django_capture_on_commit_callbacks, monkeypatch
+    admin_client, django_capture_on_commit_callbacks, queued_reconciles
 ):
-    queued = []
-    monkeypatch.setattr(
-        "clusters.tasks.reconcile_cluster_pull_secrets.delay", lambda pk: queued.append(pk)
-    )
+    queued = queued_reconciles
     registry = RegistryFactory(name="acme")
     chosen, other = ClusterFactory(), ClusterFactory()
     EnvironmentFactory(cluster=chosen, namespace="team-a")
+    ReconcileRun.objects.all().delete()  # the set-up's (never committed, never sent)
 
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
@@ -483,20 +479,47 @@ def test_reconcile_now_marks_the_cluster_pending(admin_client):
 
 
 def test_a_broker_outage_after_a_save_is_logged_not_a_500(
-    admin_client, monkeypatch, django_capture_on_commit_callbacks
+    admin_client, broker, django_capture_on_commit_callbacks
 ):
-    # The save has committed when the task is queued: the scheduled run picks it up later.
-    from kombu.exceptions import OperationalError
-
-    from clusters import tasks
-
-    def broker_down(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(tasks.reconcile_cluster_pull_secrets, "delay", broker_down)
+    # The save has committed when the task is queued: the recovery sends it again later.
+    broker.down = True
     cluster = ClusterFactory()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]))
 
     assert response.status_code == 302
+
+
+def test_reconcile_now_while_a_reconcile_runs_says_it_waits(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cluster = ClusterFactory(name="busy")
+    ReconcileRun.objects.create(
+        cluster=cluster, status=ReconcileRun.Status.RUNNING, started_at=timezone.now(),
+        lease_owner="alive", lease_expires_at=timezone.now() + timedelta(seconds=60),
+    )  # fmt: skip
+
+    page = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]), follow=True)
+
+    assert "A reconcile of busy is running" in page.content.decode()
+    assert ReconcileRun.objects.filter(cluster=cluster, status="queued").count() == 1
+
+
+def test_reconcile_now_behind_a_dead_reconcile_says_wharf_takes_over(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cluster = ClusterFactory(name="stuck")
+    ReconcileRun.objects.create(
+        cluster=cluster, status=ReconcileRun.Status.RUNNING,
+        started_at=timezone.now() - timedelta(hours=1),
+        lease_owner="killed", lease_expires_at=timezone.now() - timedelta(minutes=50),
+    )  # fmt: skip
+
+    page = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]), follow=True)
+
+    assert "stopped answering" in page.content.decode()
