@@ -133,6 +133,12 @@ class Provider:
             raise ValidationError(self.host_message)
         return url
 
+    def charts_refusal(self) -> str:
+        """Why this provider's registries cannot hold Helm charts, or an empty string."""
+        if self.is_oci:
+            return ""
+        return f"{self.label} is not an OCI registry: it cannot store Helm charts."
+
     def clean_capabilities(self, *, public: bool, push_helm: bool, chart_source: bool) -> None:
         """Refuse what only an OCI registry can be or do (GCR is a Docker registry)."""
         if self.is_oci:
@@ -144,7 +150,7 @@ class Provider:
             )
         for name, ticked in (("push_helm", push_helm), ("chart_source", chart_source)):
             if ticked:
-                errors[name] = f"{self.label} is not an OCI registry: it cannot store Helm charts."
+                errors[name] = self.charts_refusal()
         if errors:
             raise ValidationError(errors)
 
