@@ -7,3 +7,11 @@ class ChartsConfig(AppConfig):
 
     def ready(self) -> None:
         from charts import signals  # noqa: F401 - connects the receivers
+        from charts.impact import helm_repository_impact, registry_impact
+        from charts.models import HelmRepository
+        from config import impact
+        from registries.models import Registry
+
+        # What a delete page says the Chart Store loses.
+        impact.register(Registry, registry_impact)
+        impact.register(HelmRepository, helm_repository_impact)

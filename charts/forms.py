@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django import forms
 from django.db import transaction
 
@@ -18,7 +16,13 @@ from charts.uploads import (
     max_push_bytes,
     upload_for,
 )
-from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
+from config.forms import (
+    KEEP_SECRET_HELP,
+    ModelRulesFormMixin,
+    SecretField,
+    StyledFormMixin,
+    validate_pem_certificates,
+)
 from registries.models import Registry
 
 # Inputs whose change re-renders the fields that depend on them (htmx).
@@ -27,7 +31,7 @@ REFRESH_FIELDS = ("access", "tls_mode")
 CONNECTION_FIELDS = ("url", "access", "username", "password", "tls_mode", "ca_certificate")
 
 
-class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
+class HelmRepositoryForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
     access = forms.ChoiceField(
         label="Repository type", choices=HelmRepository.Access.choices, widget=forms.RadioSelect
     )
@@ -83,35 +87,12 @@ class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
     def show_ca(self) -> bool:
         return self.tls == Registry.Tls.CA
 
-    def clean_url(self) -> str:
-        url = (self.cleaned_data.get("url") or "").strip().rstrip("/")
-        url = url.removesuffix("/index.yaml").rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise forms.ValidationError(
-                "Enter the repository's http:// or https:// URL, e.g. "
-                "https://charts.example.com/stable (the folder that holds index.yaml)."
-            )
-        if parts.username or parts.password:
-            raise forms.ValidationError(
-                "Do not put credentials in the URL: make the repository private and use the "
-                "username and password fields."
-            )
-        if parts.query or parts.fragment:
-            raise forms.ValidationError("The URL cannot have a ?query or #fragment.")
-        return url
-
     def clean(self):
+        # URL and credential rules are the model's (HelmRepository.clean(), run by _post_clean).
         data = super().clean()
-        private = data.get("access") == HelmRepository.Access.PRIVATE
-        if private:
-            if not data.get("username"):
-                self.add_error("username", "A private repository needs a username.")
-            if not data.get("password") and not self.instance.password:
-                self.add_error("password", "A private repository needs a password.")
-        else:
-            data["username"] = ""
-            data["password"] = ""
+        self.password_typed = bool(data.get("password"))
+        if not self.password_typed and self.instance.pk:
+            data["password"] = self.instance.password  # blank keeps the stored one
         data["tls_mode"] = data.get("tls_mode") or Registry.Tls.SECURE
         if data["tls_mode"] == Registry.Tls.CA:
             try:
@@ -120,28 +101,20 @@ class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
                 self.add_error("ca_certificate", exc)
         else:
             data["ca_certificate"] = ""
-        if data.get("url", "").startswith("http://") and data["tls_mode"] != Registry.Tls.INSECURE:
-            self.add_error(
-                "url",
-                "This URL is plain http://: choose “Allow insecure connection”, or use https://.",
-            )
         return data
 
     def _post_clean(self):
-        password = self.cleaned_data.get("password")
-        keep = self.instance.password if self.instance.pk else ""
+        # What clean() decided goes onto the instance before the model validates it.
+        for name in ("password", "tls_mode", "ca_certificate"):
+            if name in self.cleaned_data:
+                setattr(self.instance, name, self.cleaned_data[name])
         super()._post_clean()
-        if self.cleaned_data.get("access") != HelmRepository.Access.PRIVATE:
-            self.instance.password = ""
-            self.instance.username = ""
-        else:
-            self.instance.password = password or keep
 
     def connection_changed(self) -> bool:
         return (
             not self.editing
             or any(name in self.changed_data for name in CONNECTION_FIELDS)
-            or (bool(self.cleaned_data.get("password")))
+            or self.password_typed
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -22,6 +23,30 @@ from config.runs import Leased, Run
 from registries import oci
 from registries.models import NAME_RULE, Registry
 from registries.providers import split_url
+
+
+def normalise_helm_url(value: str) -> str:
+    """A Helm repository URL: trimmed, without a trailing ``/index.yaml`` or slash; only
+    http(s), no credentials (they have their own, encrypted, field), no query or fragment."""
+    url = (value or "").strip().rstrip("/")
+    url = url.removesuffix("/index.yaml").rstrip("/")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError(
+            "Enter the repository's http:// or https:// URL, e.g. "
+            "https://charts.example.com/stable (the folder that holds index.yaml)."
+        )
+    if parts.username or parts.password:
+        raise ValidationError(
+            "Do not put credentials in the URL: make the repository private and use the "
+            "username and password fields."
+        )
+    if parts.query or parts.fragment:
+        raise ValidationError("The URL cannot have a ?query or #fragment.")
+    return url
 
 
 class HelmRepository(models.Model):
@@ -65,6 +90,35 @@ class HelmRepository(models.Model):
     @property
     def is_private(self) -> bool:
         return self.access == self.Access.PRIVATE
+
+    def clean(self) -> None:
+        """Normalise and check the URL (the folder that holds ``index.yaml``) and the
+        credentials, wherever the repository is saved from. A stored password counts."""
+        errors: dict[str, list[str]] = {}
+        try:
+            self.url = normalise_helm_url(self.url)
+        except ValidationError as exc:
+            errors["url"] = exc.messages
+        else:
+            if self.url.startswith("http://") and self.tls_mode != oci.TLS_INSECURE:
+                errors["url"] = [
+                    "This URL is plain http://: choose “Allow insecure connection”, or use "
+                    "https://."
+                ]
+        if self.is_private:
+            self.username = (self.username or "").strip()
+            if not self.username:
+                errors["username"] = ["A private repository needs a username."]
+            if not self.password:
+                errors["password"] = ["A private repository needs a password."]
+        else:
+            self.username, self.password = "", ""
+        try:
+            super().clean()  # rules shared through base classes (how the repository is reached)
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def endpoint(self) -> HelmEndpoint:
         """How to reach this repository: the one input ``charts.helmrepo`` needs."""

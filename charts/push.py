@@ -52,7 +52,9 @@ def push_refusal(registry: Registry) -> str:
             f"{registry.name} does not have “Push helm packages” ticked; edit the registry "
             "and tick it to push charts to it."
         )
-    return ""
+    # A row saved before the model had this rule may still have the box ticked.
+    refusal = registry.provider_spec.charts_refusal()
+    return f"{registry.name}: {refusal}" if refusal else ""
 
 
 def push_chart_artifact(

@@ -63,14 +63,6 @@ class HelmRepositoryDeleteView(ObjectDeleteView):
     model = HelmRepository
     list_url_name = "charts:repository_list"
 
-    def impact(self, obj) -> list[str]:
-        source = ChartSource.objects.filter(helm_repository=obj).first()
-        if source is None:
-            return ["Nothing was indexed from it."]
-        charts = source.charts.count()
-        versions = ChartVersion.objects.filter(chart__source=source).count()
-        return [f"{charts} charts ({versions} versions) indexed from it leave the Chart Store."]
-
 
 # --- chart sources and their runs -----------------------------------------------------
 

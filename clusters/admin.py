@@ -1,11 +1,17 @@
 from django.contrib import admin
 
+from clusters.forms import ClusterChoiceRuleMixin
 from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
-from config.admin import AuditedAdmin
+from config.admin import AuditedAdmin, RulesAdminForm
+
+
+class RegistryAccessAdminForm(ClusterChoiceRuleMixin, RulesAdminForm):
+    pass
 
 
 class EnvironmentInline(admin.TabularInline):
     model = Environment
+    form = RulesAdminForm
     extra = 0
 
 
@@ -38,6 +44,7 @@ class EnvironmentAdmin(AuditedAdmin):
 
 @admin.register(RegistryAccess)
 class RegistryAccessAdmin(AuditedAdmin):
+    form = RegistryAccessAdminForm
     list_display = ("registry", "mode", "all_clusters", "credentials", "secret_name")
     filter_horizontal = ("clusters",)
     readonly_fields = ("ecr_token_expires_at",)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django import forms
+from django.core.exceptions import ValidationError
 
-from clusters import kube
 from clusters.models import Cluster, Environment, RegistryAccess
-from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
+from config.forms import KEEP_SECRET_HELP, ModelRulesFormMixin, SecretField, StyledFormMixin
 
 
-class ClusterForm(StyledFormMixin, forms.ModelForm):
+class ClusterForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
     api_url = forms.URLField(label="API server URL", max_length=255, assume_scheme="https")
     token = SecretField(label="Bearer token", multiline=False)
 
@@ -31,48 +29,15 @@ class ClusterForm(StyledFormMixin, forms.ModelForm):
             if self.instance.token:
                 self.fields["token"].help_text = KEEP_SECRET_HELP
 
-    def clean_api_url(self) -> str:
-        url = self.cleaned_data["api_url"].strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise forms.ValidationError(
-                "Enter the API server URL with its scheme, for example https://10.0.0.1:6443."
-            )
-        if parts.query or parts.fragment:
-            raise forms.ValidationError("The API server URL takes no query or fragment.")
-        if parts.username is not None or parts.password is not None:
-            # Never sent by the client, and the URL is shown on pages and in errors.
-            raise forms.ValidationError(
-                "The API server URL takes no user name or password: Wharf signs in with the "
-                "bearer token."
-            )
-        return url
-
-    def clean_ca_certificate(self) -> str:
-        value = self.cleaned_data.get("ca_certificate", "")
-        return validate_pem_certificates(value) if value.strip() else ""
-
     def clean(self):
+        # The cluster's rules are the model's (Cluster.clean(), run by _post_clean).
         data = super().clean()
-        token = data.get("token") or self.instance.token
-        if not token:
-            self.add_error("token", "Enter the bearer token Wharf uses for this cluster.")
-        elif not kube.token_is_valid(token.strip()):
-            self.add_error("token", kube.BAD_TOKEN.capitalize() + ".")
-        else:
-            data["token"] = token.strip()
-        if data.get("skip_tls_verify") and data.get("ca_certificate"):
-            self.add_error(
-                "skip_tls_verify",
-                "Either paste the CA certificate or skip TLS verification, not both.",
-            )
-        url = data.get("api_url", "")
-        if url.startswith("http://") and data.get("ca_certificate"):
-            self.add_error("ca_certificate", "A CA certificate needs an https:// API server URL.")
+        if not (data.get("token") or "").strip() and self.instance.pk:
+            data["token"] = self.instance.token  # blank keeps the stored one
         return data
 
 
-class EnvironmentForm(StyledFormMixin, forms.ModelForm):
+class EnvironmentForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
     class Meta:
         model = Environment
         fields = ["name", "cluster", "namespace"]
@@ -84,9 +49,6 @@ class EnvironmentForm(StyledFormMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cluster"].empty_label = None
-
-    def clean_namespace(self) -> str:
-        return self.cleaned_data["namespace"].strip()
 
 
 class ClusterChoicesField(forms.ModelMultipleChoiceField):
@@ -105,7 +67,25 @@ class ClusterChoicesField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
-class RegistryAccessForm(StyledFormMixin, forms.ModelForm):
+class ClusterChoiceRuleMixin:
+    """For a form that saves an access rule: the model checks its cluster choice too.
+
+    A many-to-many choice reaches the model only once the rule is saved, so after the model's
+    clean() the form hands it the clusters chosen (:meth:`RegistryAccess.validate_clusters`).
+    """
+
+    def _post_clean(self):
+        super()._post_clean()
+        if "clusters" in self.cleaned_data and "mode" not in self._errors:
+            try:
+                self.instance.validate_clusters(self.cleaned_data["clusters"])
+            except ValidationError as exc:
+                self._update_errors(exc)
+
+
+class RegistryAccessForm(
+    ClusterChoiceRuleMixin, ModelRulesFormMixin, StyledFormMixin, forms.ModelForm
+):
     mode = forms.ChoiceField(
         label="Registry credential access",
         choices=RegistryAccess.Mode.choices,
@@ -137,21 +117,3 @@ class RegistryAccessForm(StyledFormMixin, forms.ModelForm):
         self.fields["secret_name"].widget.attrs["placeholder"] = "regcred"
         self.fields["all_clusters"].help_text = "Every cluster, including clusters added later."
         self.fields["clusters"].widget.attrs.pop("class", None)
-
-    def clean(self):
-        data = super().clean()
-        include = data.get("mode") == RegistryAccess.Mode.INCLUDE
-        if not include:
-            data["all_clusters"] = False
-        elif not data.get("all_clusters") and not data.get("clusters"):
-            self.add_error(
-                "clusters", "Pick the clusters to inject credentials into, or tick “All clusters”."
-            )
-        if data.get("credentials") == RegistryAccess.Credentials.SECRET:
-            if not data.get("secret_name"):
-                self.add_error(
-                    "secret_name", "Enter the name of the image pull secret in the clusters."
-                )
-        else:
-            data["secret_name"] = ""
-        return data

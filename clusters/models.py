@@ -6,6 +6,8 @@ Also the per-registry access rule ("Manage" on a registry) and the status of eve
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -16,6 +18,7 @@ from django.urls import reverse
 from clusters import kube
 from config.crypto import EncryptedTextField
 from config.runs import Lease, Leased, Run
+from config.validators import validate_pem_certificates
 from registries.models import NAME_RULE, Registry
 
 DNS_LABEL = RegexValidator(
@@ -28,6 +31,29 @@ SECRET_NAME = RegexValidator(
     "Use a Kubernetes Secret name: lowercase letters, digits, - and ., "
     "starting and ending with a letter or digit.",
 )
+
+
+def normalise_api_url(value: str) -> str:
+    """An API server URL: trimmed, without a trailing slash; http(s) with a host, and nothing
+    the client would not send (no query or fragment) or that must not be shown (a password)."""
+    url = (value or "").strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        parts = urlsplit("")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError(
+            "Enter the API server URL with its scheme, for example https://10.0.0.1:6443."
+        )
+    if parts.query or parts.fragment:
+        raise ValidationError("The API server URL takes no query or fragment.")
+    if parts.username is not None or parts.password is not None:
+        # Never sent by the client, and the URL is shown on pages and in errors.
+        raise ValidationError(
+            "The API server URL takes no user name or password: Wharf signs in with the "
+            "bearer token."
+        )
+    return url
 
 
 class Cluster(Leased):
@@ -74,6 +100,48 @@ class Cluster(Leased):
 
     def get_absolute_url(self) -> str:
         return reverse("clusters:edit", args=[self.pk])
+
+    def clean(self) -> None:
+        """Normalise and check the API server URL, the token (a stored one counts) and the TLS
+        choice, wherever the cluster is saved from."""
+        errors: dict[str, list[str]] = {}
+
+        def add(field: str, message: str) -> None:
+            errors.setdefault(field, []).append(message)
+
+        try:
+            self.api_url = normalise_api_url(self.api_url)
+        except ValidationError as exc:
+            add("api_url", exc.messages[0])
+        token = (self.token or "").strip()
+        if not token:
+            add("token", "Enter the bearer token Wharf uses for this cluster.")
+        elif not kube.token_is_valid(token):
+            add("token", kube.BAD_TOKEN.capitalize() + ".")
+        else:
+            self.token = token
+        ca = (self.ca_certificate or "").strip()
+        if not ca:
+            self.ca_certificate = ""
+        else:
+            try:
+                self.ca_certificate = validate_pem_certificates(ca)
+            except ValidationError as exc:
+                add("ca_certificate", exc.messages[0])
+            else:
+                if self.skip_tls_verify:
+                    add(
+                        "skip_tls_verify",
+                        "Either paste the CA certificate or skip TLS verification, not both.",
+                    )
+                if self.api_url.startswith("http://"):
+                    add("ca_certificate", "A CA certificate needs an https:// API server URL.")
+        try:
+            super().clean()
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def connection(self) -> kube.Connection:
         """How to reach this cluster's API server: the one input ``clusters.kube`` needs."""
@@ -173,6 +241,27 @@ class RegistryAccess(models.Model):
                 if not f.primary_key and f.name not in ("ecr_token", "ecr_token_expires_at")
             ]
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Normalise and check the rule's fields; the cluster choice, a many-to-many the
+        model sees only once saved, is :meth:`validate_clusters`'s."""
+        if self.mode != self.Mode.INCLUDE:
+            self.all_clusters = False  # "all clusters" means nothing to an exclude rule
+        if self.credentials == self.Credentials.SECRET:
+            if not self.secret_name:
+                raise ValidationError(
+                    {"secret_name": "Enter the name of the image pull secret in the clusters."}
+                )
+        else:
+            self.secret_name = ""  # Wharf writes and names the secret itself
+        super().clean()
+
+    def validate_clusters(self, clusters) -> None:
+        """An include rule names clusters or "all clusters". Every form that saves a rule (Wharf's
+        and the admin's) calls this with the clusters chosen, after :meth:`clean`."""
+        if self.mode == self.Mode.INCLUDE and not self.all_clusters and not clusters:
+            message = "Pick the clusters to inject credentials into, or tick “All clusters”."
+            raise ValidationError({"clusters": message})
 
     @property
     def uses_registry_credentials(self) -> bool:

@@ -622,18 +622,3 @@ def remove_cluster_secrets(cluster: Cluster) -> int:
     except kube.KubeError as exc:
         log.warning("Could not remove the pull secrets of deleted cluster %s: %s", cluster, exc)
     return removed
-
-
-def pull_secret_impact(registry: Registry) -> str:
-    """For the registry delete page: where its pull secret is, which Wharf then removes."""
-    targets = registry.targets.select_related("cluster").order_by("cluster__name", "namespace")
-    places: dict[str, list[str]] = {}
-    for target in targets:
-        places.setdefault(target.cluster.name, []).append(target.namespace)
-    if not places:
-        return "Its credentials are not injected into any cluster."
-    where = "; ".join(f"cluster {c}: {', '.join(ns)}" for c, ns in places.items())
-    return (
-        f"Its pull secret is in {len(targets)} namespaces ({where}). Wharf removes those "
-        "secrets (where the cluster is reachable) and their status."
-    )

@@ -111,23 +111,6 @@ class ClusterDeleteView(ObjectDeleteView):
             )
         return ""
 
-    def impact(self, obj) -> list[str]:
-        lines = []
-        environments = list(obj.environments.values_list("name", flat=True))
-        if environments:
-            lines.append(f"Its environments go with it: {', '.join(environments)}.")
-        targets = obj.targets.select_related("registry")
-        namespaces = sorted({t.namespace for t in targets})
-        if targets:
-            lines.append(
-                f"Wharf removes its {len(targets)} pull secrets from namespaces "
-                f"{', '.join(namespaces)} (if the cluster is reachable now), and removes "
-                "the registry's secret from each default service account."
-            )
-        else:
-            lines.append("Wharf keeps no pull secrets in it.")
-        return lines
-
 
 class ClusterStatusView(SuperuserRequiredMixin, View):
     def get(self, request, pk):
@@ -203,17 +186,6 @@ class EnvironmentEditView(ObjectEditView):
 class EnvironmentDeleteView(ObjectDeleteView):
     model = Environment
     list_url_name = "clusters:environments"
-
-    def impact(self, obj) -> list[str]:
-        count = PullSecretTarget.objects.filter(
-            cluster=obj.cluster_id, namespace=obj.namespace
-        ).count()
-        if not count:
-            return ["Wharf keeps no pull secrets in its namespace."]
-        return [
-            f"Wharf removes its {count} pull secrets from namespace {obj.namespace} of "
-            f"cluster {obj.cluster}."
-        ]
 
 
 # --- registry credential access ("Manage") -----------------------------------------

@@ -1,8 +1,11 @@
-"""Form pieces every screen shares: secret inputs and certificate checks."""
+"""Form pieces every screen shares: secret inputs, styling, and the model's rules as errors."""
 
-from cryptography import x509
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.utils.text import capfirst
+
+# The check lives below the forms now (models use it); still importable from here.
+from config.validators import validate_pem_certificates  # noqa: F401
 
 KEEP_SECRET_HELP = "Leave blank to keep the stored value."
 
@@ -39,23 +42,6 @@ class SecretField(forms.CharField):
         return ""
 
 
-def validate_pem_certificates(value: str) -> str:
-    """One or more PEM certificates; returns the trimmed text."""
-    text = (value or "").strip()
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise ValidationError(
-            "This is not a PEM certificate: paste the CA certificate including the "
-            "-----BEGIN CERTIFICATE----- and -----END CERTIFICATE----- lines."
-        )
-    try:
-        x509.load_pem_x509_certificates(text.encode())
-    except ValueError as exc:
-        raise ValidationError(
-            "The CA certificate could not be read: check that the whole PEM block was pasted."
-        ) from exc
-    return text + "\n"
-
-
 class StyledFormMixin:
     """Bootstrap classes on every widget, so templates render fields with one include."""
 
@@ -75,3 +61,41 @@ class StyledFormMixin:
             else:
                 css = "form-control"
             widget.attrs["class"] = css
+
+
+class ModelRulesFormMixin:
+    """For a ModelForm whose model's ``clean()`` holds the rules (Wharf's forms and the admin's).
+
+    ModelForm's ``_post_clean`` validates the instance the form built and puts the model's
+    errors on the fields. Two cases need more care than Django gives them:
+
+    - a field the form itself refused keeps the form's message alone: the model then saw the
+      stored value, not what was typed, so its message would be about the wrong value;
+    - an error on a model field the form does not show (the admin leaves secrets out) would
+      make Django raise; it goes above the form instead, named (:meth:`hidden_field_error`).
+    """
+
+    def hidden_field_error(self, field: str, message: str) -> str:
+        try:
+            label = capfirst(self._meta.model._meta.get_field(field).verbose_name)
+        except FieldDoesNotExist:
+            label = field
+        return f"{label}: {message}"
+
+    def _update_errors(self, errors):
+        if not hasattr(errors, "error_dict"):
+            return super()._update_errors(errors)
+        kept: dict[str, list] = {}
+        for field, messages in errors.error_dict.items():
+            if field == NON_FIELD_ERRORS:
+                kept.setdefault(field, []).extend(messages)
+            elif field not in self.fields:
+                kept.setdefault(NON_FIELD_ERRORS, []).extend(
+                    self.hidden_field_error(field, text)
+                    for text in ValidationError(messages).messages
+                )
+            elif field not in self._errors:
+                kept.setdefault(field, []).extend(messages)
+        if kept:
+            super()._update_errors(ValidationError(kept))
+        return None

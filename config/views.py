@@ -18,6 +18,7 @@ from django.views import View
 
 from config import audit
 from config.forms import SecretField
+from config.impact import impact_of
 from config.models import AuditEntry
 
 
@@ -151,14 +152,16 @@ class ObjectEditView(SuperuserRequiredMixin, View):
 
 
 class ObjectDeleteView(SuperuserRequiredMixin, View):
-    """A confirmation page showing the impact, then the delete."""
+    """A confirmation page showing the impact (from every app that loses something), then
+    the delete."""
 
     model: type[models.Model]
     template_name = "generic/confirm_delete.html"
     list_url_name: str
 
     def impact(self, obj) -> list[str]:
-        return []
+        # Told by every app that owns data the object takes with it (config.impact).
+        return impact_of(obj)
 
     def blocker(self, obj) -> str:
         return ""

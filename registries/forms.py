@@ -1,4 +1,8 @@
-"""The Container/OCI Registry form: every field and rule of the SPEC, per provider."""
+"""The Container/OCI Registry form: every field of the SPEC, per provider.
+
+The rules are the model's (``Registry.clean()``, asking the provider); this form decides
+which fields are shown, reads an uploaded key file, and keeps a stored secret left blank.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from django.db import transaction
 
 from config.forms import (
     KEEP_SECRET_HELP,
+    ModelRulesFormMixin,
     SecretField,
     StyledFormMixin,
     validate_pem_certificates,
 )
-from registries.models import REPOSITORY_PATH, Registry
+from registries.models import Registry
 from registries.providers import (
     AUTH_IAM_ROLE,
     AUTH_JSON_KEY,
@@ -31,11 +36,12 @@ MAX_JSON_KEY_BYTES = 64 * 1024
 DEFAULT_PROVIDER = PROVIDER_CHOICES[0][0]
 NAME_HELP = "3–30 characters: lowercase letters, digits and -, starting with a letter."
 
-# Fields whose value clean() decides (kept, cleared or defaulted), set on the instance as is.
+# Fields whose value clean() decides (kept, cleared or defaulted), set on the instance as is
+# before the model validates it (ModelForm would leave out an omitted field with a default).
 CLEANED_FIELDS = (
     "secret", "ssh_password", "ssh_private_key", "auth_type", "username", "repositories",
     "tls_mode", "ca_certificate", "proxy_url", "ssh_port", "ssh_host", "ssh_user",
-    "proxy_username", "proxy_password", "ssh_host_key", "ssh_trust_on_first_use",
+    "proxy_username", "proxy_password", "ssh_host_key", "ssh_trust_on_first_use", "is_default",
 )  # fmt: skip
 
 # Inputs whose change re-renders the provider-dependent part of the form (htmx).
@@ -76,7 +82,7 @@ def _without_userinfo(url: str) -> str:
     return _split_userinfo(url)[0]
 
 
-class RegistryForm(StyledFormMixin, forms.ModelForm):
+class RegistryForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
     provider = forms.ChoiceField(label="Registry provider", choices=PROVIDER_CHOICES)
     registry_type = forms.ChoiceField(
         label="Registry type", choices=Registry.Type.choices, widget=forms.RadioSelect
@@ -289,27 +295,9 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
 
     # --- rules ---------------------------------------------------------------
 
-    def clean_url(self):
-        return self.cleaned_data.get("url", "")  # checked per provider in clean()
-
     def clean_repositories(self) -> list[str]:
-        raw = self.cleaned_data.get("repositories") or ""
-        repos, bad = [], []
-        for item in re.split(r"[\n,]+", raw):
-            item = item.strip().strip("/")
-            if not item:
-                continue
-            if not REPOSITORY_PATH.match(item):
-                bad.append(item)
-            elif item not in repos:
-                repos.append(item)
-        if bad:
-            raise ValidationError(
-                "Not a repository path: %(bad)s. Use lowercase letters, digits, ., _, - and / "
-                "(for example charts/stable).",
-                params={"bad": ", ".join(bad)},
-            )
-        return repos
+        # One per line (commas work too); the model trims, deduplicates and checks each path.
+        return re.split(r"[\n,]+", self.cleaned_data.get("repositories") or "")
 
     def clean_ca_certificate(self):
         return (self.cleaned_data.get("ca_certificate") or "").strip()
@@ -361,82 +349,32 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
             raise ValidationError("That file is not a text (JSON) file.") from exc
 
     def clean(self):
+        # The registry's rules are the model's (Registry.clean(), run by _post_clean); here only
+        # what the inputs mean, and the connection fields shown for the chosen method.
         data = super().clean()
-        provider = self.provider_obj
         errors: dict[str, list[str]] = {}
 
         def fail(field: str | None, message: str) -> None:
             errors.setdefault(field or "__all__", []).append(message)
 
-        if data.get("registry_type") == Registry.Type.PUBLIC and not provider.is_oci:
-            fail(
-                "registry_type",
-                f"{provider.label} cannot be a public registry: it is not an OCI registry.",
-            )
-        if not provider.is_oci:
-            for name in ("push_helm", "chart_source"):
-                if data.get(name):
-                    fail(
-                        name,
-                        f"{provider.label} is not an OCI registry: it cannot store Helm charts.",
-                    )
-                    data[name] = False
-
-        if "url" in data:
-            try:
-                data["url"] = provider.clean_url(data["url"], public=self.public)
-            except ValidationError as exc:
-                fail("url", exc.messages[0])
-
-        if not (data.get("push_images") or data.get("push_helm") or data.get("chart_source")):
-            fail(
-                "push_images",
-                "Tick at least one of Push container images, Push helm packages and "
-                "Use as chart repository.",
-            )
-        # (A bad path has said so already.)
-        if (
-            data.get("chart_source")
-            and not data.get("repositories")
-            and "repositories" not in self.errors
-        ):
-            fail("repositories", "List at least one repository that holds Helm charts.")
-        if not data.get("chart_source"):
-            data["repositories"] = []
-
-        self._clean_credentials(data, fail)
+        self._clean_credentials(data)
         self._clean_connection(data, fail)
-        self._clean_default(data, fail)
 
         for field, messages in errors.items():
             for message in messages:
                 self.add_error(None if field == "__all__" else field, message)
         return data
 
-    def _clean_credentials(self, data, fail) -> None:
-        provider = self.provider_obj
+    def _clean_credentials(self, data) -> None:
         if self.public:
-            data.update(auth_type="", username="", secret="")
-            return
-        data["auth_type"] = self.auth_type
+            return  # the model clears a public registry's credentials
+        data["auth_type"] = self.auth_type  # the choice shown (the provider's first by default)
         if data.get("secret_file"):
             data["secret"] = data["secret_file"]
-        if not provider.uses_username(self.auth_type):
-            data["username"] = ""
-        if not provider.uses_secret(self.auth_type):
-            data["secret"] = ""
-        data["username"] = (data.get("username") or "").strip()
         # A blank secret on an edit keeps the stored one.
-        keep = not data.get("secret") and provider.uses_secret(self.auth_type) and self.editing
-        secret = self.instance.secret if keep else data.get("secret", "")
-        if keep:
-            data["secret"] = secret
-        try:
-            provider.clean_credentials(self.auth_type, data["username"], secret)
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                for message in messages:
-                    fail(field, message)
+        uses_secret = self.provider_obj.uses_secret(self.auth_type)
+        if not data.get("secret") and uses_secret and self.editing:
+            data["secret"] = self.instance.secret
 
     def _clean_connection(self, data, fail) -> None:
         method = data.get("connection_method")
@@ -495,16 +433,6 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         else:
             data["ca_certificate"] = ""
 
-    def _clean_default(self, data, fail) -> None:
-        if self.instance.is_default and not data.get("is_default"):
-            if Registry.objects.exclude(pk=self.instance.pk).exists():
-                fail(
-                    "is_default",
-                    "This is the default registry: make another registry the default instead "
-                    "of unticking it here.",
-                )
-            data["is_default"] = True
-
     # --- saving ------------------------------------------------------------------
 
     def connection_changed(self) -> bool:
@@ -528,11 +456,12 @@ class RegistryForm(StyledFormMixin, forms.ModelForm):
         )
 
     def _post_clean(self):
-        super()._post_clean()
-        # Secrets and cleared fields go through cleaned_data, not the widgets.
+        # Secrets and cleared fields go through cleaned_data, not the widgets, and onto the
+        # instance before the model validates it.
         for name in CLEANED_FIELDS:
             if name in self.cleaned_data:
                 setattr(self.instance, name, self.cleaned_data[name])
+        super()._post_clean()
 
 
 def _truthy(value) -> bool:

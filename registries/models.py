@@ -37,6 +37,28 @@ REPOSITORY_PATH = re.compile(
 )
 
 
+REPOSITORIES_MESSAGE = (
+    "Not a repository path: %(bad)s. Use lowercase letters, digits, ., _, - and / "
+    "(for example charts/stable)."
+)
+
+
+def normalise_repositories(value) -> tuple[list[str], list[str]]:
+    """Repository paths trimmed (blanks, and slashes around them), without repeats; and the
+    items that are not repository paths."""
+    repos: list[str] = []
+    bad: list[str] = []
+    for item in value:
+        path = item.strip().strip("/") if isinstance(item, str) else item
+        if path == "":
+            continue
+        if not isinstance(path, str) or not REPOSITORY_PATH.match(path):
+            bad.append(str(path))
+        elif path not in repos:
+            repos.append(path)
+    return repos, bad
+
+
 class RegistryQuerySet(models.QuerySet):
     def chart_sources(self):
         return self.filter(chart_source=True)
@@ -122,6 +144,103 @@ class Registry(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("registries:edit", args=[self.pk])
+
+    # --- rules -------------------------------------------------------------------
+    # Every way of saving a registry (Wharf's form, the admin, a command, a later API) runs
+    # full_clean(), so these rules hold for all of them; forms add only what is about their
+    # inputs (a blank secret kept on an edit, an uploaded key file).
+
+    def clean(self) -> None:
+        """Normalise and check this registry as its provider says: URL, what it may be used
+        for, its chart repositories, its credentials and the default flag.
+
+        Raises ``ValidationError({field: [messages]})`` with every problem found.
+        """
+        errors: dict[str, list] = {}
+
+        def add(field: str, message: str, params: dict | None = None) -> None:
+            errors.setdefault(field, []).append(ValidationError(message, params=params))
+
+        provider = self.provider_spec
+        public = self.is_public and provider.is_oci
+        try:
+            provider.clean_capabilities(
+                public=self.is_public, push_helm=self.push_helm, chart_source=self.chart_source
+            )
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+        if not provider.is_oci:
+            self.push_helm = self.chart_source = False
+
+        try:
+            self.url = provider.clean_url(self.url, public=public)
+        except ValidationError as exc:
+            add("url", exc.messages[0])
+
+        if not (self.push_images or self.push_helm or self.chart_source):
+            add(
+                "push_images",
+                "Tick at least one of Push container images, Push helm packages and "
+                "Use as chart repository.",
+            )
+        self._clean_repositories(add)
+        self._clean_credentials(public, errors)
+        self._clean_default(add)
+
+        try:
+            super().clean()  # rules shared through base classes (how the registry is reached)
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_repositories(self, add) -> None:
+        if not isinstance(self.repositories, list):
+            add("repositories", 'Enter a list of repository paths, for example ["charts/stable"].')
+            return
+        repositories, bad = normalise_repositories(self.repositories)
+        if bad:
+            add("repositories", REPOSITORIES_MESSAGE, {"bad": ", ".join(bad)})
+            return
+        if self.chart_source and not repositories:
+            add("repositories", "List at least one repository that holds Helm charts.")
+        self.repositories = repositories if self.chart_source else []
+
+    def _clean_credentials(self, public: bool, errors: dict) -> None:
+        if public:  # a public registry has no credentials (and injects none)
+            self.auth_type, self.username, self.secret = "", "", ""
+            return
+        provider = self.provider_spec
+        try:
+            self.auth_type = provider.clean_auth_type(self.auth_type)
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+            return
+        self.username = (self.username or "").strip()
+        if not provider.uses_username(self.auth_type):
+            self.username = ""
+        if not provider.uses_secret(self.auth_type):
+            self.secret = ""
+        try:
+            # The stored secret counts: an edit that leaves it blank keeps it.
+            provider.clean_credentials(self.auth_type, self.username, self.secret or "")
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+
+    def _clean_default(self, add) -> None:
+        # The default moves by making another registry the default, never by unticking it.
+        if self.pk is None or self.is_default:
+            return
+        if not Registry.objects.filter(pk=self.pk, is_default=True).exists():
+            return
+        if Registry.objects.exclude(pk=self.pk).exists():
+            add(
+                "is_default",
+                "This is the default registry: make another registry the default instead "
+                "of unticking it here.",
+            )
+        else:
+            self.is_default = True  # the only registry stays the default
 
     # --- derived -------------------------------------------------------------
 

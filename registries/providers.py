@@ -3,8 +3,8 @@
 A provider knows its label, which authentication types it offers and what its
 credential fields are called, what its registry URL looks like, whether it is an
 OCI registry, and how to turn a registry's stored settings into a login for the
-registry API. Forms, templates and (later) tasks ask the provider; nothing else
-branches on the provider's name.
+registry API. The registry model's rules, forms, templates and tasks ask the provider;
+nothing else branches on the provider's name.
 """
 
 from __future__ import annotations
@@ -132,6 +132,38 @@ class Provider:
         if self.host_rule and not self.host_rule.fullmatch(split_url(url)[0]):
             raise ValidationError(self.host_message)
         return url
+
+    def charts_refusal(self) -> str:
+        """Why this provider's registries cannot hold Helm charts, or an empty string."""
+        if self.is_oci:
+            return ""
+        return f"{self.label} is not an OCI registry: it cannot store Helm charts."
+
+    def clean_capabilities(self, *, public: bool, push_helm: bool, chart_source: bool) -> None:
+        """Refuse what only an OCI registry can be or do (GCR is a Docker registry)."""
+        if self.is_oci:
+            return
+        errors = {}
+        if public:
+            errors["registry_type"] = (
+                f"{self.label} cannot be a public registry: it is not an OCI registry."
+            )
+        for name, ticked in (("push_helm", push_helm), ("chart_source", chart_source)):
+            if ticked:
+                errors[name] = self.charts_refusal()
+        if errors:
+            raise ValidationError(errors)
+
+    def clean_auth_type(self, auth_type: str) -> str:
+        """The authentication type a private registry stores: the provider's first by default."""
+        if not auth_type:
+            return self.auth_types[0]
+        if auth_type not in self.auth_types:
+            offered = " or ".join(AUTH_LABELS[key] for key in self.auth_types)
+            raise ValidationError(
+                {"auth_type": f"{self.label} does not offer this authentication: use {offered}."}
+            )
+        return auth_type
 
     def uses_username(self, auth_type: str) -> bool:
         return auth_type in (AUTH_PASSWORD, AUTH_ACCESS_KEY)

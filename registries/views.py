@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views import View
 
-from charts.models import Chart
 from config import audit
 from config.views import (
     ObjectDeleteView,
@@ -57,25 +56,6 @@ class RegistryDeleteView(ObjectDeleteView):
 
     def blocker(self, obj) -> str:
         return obj.deletion_blocker()
-
-    def impact(self, obj) -> list[str]:
-        lines = []
-        if obj.is_default:
-            lines.append("It is the default registry; no registry will be default afterwards.")
-        if obj.chart_source:
-            charts = Chart.objects.filter(source__registry=obj).count()
-            lines.append(
-                f"It is a chart source for {len(obj.repositories)} repositories "
-                f"({', '.join(obj.repositories)}): the {charts} charts indexed from them leave "
-                "the Chart Store."
-            )
-        if obj.is_public:
-            lines.append("It is public: no credentials are injected into any cluster.")
-        else:
-            from clusters.pullsecrets import pull_secret_impact  # clusters builds on registries
-
-            lines.append(pull_secret_impact(obj))
-        return lines
 
 
 class RegistryMakeDefaultView(SuperuserRequiredMixin, View):

@@ -76,6 +76,17 @@ def test_command_refuses_an_unknown_registry_or_one_without_push_helm(chart_regi
         call_command("push_chart", registry.name, str(tmp_path / "missing.tgz"))
 
 
+def test_command_refuses_a_gcr_registry_even_one_saved_with_push_helm_before_the_rule(
+    chart_registry, tmp_path
+):
+    chart = write(tmp_path, "c.tgz", make_chart_archive(unique("cli-gcr"), "1.0.0"))
+    registry = push_registry(chart_registry, provider="gcr")  # saved without the model's rules
+
+    with pytest.raises(CommandError, match="is not an OCI registry: it cannot store Helm charts"):
+        call_command("push_chart", registry.name, chart)
+    assert not ChartPush.objects.exists()
+
+
 def test_command_exits_non_zero_with_the_message_on_stderr(chart_registry, tmp_path, capsys):
     registry = push_registry(chart_registry)
     chart = write(tmp_path, "bad.tgz", b"nope")

@@ -1,0 +1,49 @@
+"""Delete pages list what each app loses, as the apps that own the data tell it."""
+
+import pytest
+from django.urls import reverse
+
+from clusters.models import PullSecretTarget
+from config import impact
+from registries.models import Registry
+from tests.clusters.factories import ClusterFactory
+from tests.factories import RegistryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_impact_lists_each_registered_providers_lines_once_in_order(monkeypatch):
+    monkeypatch.setattr(impact, "_providers", {})
+    first = lambda obj: [f"first on {obj}"]  # noqa: E731
+    impact.register(Registry, first)
+    impact.register(Registry, lambda obj: ["second", "third"])
+    impact.register(Registry, first)
+
+    assert impact.impact_of(Registry(name="acme")) == ["first on acme", "second", "third"]
+    assert impact.impact_of(ClusterFactory.build()) == []
+
+
+def test_registry_delete_page_tells_what_registries_charts_and_clusters_lose(admin_client):
+    registry = RegistryFactory(
+        name="acme", is_default=True, chart_source=True, repositories=["charts/stable"]
+    )
+    PullSecretTarget.objects.create(
+        cluster=ClusterFactory(name="prod"), namespace="web", registry=registry,
+        secret_name="wharf-acme",
+    )  # fmt: skip
+
+    page = admin_client.get(reverse("registries:delete", args=[registry.pk])).context
+
+    assert page["impact"] == [
+        "It is the default registry; no registry will be default afterwards.",
+        "Its pull secret is in 1 namespaces (cluster prod: web). Wharf removes those secrets "
+        "(where the cluster is reachable) and their status.",
+        "It is a chart source for 1 repositories (charts/stable): the 0 charts indexed from "
+        "them leave the Chart Store.",
+    ]
+
+
+def test_public_registry_delete_page_says_no_credentials_are_injected(admin_client):
+    registry = RegistryFactory(registry_type="public", username="", secret="", auth_type="")
+    html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
+    assert "It is public: no credentials are injected into any cluster." in html
