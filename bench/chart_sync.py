@@ -660,7 +660,7 @@ def bench_store(charts: int, versions: int) -> None:
     user = get_user_model().objects.create_user("bench-viewer", password="bench-password-1")
     client = Client()
     client.force_login(user)
-    store = reverse("charts:store")
+    store = reverse("charts:chart_list")
     chart = Chart.objects.order_by("name").first()
     assert chart is not None
     deep_page = min(100, -(-charts // STORE_PAGE_SIZE))  # page 100, or the last one
@@ -668,7 +668,7 @@ def bench_store(charts: int, versions: int) -> None:
         ("store page 1", store),
         ("store search ?q=database", f"{store}?q=database"),
         (f"store deep page ?page={deep_page}", f"{store}?page={deep_page}"),
-        (f"chart page ({versions} versions)", reverse("charts:chart", args=[chart.pk])),
+        (f"chart page ({versions} versions)", reverse("charts:chart_detail", args=[chart.pk])),
     ]
     for label, url in pages:
         queries, repeats, median = measure_page(client, url)

@@ -85,7 +85,7 @@ class HelmRepository(models.Model):
         return f"<HelmRepository {self.name} {self.url}>"
 
     def get_absolute_url(self) -> str:
-        return reverse("charts:repository_edit", args=[self.pk])
+        return reverse("charts:helmrepository_edit", args=[self.pk])
 
     @property
     def is_private(self) -> bool:
@@ -196,7 +196,7 @@ class ChartSource(Leased):
         return f"<ChartSource {self.kind} {self.name}>"
 
     def get_absolute_url(self) -> str:
-        return reverse("charts:source", args=[self.pk])
+        return reverse("charts:chartsource_detail", args=[self.pk])
 
     @property
     def is_oci(self) -> bool:
@@ -292,7 +292,7 @@ class Chart(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("charts:chart", args=[self.pk])
+        return reverse("charts:chart_detail", args=[self.pk])
 
     def display_icon(self, icon: str | None = None) -> str:
         """The icon URL if the browser may load it, else "".

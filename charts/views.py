@@ -50,7 +50,7 @@ class HelmRepositoryEditView(ObjectEditView):
     model = HelmRepository
     form_class = HelmRepositoryForm
     template_name = "charts/repository_form.html"
-    list_url_name = "charts:repository_list"
+    list_url_name = "charts:helmrepository_list"
 
     def save(self, form):
         return save_helm_repository(form)
@@ -61,7 +61,7 @@ class HelmRepositoryEditView(ObjectEditView):
 
 class HelmRepositoryDeleteView(ObjectDeleteView):
     model = HelmRepository
-    list_url_name = "charts:repository_list"
+    list_url_name = "charts:helmrepository_list"
 
 
 # --- chart sources and their runs -----------------------------------------------------
@@ -192,7 +192,7 @@ class ChartPushView(SuperuserRequiredMixin, View):
         messages.success(
             request, f"Push of {push.chart_name} {push.version} to {push.reference} queued."
         )
-        return HttpResponseRedirect(reverse("charts:push", args=[registry.pk]))
+        return HttpResponseRedirect(reverse("charts:chartpush_add", args=[registry.pk]))
 
 
 class ChartPushListView(SuperuserRequiredMixin, View):

@@ -99,7 +99,7 @@ class Cluster(Leased):
         return (*super().lease_protected_fields(), "last_reconciled_at")
 
     def get_absolute_url(self) -> str:
-        return reverse("clusters:edit", args=[self.pk])
+        return reverse("clusters:cluster_edit", args=[self.pk])
 
     def clean(self) -> None:
         """Normalise and check the API server URL, the token (a stored one counts) and the TLS

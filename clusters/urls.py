@@ -1,4 +1,5 @@
-"""Included under global/: clusters, environments, and a registry's credential access."""
+"""Included under global/: clusters, environments, and a registry's credential access
+(``clusters:<model>_<action>``)."""
 
 from django.urls import path
 
@@ -7,13 +8,17 @@ from clusters import views
 app_name = "clusters"
 
 urlpatterns = [
-    path("clusters/", views.ClusterListView.as_view(), name="list"),
-    path("clusters/add/", views.ClusterEditView.as_view(), name="add"),
-    path("clusters/<int:pk>/", views.ClusterEditView.as_view(), name="edit"),
-    path("clusters/<int:pk>/delete/", views.ClusterDeleteView.as_view(), name="delete"),
-    path("clusters/<int:pk>/status/", views.ClusterStatusView.as_view(), name="status"),
-    path("clusters/<int:pk>/reconcile/", views.ClusterReconcileView.as_view(), name="reconcile"),
-    path("environments/", views.EnvironmentListView.as_view(), name="environments"),
+    path("clusters/", views.ClusterListView.as_view(), name="cluster_list"),
+    path("clusters/add/", views.ClusterEditView.as_view(), name="cluster_add"),
+    path("clusters/<int:pk>/", views.ClusterEditView.as_view(), name="cluster_edit"),
+    path("clusters/<int:pk>/delete/", views.ClusterDeleteView.as_view(), name="cluster_delete"),
+    path("clusters/<int:pk>/status/", views.ClusterStatusView.as_view(), name="cluster_status"),
+    path(
+        "clusters/<int:pk>/reconcile/",
+        views.ClusterReconcileView.as_view(),
+        name="cluster_reconcile",
+    ),
+    path("environments/", views.EnvironmentListView.as_view(), name="environment_list"),
     path("environments/add/", views.EnvironmentEditView.as_view(), name="environment_add"),
     path("environments/<int:pk>/", views.EnvironmentEditView.as_view(), name="environment_edit"),
     path(
@@ -21,10 +26,14 @@ urlpatterns = [
         views.EnvironmentDeleteView.as_view(),
         name="environment_delete",
     ),
-    path("registries/<int:pk>/access/", views.RegistryAccessView.as_view(), name="registry_access"),
+    path(
+        "registries/<int:pk>/access/",
+        views.RegistryAccessView.as_view(),
+        name="registryaccess_edit",
+    ),
     path(
         "registries/<int:pk>/access/status/",
         views.RegistryAccessStatusView.as_view(),
-        name="registry_access_status",
+        name="registryaccess_status",
     ),
 ]

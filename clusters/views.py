@@ -82,7 +82,7 @@ class ClusterEditView(ObjectEditView):
     model = Cluster
     form_class = ClusterForm
     template_name = "clusters/cluster_form.html"
-    list_url_name = "clusters:list"
+    list_url_name = "clusters:cluster_list"
 
     def context(self, request, form, obj, **extra) -> dict:
         context = super().context(request, form, obj, **extra)
@@ -90,7 +90,7 @@ class ClusterEditView(ObjectEditView):
             context["environments"] = obj.environments.all()
             context |= status_context(
                 obj.targets.select_related("registry"),
-                status_url=reverse("clusters:status", args=[obj.pk]),
+                status_url=reverse("clusters:cluster_status", args=[obj.pk]),
                 columns="cluster",
             )
         return context
@@ -101,7 +101,7 @@ class ClusterEditView(ObjectEditView):
 
 class ClusterDeleteView(ObjectDeleteView):
     model = Cluster
-    list_url_name = "clusters:list"
+    list_url_name = "clusters:cluster_list"
 
     def blocker(self, obj) -> str:
         if obj.lease_held():
@@ -131,7 +131,7 @@ class ClusterReconcileView(SuperuserRequiredMixin, View):
         with transaction.atomic():
             pullsecrets.request_reconcile([cluster.pk], trigger=ReconcileRun.Trigger.MANUAL)
         messages.info(request, reconcile_message(cluster))
-        return HttpResponseRedirect(reverse("clusters:edit", args=[cluster.pk]))
+        return HttpResponseRedirect(reverse("clusters:cluster_edit", args=[cluster.pk]))
 
 
 def reconcile_message(cluster: Cluster) -> str:
@@ -162,7 +162,7 @@ class EnvironmentEditView(ObjectEditView):
     model = Environment
     form_class = EnvironmentForm
     template_name = "clusters/environment_form.html"
-    list_url_name = "clusters:environments"
+    list_url_name = "clusters:environment_list"
 
     def get_form(self, request, obj, data=None, files=None, initial=None):
         initial = dict(initial or {})
@@ -178,14 +178,16 @@ class EnvironmentEditView(ObjectEditView):
     def action_save(self, request, form, obj):
         response = super().action_save(request, form, obj)
         if response.status_code in (302, 204):  # saved: back to its cluster, not the list
-            url = reverse("clusters:edit", args=[form.instance.cluster_id]) + "#environments"
+            url = (
+                reverse("clusters:cluster_edit", args=[form.instance.cluster_id]) + "#environments"
+            )
             response["HX-Location" if response.status_code == 204 else "Location"] = url
         return response
 
 
 class EnvironmentDeleteView(ObjectDeleteView):
     model = Environment
-    list_url_name = "clusters:environments"
+    list_url_name = "clusters:environment_list"
 
 
 # --- registry credential access ("Manage") -----------------------------------------
@@ -211,7 +213,7 @@ class RegistryAccessView(SuperuserRequiredMixin, View):
             "secret_name": pullsecrets.secret_name(registry),
             **status_context(
                 registry.targets.select_related("cluster"),
-                status_url=reverse("clusters:registry_access_status", args=[registry.pk]),
+                status_url=reverse("clusters:registryaccess_status", args=[registry.pk]),
                 columns="registry",
             ),
         }
@@ -248,7 +250,7 @@ class RegistryAccessView(SuperuserRequiredMixin, View):
             affected |= set(access.selected_clusters().values_list("pk", flat=True))
             pullsecrets.request_reconcile(affected)
         messages.success(request, f"Saved the credential access of {registry}.")
-        return HttpResponseRedirect(reverse("clusters:registry_access", args=[registry.pk]))
+        return HttpResponseRedirect(reverse("clusters:registryaccess_edit", args=[registry.pk]))
 
 
 class RegistryAccessStatusView(SuperuserRequiredMixin, View):

@@ -18,6 +18,10 @@ urlpatterns = [
     path("global/registries/", include("registries.urls")),
     path("", include("charts.urls")),
     path("global/", include("clusters.urls")),
-    path("global/audit/", views.AuditLogView.as_view(), name="audit_log"),
+    # Wharf's own screens in config/ (Django's auth keeps its top-level names above).
+    path(
+        "global/audit/",
+        include(([path("", views.AuditLogView.as_view(), name="auditentry_list")], "config")),
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -203,8 +203,8 @@ def permission_denied(request, exception=None):
 
 def home(request):
     if request.user.is_superuser:
-        return HttpResponseRedirect(reverse("registries:list"))
-    return HttpResponseRedirect(reverse("charts:store"))
+        return HttpResponseRedirect(reverse("registries:registry_list"))
+    return HttpResponseRedirect(reverse("charts:chart_list"))
 
 
 class AuditLogView(ObjectListView):

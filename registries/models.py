@@ -143,7 +143,7 @@ class Registry(models.Model):
         return f"<Registry {self.name} {self.provider} {self.url}>"
 
     def get_absolute_url(self) -> str:
-        return reverse("registries:edit", args=[self.pk])
+        return reverse("registries:registry_edit", args=[self.pk])
 
     # --- rules -------------------------------------------------------------------
     # Every way of saving a registry (Wharf's form, the admin, a command, a later API) runs

@@ -29,7 +29,7 @@ class RegistryEditView(ObjectEditView):
     model = Registry
     form_class = RegistryForm
     template_name = "registries/registry_form.html"
-    list_url_name = "registries:list"
+    list_url_name = "registries:registry_list"
 
     def save(self, form):
         return save_registry(form)
@@ -52,7 +52,7 @@ class RegistryEditView(ObjectEditView):
 
 class RegistryDeleteView(ObjectDeleteView):
     model = Registry
-    list_url_name = "registries:list"
+    list_url_name = "registries:registry_list"
 
     def blocker(self, obj) -> str:
         return obj.deletion_blocker()
@@ -67,4 +67,4 @@ class RegistryMakeDefaultView(SuperuserRequiredMixin, View):
                 registry.make_default()
                 audit.record_save(request.user, registry, before)
             messages.success(request, f"{registry} is now the default registry.")
-        return HttpResponseRedirect(reverse("registries:list"))
+        return HttpResponseRedirect(reverse("registries:registry_list"))

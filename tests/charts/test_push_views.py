@@ -26,7 +26,7 @@ from tests.charts.pushkit import fake_provenance, push_registry, tags_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PUSH_URLS = ["charts:push", "charts:pushes"]
+PUSH_URLS = ["charts:chartpush_add", "charts:chartpush_list"]
 
 
 def upload(data: bytes, name: str = "chart.tgz") -> SimpleUploadedFile:
@@ -39,7 +39,7 @@ def post_push(client, registry, archive: bytes, **fields):
         data["provenance"] = upload(fields.pop("provenance"), "chart.tgz.prov")
     if fields.pop("overwrite", False):
         data["overwrite"] = "on"
-    return client.post(reverse("charts:push", args=[registry.pk]), data)
+    return client.post(reverse("charts:chartpush_add", args=[registry.pk]), data)
 
 
 def tgz_with(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
@@ -232,7 +232,7 @@ def test_refused_overwrite_shows_the_error_in_the_list(admin_client, chart_regis
 def test_registry_without_push_helm_gets_a_message_and_no_form(admin_client, chart_registry):
     registry = push_registry(chart_registry, push_helm=False)
 
-    page = admin_client.get(reverse("charts:push", args=[registry.pk]))
+    page = admin_client.get(reverse("charts:chartpush_add", args=[registry.pk]))
     response = post_push(admin_client, registry, make_chart_archive(unique("off"), "1.0.0"))
 
     assert page.status_code == 200
@@ -244,7 +244,7 @@ def test_registry_without_push_helm_gets_a_message_and_no_form(admin_client, cha
 
 def test_pushes_table_stops_polling_when_nothing_is_queued(admin_client, chart_registry):
     registry = push_registry(chart_registry)
-    url = reverse("charts:pushes", args=[registry.pk])
+    url = reverse("charts:chartpush_list", args=[registry.pk])
 
     assert admin_client.get(url, headers={"HX-Request": "true"}).status_code == 286
     assert admin_client.get(url).status_code == 200
@@ -258,7 +258,7 @@ def test_pushes_table_keeps_polling_while_a_push_is_queued(admin_client, chart_r
     )  # fmt: skip
 
     response = admin_client.get(
-        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
+        reverse("charts:chartpush_list", args=[registry.pk]), headers={"HX-Request": "true"}
     )
 
     assert response.status_code == 200
@@ -272,14 +272,14 @@ def test_registry_list_and_edit_page_link_to_push_only_when_push_helm_is_on(
     on = push_registry(chart_registry, name="push-on")
     off = push_registry(chart_registry, name="push-off", push_helm=False)
 
-    listing = admin_client.get(reverse("registries:list")).content.decode()
+    listing = admin_client.get(reverse("registries:registry_list")).content.decode()
 
-    assert reverse("charts:push", args=[on.pk]) in listing
-    assert reverse("charts:push", args=[off.pk]) not in listing
-    edit_on = admin_client.get(reverse("registries:edit", args=[on.pk])).content.decode()
-    edit_off = admin_client.get(reverse("registries:edit", args=[off.pk])).content.decode()
-    assert reverse("charts:push", args=[on.pk]) in edit_on
-    assert reverse("charts:push", args=[off.pk]) not in edit_off
+    assert reverse("charts:chartpush_add", args=[on.pk]) in listing
+    assert reverse("charts:chartpush_add", args=[off.pk]) not in listing
+    edit_on = admin_client.get(reverse("registries:registry_edit", args=[on.pk])).content.decode()
+    edit_off = admin_client.get(reverse("registries:registry_edit", args=[off.pk])).content.decode()
+    assert reverse("charts:chartpush_add", args=[on.pk]) in edit_on
+    assert reverse("charts:chartpush_add", args=[off.pk]) not in edit_off
 
 
 @pytest.mark.parametrize("name", PUSH_URLS)
@@ -306,8 +306,8 @@ def test_anonymous_is_sent_to_sign_in_from_the_push_pages(client, chart_registry
 
 
 def test_unknown_registry_is_a_404(admin_client):
-    assert admin_client.get(reverse("charts:push", args=[999999])).status_code == 404
-    assert admin_client.get(reverse("charts:pushes", args=[999999])).status_code == 404
+    assert admin_client.get(reverse("charts:chartpush_add", args=[999999])).status_code == 404
+    assert admin_client.get(reverse("charts:chartpush_list", args=[999999])).status_code == 404
 
 
 def test_admin_shows_pushes_read_only(admin_client, chart_registry):
@@ -345,7 +345,7 @@ def test_push_page_queries_do_not_grow_with_the_number_of_pushes(
     admin_client, chart_registry, django_assert_max_num_queries
 ):
     registry = push_registry(chart_registry)
-    url = reverse("charts:push", args=[registry.pk])
+    url = reverse("charts:chartpush_add", args=[registry.pk])
 
     def add_pushes(n: int) -> None:
         for i in range(n):
@@ -377,7 +377,7 @@ def test_push_whose_worker_died_is_failed_by_the_recovery_and_polling_stops(
         status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2),
         lease_owner="a-killed-worker", lease_expires_at=timezone.now() - timedelta(hours=1),
     )  # fmt: skip
-    url = reverse("charts:pushes", args=[registry.pk])
+    url = reverse("charts:chartpush_list", args=[registry.pk])
 
     polled = admin_client.get(url, headers={"HX-Request": "true"})
     assert polled.status_code == 200  # still polling: a GET writes nothing
@@ -402,7 +402,7 @@ def test_push_running_within_its_lease_is_still_shown_running(admin_client, char
     )  # fmt: skip
 
     response = admin_client.get(
-        reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"}
+        reverse("charts:chartpush_list", args=[registry.pk]), headers={"HX-Request": "true"}
     )
 
     assert response.status_code == 200
@@ -435,7 +435,7 @@ def test_body_over_the_limit_is_refused_before_even_the_csrf_check_parses_it(
     client = Client(enforce_csrf_checks=True)
     client.force_login(superuser)
     registry = push_registry(chart_registry)
-    url = reverse("charts:push", args=[registry.pk])
+    url = reverse("charts:chartpush_add", args=[registry.pk])
     client.get(url)
     archive = make_chart_archive(unique("huge"), "1.0.0", extra={"x": random.randbytes(2_000_000)})
 
@@ -453,7 +453,7 @@ def test_push_without_a_csrf_token_is_still_refused(chart_registry, superuser):
     registry = push_registry(chart_registry)
 
     response = client.post(
-        reverse("charts:push", args=[registry.pk]),
+        reverse("charts:chartpush_add", args=[registry.pk]),
         {"archive": upload(make_chart_archive(unique("nocsrf"), "1.0.0"))},
     )
 
@@ -476,7 +476,9 @@ def test_a_push_that_never_reached_a_worker_is_sent_again_by_the_recovery(
     )  # fmt: skip
     sent = broker.sent("charts.tasks.push_chart")
 
-    admin_client.get(reverse("charts:pushes", args=[registry.pk]), headers={"HX-Request": "true"})
+    admin_client.get(
+        reverse("charts:chartpush_list", args=[registry.pk]), headers={"HX-Request": "true"}
+    )
     assert sent == []  # listing the pushes sends nothing
     recover_runs()
 

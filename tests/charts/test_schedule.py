@@ -157,7 +157,7 @@ def test_a_broker_outage_after_sync_now_is_logged_not_a_500(
 
     broker.down = True
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("charts:source_sync", args=[source.pk]))
+        response = admin_client.post(reverse("charts:chartsource_sync", args=[source.pk]))
 
     assert response.status_code == 302
     assert SyncRun.objects.get().status == SyncRun.Status.QUEUED

@@ -48,17 +48,17 @@ def helm_repository():
 # --- permissions ------------------------------------------------------------------------
 
 SUPERUSER_PAGES = [
-    ("get", "charts:repository_list", False),
-    ("get", "charts:repository_add", False),
-    ("post", "charts:repository_add", False),
-    ("get", "charts:repository_edit", True),
-    ("post", "charts:repository_edit", True),
-    ("get", "charts:repository_delete", True),
-    ("post", "charts:repository_delete", True),
-    ("get", "charts:source_list", False),
-    ("get", "charts:source", "source"),
-    ("get", "charts:source_runs", "source"),
-    ("post", "charts:source_sync", "source"),
+    ("get", "charts:helmrepository_list", False),
+    ("get", "charts:helmrepository_add", False),
+    ("post", "charts:helmrepository_add", False),
+    ("get", "charts:helmrepository_edit", True),
+    ("post", "charts:helmrepository_edit", True),
+    ("get", "charts:helmrepository_delete", True),
+    ("post", "charts:helmrepository_delete", True),
+    ("get", "charts:chartsource_list", False),
+    ("get", "charts:chartsource_detail", "source"),
+    ("get", "charts:chartsource_runs", "source"),
+    ("post", "charts:chartsource_sync", "source"),
 ]
 
 
@@ -88,11 +88,11 @@ def test_chart_store_is_for_every_signed_in_user_and_not_for_anonymous(
     user_client, helm_repository
 ):
     chart = make_chart(helm_repository.source, "redis", ["1.0.0"])
-    assert user_client.get(reverse("charts:store")).status_code == 200
-    assert user_client.get(reverse("charts:chart", args=[chart.pk])).status_code == 200
+    assert user_client.get(reverse("charts:chart_list")).status_code == 200
+    assert user_client.get(reverse("charts:chart_detail", args=[chart.pk])).status_code == 200
     client = Client()
-    assert client.get(reverse("charts:store")).status_code == 302
-    assert client.get(reverse("charts:chart", args=[chart.pk])).status_code == 302
+    assert client.get(reverse("charts:chart_list")).status_code == 302
+    assert client.get(reverse("charts:chart_detail", args=[chart.pk])).status_code == 302
 
 
 # --- Chart Repositories -----------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_adding_a_repository_saves_it_audits_it_and_queues_its_first_sync(
     admin_client, queued_syncs, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("charts:repository_add"), repository_data())
+        response = admin_client.post(reverse("charts:helmrepository_add"), repository_data())
     assert response.status_code == 302
     repository = HelmRepository.objects.get(name="stable")
     run = SyncRun.objects.get(source__helm_repository=repository)
@@ -126,7 +126,7 @@ def test_adding_a_repository_saves_it_audits_it_and_queues_its_first_sync(
 def test_bad_input_is_explained_beside_the_field_and_saves_nothing(
     admin_client, overrides, message
 ):
-    response = admin_client.post(reverse("charts:repository_add"), repository_data(**overrides))
+    response = admin_client.post(reverse("charts:helmrepository_add"), repository_data(**overrides))
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not HelmRepository.objects.exists()
@@ -134,7 +134,7 @@ def test_bad_input_is_explained_beside_the_field_and_saves_nothing(
 
 def test_index_yaml_at_the_end_of_the_url_is_accepted_and_dropped(admin_client):
     admin_client.post(
-        reverse("charts:repository_add"),
+        reverse("charts:helmrepository_add"),
         repository_data(url="https://charts.example.com/stable/index.yaml/"),
     )
     assert HelmRepository.objects.get().url == "https://charts.example.com/stable"
@@ -143,10 +143,10 @@ def test_index_yaml_at_the_end_of_the_url_is_accepted_and_dropped(admin_client):
 def test_the_password_is_encrypted_never_shown_and_kept_when_left_blank(
     admin_client, helm_repository
 ):
-    page = admin_client.get(reverse("charts:repository_edit", args=[helm_repository.pk]))
+    page = admin_client.get(reverse("charts:helmrepository_edit", args=[helm_repository.pk]))
     assert SECRET not in page.content.decode()
     admin_client.post(
-        reverse("charts:repository_edit", args=[helm_repository.pk]),
+        reverse("charts:helmrepository_edit", args=[helm_repository.pk]),
         repository_data(
             name=None, access="private", username="reader", password="", url=helm_repository.url
         ),
@@ -158,7 +158,7 @@ def test_the_password_is_encrypted_never_shown_and_kept_when_left_blank(
     with connection.cursor() as cursor:
         cursor.execute("SELECT password FROM charts_helmrepository")
         assert SECRET not in cursor.fetchone()[0]
-    for url in ("charts:repository_list", "charts:source_list"):
+    for url in ("charts:helmrepository_list", "charts:chartsource_list"):
         assert SECRET not in admin_client.get(reverse(url)).content.decode()
     assert SECRET not in str(list(AuditEntry.objects.values_list("changes", flat=True)))
 
@@ -167,7 +167,7 @@ def test_test_connection_reads_the_index_and_says_what_it_found(admin_client, he
     archive = make_chart_archive("redis", "1.0.0")
     helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
     response = admin_client.post(
-        reverse("charts:repository_add"),
+        reverse("charts:helmrepository_add"),
         repository_data(url=helm_repo.url, tls_mode="insecure", _action="test"),
         HTTP_HX_REQUEST="true",
     )
@@ -178,7 +178,7 @@ def test_test_connection_reads_the_index_and_says_what_it_found(admin_client, he
 
 def test_test_connection_reports_a_wrong_password(admin_client, private_helm_repo):
     response = admin_client.post(
-        reverse("charts:repository_add"),
+        reverse("charts:helmrepository_add"),
         repository_data(
             url=private_helm_repo.url,
             tls_mode="insecure",
@@ -194,9 +194,9 @@ def test_test_connection_reports_a_wrong_password(admin_client, private_helm_rep
 
 def test_delete_page_shows_how_many_charts_leave_the_store(admin_client, helm_repository):
     make_chart(helm_repository.source, "redis", ["1.0.0", "1.1.0"])
-    page = admin_client.get(reverse("charts:repository_delete", args=[helm_repository.pk]))
+    page = admin_client.get(reverse("charts:helmrepository_delete", args=[helm_repository.pk]))
     assert "1 charts (2 versions)" in page.content.decode()
-    admin_client.post(reverse("charts:repository_delete", args=[helm_repository.pk]))
+    admin_client.post(reverse("charts:helmrepository_delete", args=[helm_repository.pk]))
     assert not Chart.objects.exists()
 
 
@@ -206,7 +206,7 @@ def test_delete_page_shows_how_many_charts_leave_the_store(admin_client, helm_re
 def test_sync_now_queues_one_run_and_answers_htmx_with_the_runs_table(
     admin_client, helm_repository, queued_syncs, django_capture_on_commit_callbacks
 ):
-    url = reverse("charts:source_sync", args=[helm_repository.source.pk])
+    url = reverse("charts:chartsource_sync", args=[helm_repository.source.pk])
     with django_capture_on_commit_callbacks(execute=True):
         first = admin_client.post(url, HTTP_HX_REQUEST="true")
         admin_client.post(url, HTTP_HX_REQUEST="true")  # a second click joins the queued run
@@ -219,7 +219,7 @@ def test_sync_now_queues_one_run_and_answers_htmx_with_the_runs_table(
 def test_runs_table_polls_while_a_run_is_going_and_stops_with_286(admin_client, helm_repository):
     source = helm_repository.source
     run = SyncRun.objects.create(source=source, status=SyncRun.Status.RUNNING, indexed=1234)
-    url = reverse("charts:source_runs", args=[source.pk])
+    url = reverse("charts:chartsource_runs", args=[source.pk])
     live = admin_client.get(url, HTTP_HX_REQUEST="true")
     assert live.status_code == 200
     assert "1234 versions indexed so far" in live.content.decode()
@@ -238,7 +238,7 @@ def test_source_page_shows_the_runs_with_counts_and_errors(admin_client, helm_re
     )
     SyncRun.objects.create(source=helm_repository.source, status="failed", error="HTTP 503")
     html = admin_client.get(
-        reverse("charts:source", args=[helm_repository.source.pk])
+        reverse("charts:chartsource_detail", args=[helm_repository.source.pk])
     ).content.decode()
     assert "HTTP 503" in html and "What earlier runs indexed is kept." in html
     assert ">12<" in html
@@ -249,7 +249,7 @@ def test_registry_list_shows_each_chart_repositorys_last_sync(admin_client, char
     push_versions(chart_registry, repo, "listed", ["1.0.0"])
     source = source_of(oci_registry(chart_registry, [repo]), repo)
     sync(source)
-    html = admin_client.get(reverse("registries:list")).content.decode()
+    html = admin_client.get(reverse("registries:registry_list")).content.decode()
     assert repo in html and "Synced" in html
 
 
@@ -263,7 +263,7 @@ def test_store_searches_name_description_and_keywords(user_client, helm_reposito
     make_chart(source, "nginx", ["3.0.0"], description="Web server")
 
     def names(q):
-        page = user_client.get(reverse("charts:store"), {"q": q}).context["page"]
+        page = user_client.get(reverse("charts:chart_list"), {"q": q}).context["page"]
         return [c.name for c in page.object_list]
 
     assert names("redis") == ["redis"]
@@ -277,21 +277,23 @@ def test_store_filters_by_source_and_hides_inactive_sources(user_client, helm_re
     other_source = ChartSource.objects.create(kind="helm", helm_repository=other)
     make_chart(helm_repository.source, "redis", ["1.0.0"])
     make_chart(other_source, "nginx", ["1.0.0"])
-    page = user_client.get(reverse("charts:store"), {"source": other_source.pk}).context["page"]
+    page = user_client.get(reverse("charts:chart_list"), {"source": other_source.pk}).context[
+        "page"
+    ]
     assert [c.name for c in page.object_list] == ["nginx"]
     other.active = False
     other.save()
-    page = user_client.get(reverse("charts:store")).context["page"]
+    page = user_client.get(reverse("charts:chart_list")).context["page"]
     assert [c.name for c in page.object_list] == ["redis"]
 
 
 def test_store_paginates_and_answers_htmx_with_the_results_alone(user_client, helm_repository):
     for i in range(30):
         make_chart(helm_repository.source, f"chart-{i:02d}", ["1.0.0"])
-    first = user_client.get(reverse("charts:store"))
+    first = user_client.get(reverse("charts:chart_list"))
     assert len(first.context["page"].object_list) == 24
     assert "Page 1 of 2" in first.content.decode()
-    partial = user_client.get(reverse("charts:store"), {"page": 2}, HTTP_HX_REQUEST="true")
+    partial = user_client.get(reverse("charts:chart_list"), {"page": 2}, HTTP_HX_REQUEST="true")
     assert '<nav class="navbar' not in partial.content.decode()
     assert len(partial.context["page"].object_list) == 6
 
@@ -302,13 +304,13 @@ def test_store_queries_do_not_grow_with_the_number_of_charts(
     for i in range(60):
         make_chart(helm_repository.source, f"chart-{i:02d}", ["1.0.0"])
     with django_assert_max_num_queries(8):
-        user_client.get(reverse("charts:store"), {"q": "chart"})
+        user_client.get(reverse("charts:chart_list"), {"q": "chart"})
 
 
 def test_bad_page_numbers_and_filters_do_not_fail(user_client, helm_repository):
     make_chart(helm_repository.source, "redis", ["1.0.0"])
     for params in ({"page": "999"}, {"page": "x"}, {"source": "abc"}, {"q": "%' OR 1=1"}):
-        assert user_client.get(reverse("charts:store"), params).status_code == 200
+        assert user_client.get(reverse("charts:chart_list"), params).status_code == 200
 
 
 # --- chart page -------------------------------------------------------------------------
@@ -324,12 +326,12 @@ def test_chart_page_reads_values_and_readme_from_the_archive_once(user_client, h
     sync(source)
     chart = Chart.objects.get()
 
-    html = user_client.get(reverse("charts:chart", args=[chart.pk])).content.decode()
+    html = user_client.get(reverse("charts:chart_detail", args=[chart.pk])).content.decode()
     assert "replicaCount: 3" in html and "# Redis chart" in html
     assert f"helm pull redis --repo {helm_repo.url} --version 1.0.0" in html
     assert f"helm install redis redis --repo {helm_repo.url} --version 1.0.0" in html
     archive_reads = sum(".tgz" in line for line in helm_repo.access_log_lines())
-    user_client.get(reverse("charts:chart", args=[chart.pk]))
+    user_client.get(reverse("charts:chart_detail", args=[chart.pk]))
     assert sum(".tgz" in line for line in helm_repo.access_log_lines()) == archive_reads
 
 
@@ -339,7 +341,7 @@ def test_a_corrupt_archive_is_explained_on_the_chart_page(user_client, helm_repo
     helm_repo.write_index(helm_index([{"name": "broken", "version": "1.0.0", "archive": corrupt}]))
     sync(helm_source(helm_repo))
 
-    response = user_client.get(reverse("charts:chart", args=[Chart.objects.get().pk]))
+    response = user_client.get(reverse("charts:chart_detail", args=[Chart.objects.get().pk]))
 
     assert response.status_code == 200
     assert "The chart archive could not be read" in response.content.decode()
@@ -354,7 +356,9 @@ def test_an_archive_that_does_not_match_the_index_digest_is_refused(user_client,
     helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
     sync(helm_source(helm_repo))
 
-    html = user_client.get(reverse("charts:chart", args=[Chart.objects.get().pk])).content.decode()
+    html = user_client.get(
+        reverse("charts:chart_detail", args=[Chart.objects.get().pk])
+    ).content.decode()
 
     assert "does not match the digest" in html and "evil" not in html
 
@@ -368,7 +372,9 @@ def test_chart_page_lists_versions_in_semver_order_and_shows_the_oci_commands(
     sync(source)
     chart = Chart.objects.get(source=source)
 
-    response = user_client.get(reverse("charts:chart", args=[chart.pk]), {"version": "1.9.0"})
+    response = user_client.get(
+        reverse("charts:chart_detail", args=[chart.pk]), {"version": "1.9.0"}
+    )
 
     assert [v.version for v in response.context["versions"]] == [
         "1.10.0",
@@ -388,7 +394,7 @@ def test_icons_from_the_internet_are_never_loaded_by_the_page(user_client, helm_
     make_chart(source, "outside", ["1.0.0"], icon="https://cdn.example.org/outside.png")
     make_chart(source, "inside", ["1.0.0"], icon="https://charts.example.com/icons/inside.png")
     make_chart(source, "inline", ["1.0.0"], icon="data:image/png;base64,iVBORw0KGgo=")
-    html = user_client.get(reverse("charts:store")).content.decode()
+    html = user_client.get(reverse("charts:chart_list")).content.decode()
     assert "cdn.example.org" not in html
     assert 'src="https://charts.example.com/icons/inside.png"' in html
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
@@ -399,5 +405,7 @@ def test_registry_delete_page_counts_the_charts_that_leave_the_store(admin_clien
     push_versions(chart_registry, repo, "doomed", ["1.0.0"])
     registry = oci_registry(chart_registry, [repo])
     sync(source_of(registry, repo))
-    html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
+    html = admin_client.get(
+        reverse("registries:registry_delete", args=[registry.pk])
+    ).content.decode()
     assert "the 1 charts indexed from them leave the Chart Store" in html

@@ -11,25 +11,25 @@ pytestmark = pytest.mark.django_db
 
 # (method, url name, which object's pk it takes)
 PAGES = [
-    ("get", "clusters:list", None),
-    ("get", "clusters:add", None),
-    ("post", "clusters:add", None),
-    ("get", "clusters:edit", "cluster"),
-    ("post", "clusters:edit", "cluster"),
-    ("get", "clusters:delete", "cluster"),
-    ("post", "clusters:delete", "cluster"),
-    ("get", "clusters:status", "cluster"),
-    ("post", "clusters:reconcile", "cluster"),
-    ("get", "clusters:environments", None),
+    ("get", "clusters:cluster_list", None),
+    ("get", "clusters:cluster_add", None),
+    ("post", "clusters:cluster_add", None),
+    ("get", "clusters:cluster_edit", "cluster"),
+    ("post", "clusters:cluster_edit", "cluster"),
+    ("get", "clusters:cluster_delete", "cluster"),
+    ("post", "clusters:cluster_delete", "cluster"),
+    ("get", "clusters:cluster_status", "cluster"),
+    ("post", "clusters:cluster_reconcile", "cluster"),
+    ("get", "clusters:environment_list", None),
     ("get", "clusters:environment_add", None),
     ("post", "clusters:environment_add", None),
     ("get", "clusters:environment_edit", "environment"),
     ("post", "clusters:environment_edit", "environment"),
     ("get", "clusters:environment_delete", "environment"),
     ("post", "clusters:environment_delete", "environment"),
-    ("get", "clusters:registry_access", "registry"),
-    ("post", "clusters:registry_access", "registry"),
-    ("get", "clusters:registry_access_status", "registry"),
+    ("get", "clusters:registryaccess_edit", "registry"),
+    ("post", "clusters:registryaccess_edit", "registry"),
+    ("get", "clusters:registryaccess_status", "registry"),
 ]
 
 
@@ -78,4 +78,4 @@ def test_superuser_sees_every_page(admin_client, objects, name, kind):
 
 def test_plain_user_sees_no_cluster_links_in_the_navigation(user_client):
     html = user_client.get(reverse("home")).content.decode()
-    assert reverse("clusters:list") not in html
+    assert reverse("clusters:cluster_list") not in html

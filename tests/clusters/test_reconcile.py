@@ -562,7 +562,7 @@ def test_a_cluster_is_not_deleted_while_its_reconcile_runs(add_cluster, admin_cl
     reconcile_cluster(cluster.pk)
     lease = Lease.acquire(Cluster, cluster.pk)  # a reconcile is running
     try:
-        page = admin_client.post(reverse("clusters:delete", args=[cluster.pk]))
+        page = admin_client.post(reverse("clusters:cluster_delete", args=[cluster.pk]))
         with pytest.raises(ValidationError):
             Cluster.objects.get(pk=cluster.pk).delete()
     finally:

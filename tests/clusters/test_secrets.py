@@ -38,17 +38,17 @@ def test_no_page_or_log_line_contains_the_cluster_token_or_registry_password(
     environment = cluster.environments.get()
 
     pages = [
-        reverse("clusters:list"),
-        reverse("clusters:edit", args=[cluster.pk]),
-        reverse("clusters:delete", args=[cluster.pk]),
-        reverse("clusters:status", args=[cluster.pk]),
-        reverse("clusters:environments"),
+        reverse("clusters:cluster_list"),
+        reverse("clusters:cluster_edit", args=[cluster.pk]),
+        reverse("clusters:cluster_delete", args=[cluster.pk]),
+        reverse("clusters:cluster_status", args=[cluster.pk]),
+        reverse("clusters:environment_list"),
         reverse("clusters:environment_edit", args=[environment.pk]),
-        reverse("clusters:registry_access", args=[registry.pk]),
-        reverse("clusters:registry_access_status", args=[registry.pk]),
-        reverse("registries:list"),
-        reverse("registries:delete", args=[registry.pk]),
-        reverse("audit_log"),
+        reverse("clusters:registryaccess_edit", args=[registry.pk]),
+        reverse("clusters:registryaccess_status", args=[registry.pk]),
+        reverse("registries:registry_list"),
+        reverse("registries:registry_delete", args=[registry.pk]),
+        reverse("config:auditentry_list"),
         "/admin/clusters/cluster/",
         f"/admin/clusters/cluster/{cluster.pk}/change/",
         "/admin/clusters/pullsecrettarget/",
@@ -62,7 +62,7 @@ def test_no_page_or_log_line_contains_the_cluster_token_or_registry_password(
         assert REGISTRY_PASSWORD not in html, url
     # Test connection with a typed token echoes neither.
     test = admin_client.post(
-        reverse("clusters:edit", args=[cluster.pk]),
+        reverse("clusters:cluster_edit", args=[cluster.pk]),
         {"api_url": fake.url, "token": CLUSTER_TOKEN, "_action": "test"},
     )
     assert CLUSTER_TOKEN not in test.content.decode()

@@ -29,7 +29,7 @@ def cluster_data(**overrides) -> dict:
 
 
 def test_add_cluster_saves_it_encrypted_and_audits_without_the_token(admin_client):
-    response = admin_client.post(reverse("clusters:add"), cluster_data())
+    response = admin_client.post(reverse("clusters:cluster_add"), cluster_data())
 
     assert response.status_code == 302
     cluster = Cluster.objects.get(name="prod")
@@ -40,7 +40,9 @@ def test_add_cluster_saves_it_encrypted_and_audits_without_the_token(admin_clien
 
 
 def test_cluster_url_without_scheme_is_refused_beside_the_field(admin_client):
-    response = admin_client.post(reverse("clusters:add"), cluster_data(api_url="ftp://kube"))
+    response = admin_client.post(
+        reverse("clusters:cluster_add"), cluster_data(api_url="ftp://kube")
+    )
 
     html = response.content.decode()
     assert "Enter the API server URL with its scheme" in html or "Enter a valid URL" in html
@@ -50,14 +52,16 @@ def test_cluster_url_without_scheme_is_refused_beside_the_field(admin_client):
 def test_cluster_url_with_a_password_in_it_is_refused(admin_client):
     # The client never sends it; the URL is shown on the list and in every error.
     data = cluster_data(api_url="https://admin:url-password-do-not-leak@kube.example.com")
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "takes no user name or password" in html
     assert not Cluster.objects.exists()
 
 
 def test_cluster_needs_a_token(admin_client):
-    html = admin_client.post(reverse("clusters:add"), cluster_data(token="")).content.decode()
+    html = admin_client.post(
+        reverse("clusters:cluster_add"), cluster_data(token="")
+    ).content.decode()
 
     assert "Enter the bearer token" in html
     assert not Cluster.objects.exists()
@@ -65,7 +69,7 @@ def test_cluster_needs_a_token(admin_client):
 
 def test_cluster_token_with_a_line_break_inside_is_refused_beside_the_field(admin_client):
     data = cluster_data(token="first-half-do-not-leak\nsecond-half")
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "paste it again" in html
     assert "first-half-do-not-leak" not in html
@@ -74,7 +78,7 @@ def test_cluster_token_with_a_line_break_inside_is_refused_beside_the_field(admi
 
 def test_ca_certificate_must_be_pem(admin_client):
     html = admin_client.post(
-        reverse("clusters:add"), cluster_data(ca_certificate="not a certificate")
+        reverse("clusters:cluster_add"), cluster_data(ca_certificate="not a certificate")
     ).content.decode()
 
     assert "This is not a PEM certificate" in html
@@ -82,7 +86,7 @@ def test_ca_certificate_must_be_pem(admin_client):
 
 def test_ca_certificate_and_skip_tls_verify_exclude_each_other(admin_client, ca):
     data = cluster_data(ca_certificate=ca.cert_pem, skip_tls_verify="on")
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "not both" in html
 
@@ -91,7 +95,7 @@ def test_edit_with_a_blank_token_keeps_the_stored_one(admin_client):
     cluster = ClusterFactory(name="prod", token="stored-token-do-not-leak")
     data = cluster_data(name=None, token="", api_url="https://new.example.com")
 
-    response = admin_client.post(reverse("clusters:edit", args=[cluster.pk]), data)
+    response = admin_client.post(reverse("clusters:cluster_edit", args=[cluster.pk]), data)
 
     assert response.status_code == 302
     cluster.refresh_from_db()
@@ -104,7 +108,7 @@ def test_cluster_list_shows_clusters_with_environment_counts(admin_client):
     EnvironmentFactory(cluster=cluster)
     EnvironmentFactory(cluster=cluster)
 
-    html = admin_client.get(reverse("clusters:list")).content.decode()
+    html = admin_client.get(reverse("clusters:cluster_list")).content.decode()
 
     assert 'data-cluster="prod"' in html
     assert "<td>2</td>" in html
@@ -121,7 +125,7 @@ def test_cluster_list_counts_targets_by_status_once_each(admin_client):
             cluster=cluster, namespace=namespace, registry=registry, secret_name="x", status=status
         )
 
-    html = admin_client.get(reverse("clusters:list")).content.decode()
+    html = admin_client.get(reverse("clusters:cluster_list")).content.decode()
 
     assert "2 in sync" in html and "1 failed" in html
 
@@ -130,14 +134,16 @@ def test_cluster_list_runs_a_fixed_number_of_queries(admin_client, django_assert
     for _ in range(10):
         EnvironmentFactory()
     with django_assert_max_num_queries(5):
-        admin_client.get(reverse("clusters:list"))
+        admin_client.get(reverse("clusters:cluster_list"))
 
 
 def test_test_connection_reports_version_and_secret_rights(admin_client, start_fake_cluster):
     fake = start_fake_cluster(namespaces=["team-a"])
     data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
 
-    response = admin_client.post(reverse("clusters:add"), data, headers={"HX-Request": "true"})
+    response = admin_client.post(
+        reverse("clusters:cluster_add"), data, headers={"HX-Request": "true"}
+    )
 
     html = response.content.decode()
     assert "Connection OK." in html
@@ -150,7 +156,7 @@ def test_test_connection_names_the_verbs_the_token_lacks(admin_client, start_fak
     fake = start_fake_cluster(secret_access={"create": False, "delete": False})
     data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
 
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "Connection failed." in html
     assert "may not create, delete secrets" in html
@@ -162,7 +168,7 @@ def test_test_connection_warns_when_service_accounts_cannot_be_patched(
     fake = start_fake_cluster(secret_access={"patch serviceaccounts": False})
     data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
 
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "Connection OK." in html
     assert "may not patch service accounts" in html
@@ -174,7 +180,7 @@ def test_test_connection_degrades_when_the_server_does_not_answer_access_reviews
     fake = start_fake_cluster(secret_access=None)
     data = cluster_data(api_url=fake.url, token=fake.token, _action="test")
 
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "Connection OK." in html
     assert "did not say whether the token may use secrets" in html
@@ -186,7 +192,7 @@ def test_test_connection_with_a_wrong_token_says_so_without_echoing_it(
     fake = start_fake_cluster()
     data = cluster_data(api_url=fake.url, token=TOKEN, _action="test")
 
-    html = admin_client.post(reverse("clusters:add"), data).content.decode()
+    html = admin_client.post(reverse("clusters:cluster_add"), data).content.decode()
 
     assert "rejected the bearer token" in html
     assert TOKEN not in html
@@ -199,7 +205,7 @@ def test_cluster_delete_page_names_the_namespaces_holding_pull_secrets(admin_cli
         cluster=cluster, namespace="team-a", registry=registry, secret_name="wharf-acme"
     )
 
-    html = admin_client.get(reverse("clusters:delete", args=[cluster.pk])).content.decode()
+    html = admin_client.get(reverse("clusters:cluster_delete", args=[cluster.pk])).content.decode()
 
     assert "team-a" in html and "pull secrets" in html
 
@@ -207,7 +213,7 @@ def test_cluster_delete_page_names_the_namespaces_holding_pull_secrets(admin_cli
 def test_cluster_delete_removes_it_and_audits(admin_client):
     cluster = ClusterFactory(name="prod", api_url="http://127.0.0.1:9")
 
-    response = admin_client.post(reverse("clusters:delete", args=[cluster.pk]))
+    response = admin_client.post(reverse("clusters:cluster_delete", args=[cluster.pk]))
 
     assert response.status_code == 302
     assert not Cluster.objects.exists()
@@ -225,7 +231,7 @@ def test_saving_a_cluster_marks_its_targets_pending_and_queues_a_reconcile(
 
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
-            reverse("clusters:edit", args=[cluster.pk]), cluster_data(name=None, token="")
+            reverse("clusters:cluster_edit", args=[cluster.pk]), cluster_data(name=None, token="")
         )
 
     assert queued == [cluster.pk]
@@ -242,9 +248,14 @@ def test_add_environment_under_a_cluster(admin_client):
     response = admin_client.post(reverse("clusters:environment_add"), data)
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("clusters:edit", args=[cluster.pk]) + "#environments"
+    assert (
+        response["Location"]
+        == reverse("clusters:cluster_edit", args=[cluster.pk]) + "#environments"
+    )
     assert Environment.objects.get().namespace == "web"
-    cluster_page = admin_client.get(reverse("clusters:edit", args=[cluster.pk])).content.decode()
+    cluster_page = admin_client.get(
+        reverse("clusters:cluster_edit", args=[cluster.pk])
+    ).content.decode()
     assert 'data-environment="prod-web"' in cluster_page
 
 
@@ -304,20 +315,20 @@ def test_new_registry_is_not_injected_anywhere_and_offers_manage(admin_client):
     registry = RegistryFactory(name="acme")
     ClusterFactory()
 
-    html = admin_client.get(reverse("registries:list")).content.decode()
+    html = admin_client.get(reverse("registries:registry_list")).content.decode()
 
     assert "Not injected into any cluster" in html
-    assert reverse("clusters:registry_access", args=[registry.pk]) in html
+    assert reverse("clusters:registryaccess_edit", args=[registry.pk]) in html
     assert not RegistryAccess.objects.exists()
 
 
 def test_public_registry_offers_no_manage(admin_client):
     registry = RegistryFactory(registry_type="public", username="", secret="")
 
-    html = admin_client.get(reverse("registries:list")).content.decode()
+    html = admin_client.get(reverse("registries:registry_list")).content.decode()
 
-    assert reverse("clusters:registry_access", args=[registry.pk]) not in html
-    response = admin_client.get(reverse("clusters:registry_access", args=[registry.pk]))
+    assert reverse("clusters:registryaccess_edit", args=[registry.pk]) not in html
+    response = admin_client.get(reverse("clusters:registryaccess_edit", args=[registry.pk]))
     assert response.status_code == 404
 
 
@@ -326,12 +337,12 @@ def test_manage_saves_an_include_rule_and_the_list_shows_the_summary(admin_clien
     first, second, _third = ClusterFactory(), ClusterFactory(), ClusterFactory()
     data = access_data(clusters=[first.pk, second.pk])
 
-    response = admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+    response = admin_client.post(reverse("clusters:registryaccess_edit", args=[registry.pk]), data)
 
     assert response.status_code == 302
     rule = RegistryAccess.objects.get()
     assert set(rule.clusters.all()) == {first, second}
-    html = admin_client.get(reverse("registries:list")).content.decode()
+    html = admin_client.get(reverse("registries:registry_list")).content.decode()
     assert "Registry credential access is auto injected to 2 clusters" in html
     entry = AuditEntry.objects.get(object_type="registry credential access")
     assert sorted(entry.changes["clusters"][1]) == sorted([first.name, second.name])
@@ -343,25 +354,25 @@ def test_exclude_rule_summary_counts_every_other_cluster(admin_client):
     ClusterFactory(), ClusterFactory()
     data = access_data(mode="exclude", clusters=[left_out.pk])
 
-    admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+    admin_client.post(reverse("clusters:registryaccess_edit", args=[registry.pk]), data)
 
-    html = admin_client.get(reverse("registries:list")).content.decode()
+    html = admin_client.get(reverse("registries:registry_list")).content.decode()
     assert "Registry credential access is auto injected to 2 clusters" in html
 
 
 def test_all_clusters_rule_summary(admin_client):
     registry = RegistryFactory(name="acme")
     admin_client.post(
-        reverse("clusters:registry_access", args=[registry.pk]), access_data(all_clusters="on")
+        reverse("clusters:registryaccess_edit", args=[registry.pk]), access_data(all_clusters="on")
     )
-    html = admin_client.get(reverse("registries:list")).content.decode()
+    html = admin_client.get(reverse("registries:registry_list")).content.decode()
     assert "auto injected to all clusters" in html
 
 
 def test_include_rule_needs_clusters_or_all(admin_client):
     registry = RegistryFactory()
     html = admin_client.post(
-        reverse("clusters:registry_access", args=[registry.pk]), access_data()
+        reverse("clusters:registryaccess_edit", args=[registry.pk]), access_data()
     ).content.decode()
     assert "Pick the clusters to inject credentials into" in html
     assert not RegistryAccess.objects.exists()
@@ -373,7 +384,7 @@ def test_a_cluster_id_no_database_can_hold_is_refused_not_a_500(admin_client):
     ClusterFactory()
     data = access_data(clusters=["9" * 30])
 
-    response = admin_client.post(reverse("clusters:registry_access", args=[registry.pk]), data)
+    response = admin_client.post(reverse("clusters:registryaccess_edit", args=[registry.pk]), data)
 
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
@@ -384,7 +395,7 @@ def test_specified_secret_needs_its_name(admin_client):
     registry = RegistryFactory()
     data = access_data(all_clusters="on", credentials="secret", secret_name="")
     html = admin_client.post(
-        reverse("clusters:registry_access", args=[registry.pk]), data
+        reverse("clusters:registryaccess_edit", args=[registry.pk]), data
     ).content.decode()
     assert "Enter the name of the image pull secret" in html
 
@@ -396,7 +407,7 @@ def test_registry_list_with_rules_runs_a_fixed_number_of_queries(
     for _ in range(10):
         inject(RegistryFactory(), clusters=clusters[:2])
     with django_assert_max_num_queries(8):
-        admin_client.get(reverse("registries:list"))
+        admin_client.get(reverse("registries:registry_list"))
 
 
 def test_saving_access_queues_a_reconcile_of_the_selected_clusters(
@@ -410,7 +421,7 @@ def test_saving_access_queues_a_reconcile_of_the_selected_clusters(
 
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
-            reverse("clusters:registry_access", args=[registry.pk]),
+            reverse("clusters:registryaccess_edit", args=[registry.pk]),
             access_data(clusters=[chosen.pk]),
         )
 
@@ -427,7 +438,7 @@ def test_status_partial_polls_while_targets_are_pending(admin_client):
     target = PullSecretTarget.objects.create(
         cluster=ClusterFactory(), namespace="a", registry=RegistryFactory(), secret_name="x"
     )
-    url = reverse("clusters:registry_access_status", args=[target.registry_id])
+    url = reverse("clusters:registryaccess_status", args=[target.registry_id])
 
     response = admin_client.get(url, headers={"HX-Request": "true"})
 
@@ -445,8 +456,8 @@ def test_status_partial_stops_polling_with_286_when_nothing_is_pending(admin_cli
     )
 
     for url in (
-        reverse("clusters:registry_access_status", args=[target.registry_id]),
-        reverse("clusters:status", args=[target.cluster_id]),
+        reverse("clusters:registryaccess_status", args=[target.registry_id]),
+        reverse("clusters:cluster_status", args=[target.cluster_id]),
     ):
         response = admin_client.get(url, headers={"HX-Request": "true"})
         assert response.status_code == 286
@@ -462,7 +473,9 @@ def test_registry_delete_page_names_clusters_and_namespaces_holding_its_secret(a
             cluster=cluster, namespace=namespace, registry=registry, secret_name="wharf-acme"
         )
 
-    html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
+    html = admin_client.get(
+        reverse("registries:registry_delete", args=[registry.pk])
+    ).content.decode()
 
     assert "cluster prod: team-a, team-b" in html
 
@@ -472,7 +485,7 @@ def test_reconcile_now_marks_the_cluster_pending(admin_client):
     EnvironmentFactory(cluster=cluster)
     inject(RegistryFactory())
 
-    response = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]))
+    response = admin_client.post(reverse("clusters:cluster_reconcile", args=[cluster.pk]))
 
     assert response.status_code == 302
     assert PullSecretTarget.objects.get().status == PullSecretTarget.Status.PENDING
@@ -486,7 +499,7 @@ def test_a_broker_outage_after_a_save_is_logged_not_a_500(
     cluster = ClusterFactory()
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]))
+        response = admin_client.post(reverse("clusters:cluster_reconcile", args=[cluster.pk]))
 
     assert response.status_code == 302
 
@@ -502,7 +515,7 @@ def test_reconcile_now_while_a_reconcile_runs_says_it_waits(admin_client):
         lease_owner="alive", lease_expires_at=timezone.now() + timedelta(seconds=60),
     )  # fmt: skip
 
-    page = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]), follow=True)
+    page = admin_client.post(reverse("clusters:cluster_reconcile", args=[cluster.pk]), follow=True)
 
     assert "A reconcile of busy is running" in page.content.decode()
     assert ReconcileRun.objects.filter(cluster=cluster, status="queued").count() == 1
@@ -520,6 +533,6 @@ def test_reconcile_now_behind_a_dead_reconcile_says_wharf_takes_over(admin_clien
         lease_owner="killed", lease_expires_at=timezone.now() - timedelta(minutes=50),
     )  # fmt: skip
 
-    page = admin_client.post(reverse("clusters:reconcile", args=[cluster.pk]), follow=True)
+    page = admin_client.post(reverse("clusters:cluster_reconcile", args=[cluster.pk]), follow=True)
 
     assert "stopped answering" in page.content.decode()

@@ -32,7 +32,7 @@ def test_registry_delete_page_tells_what_registries_charts_and_clusters_lose(adm
         secret_name="wharf-acme",
     )  # fmt: skip
 
-    page = admin_client.get(reverse("registries:delete", args=[registry.pk])).context
+    page = admin_client.get(reverse("registries:registry_delete", args=[registry.pk])).context
 
     assert page["impact"] == [
         "It is the default registry; no registry will be default afterwards.",
@@ -45,5 +45,7 @@ def test_registry_delete_page_tells_what_registries_charts_and_clusters_lose(adm
 
 def test_public_registry_delete_page_says_no_credentials_are_injected(admin_client):
     registry = RegistryFactory(registry_type="public", username="", secret="", auth_type="")
-    html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
+    html = admin_client.get(
+        reverse("registries:registry_delete", args=[registry.pk])
+    ).content.decode()
     assert "It is public: no credentials are injected into any cluster." in html

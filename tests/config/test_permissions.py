@@ -8,15 +8,15 @@ from tests.factories import RegistryFactory
 pytestmark = pytest.mark.django_db
 
 GLOBAL_CONFIG_PAGES = [
-    ("get", "registries:list", False),
-    ("get", "registries:add", False),
-    ("post", "registries:add", False),
-    ("get", "registries:edit", True),
-    ("post", "registries:edit", True),
-    ("get", "registries:delete", True),
-    ("post", "registries:delete", True),
-    ("post", "registries:make_default", True),
-    ("get", "audit_log", False),
+    ("get", "registries:registry_list", False),
+    ("get", "registries:registry_add", False),
+    ("post", "registries:registry_add", False),
+    ("get", "registries:registry_edit", True),
+    ("post", "registries:registry_edit", True),
+    ("get", "registries:registry_delete", True),
+    ("post", "registries:registry_delete", True),
+    ("post", "registries:registry_make_default", True),
+    ("get", "config:auditentry_list", False),
 ]
 
 
@@ -56,7 +56,7 @@ def test_superuser_sees_every_global_configuration_page(admin_client, registry, 
 
 def test_plain_user_lands_on_the_chart_store_without_global_configurations(user_client):
     response = user_client.get(reverse("home"), follow=True)
-    assert response.redirect_chain[-1][0] == reverse("charts:store")
+    assert response.redirect_chain[-1][0] == reverse("charts:chart_list")
     assert response.status_code == 200
     assert "Global Configurations" not in response.content.decode().split("<main")[0]
 
@@ -73,9 +73,9 @@ def test_sign_in_page_needs_no_sign_in(client):
 def test_sign_in_then_sign_out(client, superuser):
     response = client.post(reverse("login"), {"username": "root", "password": "root-password-1"})
     assert response.status_code == 302
-    assert client.get(reverse("registries:list")).status_code == 200
+    assert client.get(reverse("registries:registry_list")).status_code == 200
     client.post(reverse("logout"))
-    assert client.get(reverse("registries:list")).status_code == 302
+    assert client.get(reverse("registries:registry_list")).status_code == 302
 
 
 def test_forms_are_csrf_protected(superuser):
@@ -83,16 +83,16 @@ def test_forms_are_csrf_protected(superuser):
 
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(superuser)
-    response = strict.post(reverse("registries:add"), {"name": "x"})
+    response = strict.post(reverse("registries:registry_add"), {"name": "x"})
     assert response.status_code == 403
 
 
 def test_no_page_shows_template_comments_or_tags(admin_client, registry):
     # Django's {# #} comments are one line only: a multi-line one is printed as text.
     for name, needs_pk in [
-        ("registries:add", False),
-        ("registries:edit", True),
-        ("registries:list", False),
+        ("registries:registry_add", False),
+        ("registries:registry_edit", True),
+        ("registries:registry_list", False),
     ]:
         html = admin_client.get(url_of(name, needs_pk, registry)).content.decode()
         assert "{#" not in html and "{%" not in html and "{{" not in html

@@ -41,10 +41,10 @@ def test_secrets_stay_readable_after_key_rotation(settings):
 def test_no_page_contains_a_stored_secret(admin_client):
     registry = RegistryFactory(name="leaky", secret=SECRET, is_default=True)
     pages = [
-        reverse("registries:list"),
-        reverse("registries:edit", args=[registry.pk]),
-        reverse("registries:delete", args=[registry.pk]),
-        reverse("audit_log"),
+        reverse("registries:registry_list"),
+        reverse("registries:registry_edit", args=[registry.pk]),
+        reverse("registries:registry_delete", args=[registry.pk]),
+        reverse("config:auditentry_list"),
         "/admin/registries/registry/",
         f"/admin/registries/registry/{registry.pk}/change/",
         "/admin/wharf/auditentry/",
@@ -58,7 +58,7 @@ def test_no_page_contains_a_stored_secret(admin_client):
 def test_error_page_of_a_failed_edit_contains_no_secret(admin_client):
     registry = RegistryFactory(name="team-registry", secret=SECRET)
     response = admin_client.post(
-        reverse("registries:edit", args=[registry.pk]),
+        reverse("registries:registry_edit", args=[registry.pk]),
         registry_form_data(url="http://bad", secret="typed-" + SECRET),
     )
     html = response.content.decode()
@@ -73,7 +73,7 @@ def test_repr_and_str_never_show_a_secret():
 
 def test_saving_a_registry_logs_no_secret(admin_client, caplog):
     with caplog.at_level(logging.DEBUG):
-        admin_client.post(reverse("registries:add"), registry_form_data(secret=SECRET))
+        admin_client.post(reverse("registries:registry_add"), registry_form_data(secret=SECRET))
     assert SECRET not in caplog.text
 
 

@@ -29,7 +29,7 @@ def admin_data(**overrides) -> dict:
 
 def wharf_form_data(client, registry) -> dict:
     """What Wharf's edit page of ``registry`` posts when saved unchanged."""
-    form = client.get(reverse("registries:edit", args=[registry.pk])).context["form"]
+    form = client.get(reverse("registries:registry_edit", args=[registry.pk])).context["form"]
     data = {"save_without_checking": "on"}
     for name in form.fields:
         value = form[name].value()
@@ -134,7 +134,8 @@ def test_a_registry_saved_through_the_admin_can_be_edited_on_wharfs_form(admin_c
     before = {f: getattr(registry, f) for f in ("provider", "url", "auth_type", "repositories")}
 
     response = admin_client.post(
-        reverse("registries:edit", args=[registry.pk]), wharf_form_data(admin_client, registry)
+        reverse("registries:registry_edit", args=[registry.pk]),
+        wharf_form_data(admin_client, registry),
     )
 
     assert response.status_code == 302, response.context["form"].errors

@@ -133,7 +133,9 @@ def test_test_connection_button_answers_with_an_inline_partial(admin_client, pri
         url=private_registry.host, username=private_registry.username,
         secret=private_registry.password, tls_mode="insecure", _action="test",
     )  # fmt: skip
-    response = admin_client.post(reverse("registries:add"), data, headers={"HX-Request": "true"})
+    response = admin_client.post(
+        reverse("registries:registry_add"), data, headers={"HX-Request": "true"}
+    )
     html = response.content.decode()
     assert "Connection OK" in html and "<html" not in html
     assert not Registry.objects.exists()
@@ -149,14 +151,18 @@ def test_test_connection_on_edit_uses_the_stored_password(admin_client, private_
         tls_mode="insecure", _action="test",
     )  # fmt: skip
     response = admin_client.post(
-        reverse("registries:edit", args=[registry.pk]), data, headers={"HX-Request": "true"}
+        reverse("registries:registry_edit", args=[registry.pk]),
+        data,
+        headers={"HX-Request": "true"},
     )
     assert "Connection OK" in response.content.decode()
 
 
 def test_test_connection_with_form_errors_lists_them(admin_client):
     data = registry_form_data(url="https://x", _action="test")
-    response = admin_client.post(reverse("registries:add"), data, headers={"HX-Request": "true"})
+    response = admin_client.post(
+        reverse("registries:registry_add"), data, headers={"HX-Request": "true"}
+    )
     assert "Fix the form first" in response.content.decode()
 
 
@@ -167,7 +173,7 @@ def test_saving_with_rejected_credentials_shows_the_answer_and_saves_nothing(
         url=private_registry.host, username=private_registry.username, secret="wrong",
         tls_mode="insecure", save_without_checking=None,
     )  # fmt: skip
-    response = admin_client.post(reverse("registries:add"), data)
+    response = admin_client.post(reverse("registries:registry_add"), data)
     html = response.content.decode()
     assert "Nothing was saved" in html and "rejected the credentials" in html
     assert not Registry.objects.exists()
@@ -175,7 +181,7 @@ def test_saving_with_rejected_credentials_shows_the_answer_and_saves_nothing(
 
 def test_save_without_checking_saves_an_unreachable_registry(admin_client, private_registry):
     data = registry_form_data(url="127.0.0.1:9", tls_mode="insecure", save_without_checking="on")
-    response = admin_client.post(reverse("registries:add"), data)
+    response = admin_client.post(reverse("registries:registry_add"), data)
     assert response.status_code == 302
     assert Registry.objects.filter(url="127.0.0.1:9").exists()
 
@@ -185,7 +191,7 @@ def test_saving_with_the_right_credentials_passes_the_check(admin_client, privat
         url=private_registry.host, username=private_registry.username,
         secret=private_registry.password, tls_mode="insecure", save_without_checking=None,
     )  # fmt: skip
-    assert admin_client.post(reverse("registries:add"), data).status_code == 302
+    assert admin_client.post(reverse("registries:registry_add"), data).status_code == 302
     assert Registry.objects.get().secret == private_registry.password
 
 
@@ -195,7 +201,7 @@ def test_editing_only_flags_does_not_recheck_the_connection(admin_client):
         url="127.0.0.1:9", username=registry.username, secret="", tls_mode="insecure",
         push_helm="on", save_without_checking=None,
     )  # fmt: skip
-    response = admin_client.post(reverse("registries:edit", args=[registry.pk]), data)
+    response = admin_client.post(reverse("registries:registry_edit", args=[registry.pk]), data)
     assert response.status_code == 302
     registry.refresh_from_db()
     assert registry.push_helm

@@ -147,7 +147,9 @@ def test_edit_page_renders_no_proxy_or_ssh_secret(admin_client):
         name="team-registry", connection_method="ssh", ssh_host="b", ssh_user="u",
         ssh_password="ssh-pass-do-not-leak", ssh_private_key=key, ssh_host_key=HOST_KEY,
     )  # fmt: skip
-    html = admin_client.get(reverse("registries:edit", args=[registry.pk])).content.decode()
+    html = admin_client.get(
+        reverse("registries:registry_edit", args=[registry.pk])
+    ).content.decode()
     assert "ssh-pass-do-not-leak" not in html
     assert key.splitlines()[1] not in html
     assert "Pinned host key" in html and HOST_KEY in html  # a public key, shown to compare
@@ -156,7 +158,7 @@ def test_edit_page_renders_no_proxy_or_ssh_secret(admin_client):
 
 def test_refresh_to_proxy_shows_the_proxy_fields(admin_client):
     data = registry_form_data(connection_method="proxy", _refresh="1")
-    html = admin_client.post(reverse("registries:add"), data).content.decode()
+    html = admin_client.post(reverse("registries:registry_add"), data).content.decode()
     assert 'name="proxy_username"' in html and 'name="proxy_password"' in html
     assert 'name="ssh_host_key"' not in html
     assert "later release" not in html
@@ -164,7 +166,7 @@ def test_refresh_to_proxy_shows_the_proxy_fields(admin_client):
 
 def test_refresh_to_ssh_shows_the_host_key_fields(admin_client):
     data = registry_form_data(connection_method="ssh", _refresh="1")
-    html = admin_client.post(reverse("registries:add"), data).content.decode()
+    html = admin_client.post(reverse("registries:registry_add"), data).content.decode()
     assert 'name="ssh_host_key"' in html and 'name="ssh_trust_on_first_use"' in html
     assert 'name="proxy_username"' not in html
 
@@ -172,19 +174,21 @@ def test_refresh_to_ssh_shows_the_host_key_fields(admin_client):
 def test_audit_log_shows_the_proxy_password_only_as_changed(admin_client):
     registry = RegistryFactory(name="team-registry", url="registry.example.com:5000")
     admin_client.post(
-        reverse("registries:edit", args=[registry.pk]), registry_form_data(**proxy_fields())
+        reverse("registries:registry_edit", args=[registry.pk]),
+        registry_form_data(**proxy_fields()),
     )
     entry = AuditEntry.objects.get(action="update")
     assert entry.changes["proxy_password"] == ["changed"]
     assert entry.changes["proxy_username"] == ["", "wharf"]
-    html = admin_client.get(reverse("audit_log")).content.decode()
+    html = admin_client.get(reverse("config:auditentry_list")).content.decode()
     assert PROXY_PASSWORD not in html
 
 
 def test_plain_users_cannot_change_the_connection_method(user_client):
     registry = RegistryFactory(name="team-registry")
     response = user_client.post(
-        reverse("registries:edit", args=[registry.pk]), registry_form_data(**proxy_fields())
+        reverse("registries:registry_edit", args=[registry.pk]),
+        registry_form_data(**proxy_fields()),
     )
     assert response.status_code == 403
     registry.refresh_from_db()
@@ -205,5 +209,5 @@ def test_ecr_over_an_ssh_tunnel_says_the_aws_call_goes_direct(admin_client):
         provider="ecr", url="123456789012.dkr.ecr.us-east-1.amazonaws.com",
         auth_type="access-key", connection_method="ssh", _refresh="1",
     )  # fmt: skip
-    html = admin_client.post(reverse("registries:add"), data).content.decode()
+    html = admin_client.post(reverse("registries:registry_add"), data).content.decode()
     assert "The AWS call for the ECR token does not use the tunnel" in html

@@ -419,7 +419,9 @@ def test_test_connection_button_shows_a_host_key_mismatch(
         ssh_user=ssh_server.username, ssh_private_key=ssh_server.user_key.private_openssh,
         ssh_host_key=SshKeyPair.generate().public_line,
     )  # fmt: skip
-    response = admin_client.post(reverse("registries:add"), data, headers={"HX-Request": "true"})
+    response = admin_client.post(
+        reverse("registries:registry_add"), data, headers={"HX-Request": "true"}
+    )
     html = response.content.decode()
     assert "Host key mismatch" in html
     assert "BEGIN OPENSSH PRIVATE KEY" not in html
@@ -437,5 +439,5 @@ def test_saving_with_trust_on_first_use_pins_the_key_seen(
         ssh_user=ssh_server.username, ssh_private_key=ssh_server.user_key.private_openssh,
         ssh_trust_on_first_use="on",
     )  # fmt: skip
-    admin_client.post(reverse("registries:add"), data)
+    admin_client.post(reverse("registries:registry_add"), data)
     assert Registry.objects.get().ssh_host_key == ssh_server.host_key_line
