@@ -8,10 +8,14 @@ class ChartsConfig(AppConfig):
     def ready(self) -> None:
         from charts import signals  # noqa: F401 - connects the receivers
         from charts.impact import helm_repository_impact, registry_impact
-        from charts.models import HelmRepository
-        from config import impact
+        from charts.models import ChartPush, HelmRepository, SyncRun
+        from config import badges, impact
         from registries.models import Registry
 
         # What a delete page says the Chart Store loses.
         impact.register(Registry, registry_impact)
         impact.register(HelmRepository, helm_repository_impact)
+
+        # Runs take their colours from config.runs; these kinds name states in their words.
+        badges.declare(SyncRun, "status", {}, labels={"running": "Syncing", "succeeded": "Synced"})
+        badges.declare(ChartPush, "status", {}, labels={"running": "Pushing"})

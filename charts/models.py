@@ -227,6 +227,13 @@ class ChartSource(Leased):
             return self.registry.chart_source
         return self.helm_repository.active
 
+    @property
+    def own_host(self) -> str:
+        """The host (and port) the source is read from: the only one its icons may come from."""
+        if self.is_oci:
+            return split_url(self.registry.url)[0]
+        return urlsplit(self.helm_repository.url).netloc
+
 
 class SyncRun(Run):
     """One sync of one source, written as the work goes so the page can show progress."""
@@ -306,12 +313,7 @@ class Chart(models.Model):
         parts = urlsplit(icon)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return ""
-        source = self.source
-        if source.is_oci:
-            own_host = split_url(source.registry.url)[0]
-        else:
-            own_host = urlsplit(source.helm_repository.url).netloc
-        return icon if parts.netloc == own_host else ""
+        return icon if parts.netloc == self.source.own_host else ""
 
 
 class ChartVersion(models.Model):

@@ -17,40 +17,45 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from charts.files import load_chart_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
-from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
 from charts.push import push_refusal, request_push
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
+from config import csp
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
+    Polled,
+    SignedInView,
     SuperuserRequiredMixin,
     htmx_partial,
+    poll_response,
 )
 from registries.models import Registry
 
 STORE_PAGE_SIZE = 24
 RUNS_SHOWN = 20
 PUSHES_SHOWN = 50
-# htmx stops polling when it gets this status (the run has finished).
-STOP_POLLING = 286
 
 
 # --- Chart Repositories (classic Helm) ------------------------------------------------
 
 
-class HelmRepositoryListView(ObjectListView):
+class HelmRepositoryScreen:
+    model = HelmRepository
+    screen_title = "Chart Repositories"
+
+
+class HelmRepositoryListView(HelmRepositoryScreen, ObjectListView):
     queryset = HelmRepository.objects.select_related("source__last_run")
     template_name = "charts/repository_list.html"
 
 
-class HelmRepositoryEditView(ObjectEditView):
-    model = HelmRepository
+class HelmRepositoryEditView(HelmRepositoryScreen, ObjectEditView):
     form_class = HelmRepositoryForm
     template_name = "charts/repository_form.html"
-    list_url_name = "charts:helmrepository_list"
 
     def save(self, form):
         return save_helm_repository(form)
@@ -59,20 +64,32 @@ class HelmRepositoryEditView(ObjectEditView):
         return check_helm_repository(obj)
 
 
-class HelmRepositoryDeleteView(ObjectDeleteView):
-    model = HelmRepository
-    list_url_name = "charts:helmrepository_list"
+class HelmRepositoryDeleteView(HelmRepositoryScreen, ObjectDeleteView):
+    pass
 
 
 # --- chart sources and their runs -----------------------------------------------------
 
 
 class ChartSourceListView(ObjectListView):
+    model = ChartSource
     queryset = ChartSource.objects.select_related("registry", "helm_repository", "last_run")
     template_name = "charts/source_list.html"
 
     def get_context(self, objects) -> dict:
         return {"sync_minutes": settings.WHARF_CHART_SYNC_INTERVAL // 60}
+
+
+def runs_context(source: ChartSource) -> dict:
+    """The source's recent runs, as a table that polls while one is queued or running."""
+    runs = list(source.runs.all()[:RUNS_SHOWN])
+    going = any(not run.finished for run in runs)
+    url = reverse("charts:chartsource_runs", args=[source.pk])
+    return {
+        "source": source,
+        "runs": runs,
+        "poll": Polled("runs", url, "charts/partials/_runs.html", active=going),
+    }
 
 
 class ChartSourceView(SuperuserRequiredMixin, View):
@@ -81,8 +98,7 @@ class ChartSourceView(SuperuserRequiredMixin, View):
             ChartSource.objects.select_related("registry", "helm_repository"), pk=pk
         )
         context = {
-            "source": source,
-            "runs": source.runs.all()[:RUNS_SHOWN],
+            **runs_context(source),
             "chart_count": source.charts.exclude(latest_version="").count(),
         }
         return render(request, "charts/source_detail.html", context)
@@ -92,12 +108,8 @@ class ChartSourceRunsView(SuperuserRequiredMixin, View):
     """The runs table alone, polled by htmx while a run is queued or running."""
 
     def get(self, request, pk):
-        source = get_object_or_404(ChartSource, pk=pk)
-        runs = list(source.runs.all()[:RUNS_SHOWN])
-        response = render(request, "charts/partials/_runs.html", {"source": source, "runs": runs})
-        if not any(not run.finished for run in runs):
-            response.status_code = STOP_POLLING if request.htmx else 200
-        return response
+        context = runs_context(get_object_or_404(ChartSource, pk=pk))
+        return poll_response(request, not context["poll"].active, context)
 
 
 class ChartSourceSyncView(SuperuserRequiredMixin, View):
@@ -115,21 +127,29 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
             if not htmx_partial(request):  # the runs table shows it in place
                 messages.success(request, f"Sync of {source} queued.")
         if htmx_partial(request):
-            runs = list(source.runs.all()[:RUNS_SHOWN])
-            return render(request, "charts/partials/_runs.html", {"source": source, "runs": runs})
+            context = runs_context(source)
+            return poll_response(request, not context["poll"].active, context)
         return HttpResponseRedirect(source.get_absolute_url())
 
 
 # --- pushing charts to a registry -----------------------------------------------------
 
 
-def recent_pushes(registry: Registry) -> list[ChartPush]:
-    """The registry's latest pushes, without the bytes of those still waiting."""
-    return list(
+def pushes_context(registry: Registry) -> dict:
+    """The registry's latest pushes (without the bytes of those still waiting), as a table
+    that polls while one is queued or running."""
+    pushes = list(
         registry.chart_pushes.select_related("registry")
         .defer("archive", "provenance")
         .order_by("-queued_at", "-id")[:PUSHES_SHOWN]
     )
+    going = any(not p.finished for p in pushes)
+    url = reverse("charts:chartpush_list", args=[registry.pk])
+    return {
+        "registry": registry,
+        "pushes": pushes,
+        "poll": Polled("pushes", url, "charts/partials/_pushes.html", active=going),
+    }
 
 
 def request_too_large(request) -> bool:
@@ -148,13 +168,10 @@ class ChartPushView(SuperuserRequiredMixin, View):
     template_name = "charts/push.html"
 
     def render_page(self, request, registry, form, status=200, error=""):
-        pushes = recent_pushes(registry)
         context = {
-            "registry": registry,
+            **pushes_context(registry),
             "form": form,
             "refusal": push_refusal(registry),
-            "pushes": pushes,
-            "polling": any(not p.finished for p in pushes),
             "max_bytes": settings.WHARF_CHART_PUSH_MAX_BYTES,
             "upload_error": error,
         }
@@ -199,20 +216,14 @@ class ChartPushListView(SuperuserRequiredMixin, View):
     """The pushes table alone, polled by htmx while a push is queued or running."""
 
     def get(self, request, pk):
-        registry = get_object_or_404(Registry, pk=pk)
-        pushes = recent_pushes(registry)
-        polling = any(not p.finished for p in pushes)
-        context = {"registry": registry, "pushes": pushes, "polling": polling}
-        response = render(request, "charts/partials/_pushes.html", context)
-        if not polling and request.htmx:
-            response.status_code = STOP_POLLING
-        return response
+        context = pushes_context(get_object_or_404(Registry, pk=pk))
+        return poll_response(request, not context["poll"].active, context)
 
 
 # --- Chart Store ----------------------------------------------------------------------
 
 
-class ChartStoreView(View):
+class ChartStoreView(SignedInView):
     """Every chart from every active source, for every signed-in user."""
 
     def get(self, request):
@@ -228,7 +239,7 @@ class ChartStoreView(View):
                     | Q(description__icontains=word)
                     | Q(keywords__icontains=word)
                 )
-        sources = ChartSource.objects.active().select_related("registry", "helm_repository")
+        sources = list(ChartSource.objects.active().select_related("registry", "helm_repository"))
         if source_id.isdigit():
             charts = charts.filter(source_id=int(source_id))
         page = Paginator(charts.order_by("name", "source_id"), STORE_PAGE_SIZE).get_page(
@@ -243,10 +254,10 @@ class ChartStoreView(View):
         template = (
             "charts/partials/_store_results.html" if htmx_partial(request) else "charts/store.html"
         )
-        return render(request, template, context)
+        return allow_icons_from(render(request, template, context), sources)
 
 
-class ChartView(View):
+class ChartView(SignedInView):
     def get(self, request, pk):
         chart = get_object_or_404(
             Chart.objects.in_store().select_related("source__registry", "source__helm_repository"),
@@ -277,7 +288,16 @@ class ChartView(View):
             "commands": helm_commands(chart, selected),
             "icon": chart.display_icon(selected.icon),
         }
-        return render(request, "charts/chart_detail.html", context)
+        return allow_icons_from(
+            render(request, "charts/chart_detail.html", context), [chart.source]
+        )
+
+
+def allow_icons_from(response, sources):
+    """Let the page load chart icons from the sources' own hosts (as Chart.display_icon
+    allows them), and from nowhere else."""
+    hosts = sorted({source.own_host for source in sources})
+    return csp.allow(response, "img-src", [f"{s}://{h}" for h in hosts for s in ("https", "http")])
 
 
 def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:

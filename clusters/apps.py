@@ -8,11 +8,24 @@ class ClustersConfig(AppConfig):
     def ready(self) -> None:
         from clusters import signals  # noqa: F401  (connects the receivers)
         from clusters.impact import cluster_impact, environment_impact, registry_impact
-        from clusters.models import Cluster, Environment
-        from config import impact
+        from clusters.models import Cluster, Environment, PullSecretTarget
+        from config import badges, impact
         from registries.models import Registry
 
         # What a delete page says the clusters lose (pull secrets, environments).
         impact.register(Registry, registry_impact)
         impact.register(Cluster, cluster_impact)
         impact.register(Environment, environment_impact)
+
+        # The colour of each pull-secret target status, wherever it is shown.
+        Status = PullSecretTarget.Status
+        badges.declare(
+            PullSecretTarget,
+            "status",
+            {
+                Status.PENDING: "info",
+                Status.IN_SYNC: "success",
+                Status.FAILED: "danger",
+                Status.MISSING: "warning",
+            },
+        )

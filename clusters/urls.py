@@ -18,6 +18,11 @@ urlpatterns = [
         views.ClusterReconcileView.as_view(),
         name="cluster_reconcile",
     ),
+    path(
+        "clusters/<int:pk>/reconciles/",
+        views.ReconcileRunListView.as_view(),
+        name="reconcilerun_list",
+    ),
     path("environments/", views.EnvironmentListView.as_view(), name="environment_list"),
     path("environments/add/", views.EnvironmentEditView.as_view(), name="environment_add"),
     path("environments/<int:pk>/", views.EnvironmentEditView.as_view(), name="environment_edit"),

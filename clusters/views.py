@@ -17,17 +17,19 @@ from clusters.connectivity import check_connection
 from clusters.forms import ClusterForm, EnvironmentForm, RegistryAccessForm
 from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
 from config import audit
+from config.badges import badge_of
 from config.models import AuditEntry
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
+    Polled,
     SuperuserRequiredMixin,
-    htmx_partial,
+    poll_response,
 )
 from registries.models import Registry
 
-STOP_POLLING = 286  # htmx stops an "every 2s" trigger on this status
+RECONCILES_SHOWN = 10
 
 
 def _count_per_cluster(queryset):
@@ -52,37 +54,61 @@ def _status_counts():
 
 
 def status_context(targets, *, status_url: str, columns: str) -> dict:
+    """The status table of some targets; polls every 2 s while any is pending."""
     targets = list(targets)
     pending = any(t.status == PullSecretTarget.Status.PENDING for t in targets)
-    return {"targets": targets, "pending": pending, "status_url": status_url, "columns": columns}
+    return {
+        "targets": targets,
+        "pending": pending,
+        "columns": columns,
+        "poll": Polled("target-status", status_url, "clusters/partials/_status.html", pending),
+    }
 
 
 def render_status(request, targets, *, status_url: str, columns: str):
-    """The status table of some targets; polls every 2 s while any is pending."""
     context = status_context(targets, status_url=status_url, columns=columns)
-    pending = context["pending"]
-    response = render(request, "clusters/partials/_status.html", context)
-    if htmx_partial(request) and not pending:
-        response.status_code = STOP_POLLING
-    return response
+    return poll_response(request, not context["pending"], context)
+
+
+def reconciles_context(cluster: Cluster) -> dict:
+    """The cluster's recent reconciles; polls every 2 s while one is queued or running."""
+    runs = list(cluster.reconciles.all()[:RECONCILES_SHOWN])
+    going = any(not run.finished for run in runs)
+    url = reverse("clusters:reconcilerun_list", args=[cluster.pk])
+    return {
+        "reconciles": runs,
+        "reconciles_poll": Polled("reconciles", url, "clusters/partials/_reconciles.html", going),
+    }
 
 
 # --- clusters ------------------------------------------------------------------
 
 
 class ClusterListView(ObjectListView):
+    model = Cluster
     queryset = Cluster.objects.annotate(
         environment_count=_count_per_cluster(Environment.objects.all()), **_status_counts()
     )
     template_name = "clusters/cluster_list.html"
-    partial_template = "clusters/partials/_cluster_table.html"
+    screen_title = "Clusters & Environments"
+
+    def get_queryset(self):
+        clusters = list(super().get_queryset())
+        for cluster in clusters:
+            # Each status with targets, with its declared badge: "3 in sync", "1 failed".
+            cluster.target_badges = [
+                (shown, f"{count} {shown.label.lower()}")
+                for key in PullSecretTarget.Status.values
+                if (count := getattr(cluster, f"targets_{key.replace('-', '_')}"))
+                and (shown := badge_of(PullSecretTarget(status=key)))
+            ]
+        return clusters
 
 
 class ClusterEditView(ObjectEditView):
     model = Cluster
     form_class = ClusterForm
     template_name = "clusters/cluster_form.html"
-    list_url_name = "clusters:cluster_list"
 
     def context(self, request, form, obj, **extra) -> dict:
         context = super().context(request, form, obj, **extra)
@@ -93,6 +119,7 @@ class ClusterEditView(ObjectEditView):
                 status_url=reverse("clusters:cluster_status", args=[obj.pk]),
                 columns="cluster",
             )
+            context |= reconciles_context(obj)
         return context
 
     def check_connection(self, obj):
@@ -101,7 +128,7 @@ class ClusterEditView(ObjectEditView):
 
 class ClusterDeleteView(ObjectDeleteView):
     model = Cluster
-    list_url_name = "clusters:cluster_list"
+    screen_title = "Clusters & Environments"
 
     def blocker(self, obj) -> str:
         if obj.lease_held():
@@ -121,6 +148,15 @@ class ClusterStatusView(SuperuserRequiredMixin, View):
             status_url=request.path,
             columns="cluster",
         )
+
+
+class ReconcileRunListView(SuperuserRequiredMixin, View):
+    """The cluster's recent reconciles alone, polled while one is queued or running."""
+
+    def get(self, request, pk):
+        context = reconciles_context(get_object_or_404(Cluster, pk=pk))
+        poll = context["reconciles_poll"]
+        return poll_response(request, not poll.active, {**context, "poll": poll})
 
 
 class ClusterReconcileView(SuperuserRequiredMixin, View):
@@ -154,6 +190,7 @@ def reconcile_message(cluster: Cluster) -> str:
 
 
 class EnvironmentListView(ObjectListView):
+    model = Environment
     queryset = Environment.objects.select_related("cluster")
     template_name = "clusters/environment_list.html"
 
@@ -162,7 +199,6 @@ class EnvironmentEditView(ObjectEditView):
     model = Environment
     form_class = EnvironmentForm
     template_name = "clusters/environment_form.html"
-    list_url_name = "clusters:environment_list"
 
     def get_form(self, request, obj, data=None, files=None, initial=None):
         initial = dict(initial or {})
@@ -175,19 +211,13 @@ class EnvironmentEditView(ObjectEditView):
         context["has_clusters"] = Cluster.objects.exists()
         return context
 
-    def action_save(self, request, form, obj):
-        response = super().action_save(request, form, obj)
-        if response.status_code in (302, 204):  # saved: back to its cluster, not the list
-            url = (
-                reverse("clusters:cluster_edit", args=[form.instance.cluster_id]) + "#environments"
-            )
-            response["HX-Location" if response.status_code == 204 else "Location"] = url
-        return response
+    def success_url(self, saved) -> str:
+        # Back to its cluster, where its environments are listed, not to the list.
+        return reverse("clusters:cluster_edit", args=[saved.cluster_id]) + "#environments"
 
 
 class EnvironmentDeleteView(ObjectDeleteView):
     model = Environment
-    list_url_name = "clusters:environment_list"
 
 
 # --- registry credential access ("Manage") -----------------------------------------

@@ -38,6 +38,8 @@ from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config import badges
+
 log = logging.getLogger(__name__)
 
 
@@ -247,6 +249,13 @@ class Run(Leased):
         """Running, but its heartbeat stopped: its worker is probably gone."""
         return self.status == RunStatus.RUNNING and not self.lease_held()
 
+    @property
+    def last_heartbeat(self) -> datetime | None:
+        """When the worker last renewed this run's lease (its start if it never did)."""
+        if self.lease_expires_at:
+            return self.lease_expires_at - lease_duration()
+        return self.started_at
+
     # --- the subject ------------------------------------------------------------------
 
     @classmethod
@@ -286,6 +295,18 @@ class Run(Leased):
     def dead_fields(cls) -> dict[str, Any]:
         """Fields to clear on a run whose worker died (e.g. a push's uploaded bytes)."""
         return {}
+
+
+badges.declare(
+    Run,
+    "status",
+    {
+        RunStatus.QUEUED: "secondary",
+        RunStatus.RUNNING: "primary",
+        RunStatus.SUCCEEDED: "success",
+        RunStatus.FAILED: "danger",
+    },
+)
 
 
 def run_models() -> list[type[Run]]:
@@ -487,7 +508,7 @@ def _write_progress(model: type[Run], pk: int, owner: str, progress: dict[str, A
 
 
 def _dead_message(model: type[Run], run: Run) -> str:
-    last = run.lease_expires_at - lease_duration() if run.lease_expires_at else run.started_at
+    last = run.last_heartbeat
     when = timezone.localtime(last).strftime("%Y-%m-%d %H:%M:%S %Z") if last else "its start"
     return model.dead_message.format(last=when)
 

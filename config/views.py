@@ -1,20 +1,38 @@
 """Views every Global Configurations screen shares: list, edit and delete an object.
 
-Each screen subclasses these with its queryset, form and templates, and adds only
-what is its own (NetBox's generic object views, much smaller).
+Each screen subclasses these with its model, queryset, form and template, and adds only
+what is its own (NetBox's generic object views, much smaller). The templates they render
+extend ``generic/object_list.html``, ``generic/object_edit.html`` and
+``generic/confirm_delete.html``, which take what every page shows (the screen's title, its
+list and add URLs, the object's verbose name, the edit and delete links) from here.
+
+URL names follow ``<app>:<model>_<action>`` (``registries:registry_edit``), so a view finds
+the other screens of its model from its own URL's namespace.
+
+Access is declared by each view: ``required_role`` is ``"superuser"`` (Global
+Configurations, through :class:`SuperuserRequiredMixin`) or ``"user"`` (any signed-in user);
+the permission test walks every URL and expects what its view declares.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils.decorators import method_decorator
+from django.utils.text import capfirst
 from django.views import View
+from django_htmx.http import HttpResponseLocation, HttpResponseStopPolling
 
 from config import audit
 from config.forms import SecretField
@@ -22,9 +40,28 @@ from config.impact import impact_of
 from config.models import AuditEntry
 
 
+class SignedInView(View):
+    """A page for every signed-in user (LoginRequiredMiddleware sends others to sign in)."""
+
+    required_role = "user"
+
+
+@method_decorator(login_not_required, name="dispatch")
+class SignInView(auth_views.LoginView):
+    """The one page for anyone, signed in or not (a signed-in user is sent on)."""
+
+    required_role = "public"
+    redirect_authenticated_user = True
+
+
+class SignOutView(auth_views.LogoutView):
+    required_role = "user"
+
+
 class SuperuserRequiredMixin(UserPassesTestMixin):
     """Global Configurations are for superusers; anyone else gets the 403 page."""
 
+    required_role = "superuser"
     raise_exception = True
     permission_denied_message = "Only superusers can see or change Global Configurations."
 
@@ -37,10 +74,69 @@ def htmx_partial(request) -> bool:
     return bool(request.htmx) and not request.htmx.boosted
 
 
-class ObjectListView(SuperuserRequiredMixin, View):
+# --- polled status tables ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Polled:
+    """A table that refreshes itself (``partials/_polled.html``): its element id, the URL
+    that renders it again, the template of its content, and whether it still changes."""
+
+    id: str
+    url: str
+    template: str
+    active: bool
+
+
+def poll_response(request, done: bool, context: dict) -> HttpResponse:
+    """The polled table again; once ``done`` (nothing queued, running or pending), htmx is
+    told to stop polling (django-htmx's 286), still with the final table to show."""
+    content = render_to_string("partials/_polled.html", context, request)
+    if done and request.htmx:
+        return HttpResponseStopPolling(content)
+    return HttpResponse(content)
+
+
+# --- the generic object views -------------------------------------------------------------
+
+
+class ObjectView(SuperuserRequiredMixin, View):
+    """What the list, edit and delete views of one model share: its names and URLs."""
+
+    model: type[models.Model]
+    # The screen's name in the menu and breadcrumbs; default: the model's plural name.
+    screen_title: str = ""
+
+    def url_name(self, action: str) -> str:
+        namespace = self.request.resolver_match.namespace
+        return f"{namespace}:{self.model._meta.model_name}_{action}"
+
+    def url_of(self, action: str, *args) -> str:
+        """The URL of another screen of this model ("" if it has none)."""
+        try:
+            return reverse(self.url_name(action), args=args)
+        except NoReverseMatch:
+            return ""
+
+    def has_url(self, action: str) -> bool:
+        # Object URLs take a primary key: try one, the name is all that matters here.
+        return bool(self.url_of(action) or self.url_of(action, 0))
+
+    def screen_context(self) -> dict:
+        meta = self.model._meta
+        return {
+            "verbose_name": meta.verbose_name,
+            "verbose_name_plural": meta.verbose_name_plural,
+            "screen_title": self.screen_title or capfirst(meta.verbose_name_plural),
+            "list_url": self.url_of("list"),
+            "add_url": self.url_of("add"),
+            "add_label": f"Add {meta.verbose_name}",
+        }
+
+
+class ObjectListView(ObjectView):
     queryset: models.QuerySet
     template_name: str
-    partial_template: str | None = None
 
     def get_queryset(self):
         return self.queryset.all()
@@ -50,23 +146,27 @@ class ObjectListView(SuperuserRequiredMixin, View):
 
     def get(self, request):
         objects = self.get_queryset()
-        context = {"objects": objects, **self.get_context(objects)}
-        if self.partial_template and htmx_partial(request):
-            return render(request, self.partial_template, context)
+        context = {
+            "objects": objects,
+            **self.screen_context(),
+            # Names, not URLs: the list template reverses them for each row.
+            "edit_url_name": self.url_name("edit") if self.has_url("edit") else "",
+            "delete_url_name": self.url_name("delete") if self.has_url("delete") else "",
+            **self.get_context(objects),
+        }
         return render(request, self.template_name, context)
 
 
-class ObjectEditView(SuperuserRequiredMixin, View):
+class ObjectEditView(ObjectView):
     """Add (no pk) or edit (pk) one object through a ModelForm.
 
-    Subclasses may override ``save`` (the domain save) and ``before_save`` (a last
-    check that can refuse the save with a message, for example a connection test).
+    Subclasses may override ``save`` (the domain save), ``before_save`` (a last check that
+    can refuse the save with a message, for example a connection test), ``success_url``
+    (where a save goes) and ``check_connection`` (which adds "Test connection").
     """
 
-    model: type[models.Model]
     form_class: type
     template_name: str
-    list_url_name: str
 
     def get_object(self, pk):
         return get_object_or_404(self.model, pk=pk) if pk is not None else self.model()
@@ -74,8 +174,22 @@ class ObjectEditView(SuperuserRequiredMixin, View):
     def get_form(self, request, obj, data=None, files=None, initial=None):
         return self.form_class(data=data, files=files, instance=obj, initial=initial or {})
 
+    @property
+    def can_test_connection(self) -> bool:
+        return type(self).check_connection is not ObjectEditView.check_connection
+
     def context(self, request, form, obj, **extra) -> dict:
-        return {"form": form, "object": obj, "editing": obj.pk is not None, **extra}
+        editing = obj.pk is not None
+        return {
+            **self.screen_context(),
+            "form": form,
+            "object": obj,
+            "editing": editing,
+            "cancel_url": self.url_of("list"),
+            "delete_url": self.url_of("delete", obj.pk) if editing else "",
+            "can_test_connection": self.can_test_connection,
+            **extra,
+        }
 
     def render_form(self, request, form, obj, status=200, **extra):
         return render(
@@ -93,7 +207,7 @@ class ObjectEditView(SuperuserRequiredMixin, View):
         form = self.get_form(request, obj, request.POST, request.FILES)
         action = request.POST.get("_action", "save")
         handler = getattr(self, f"action_{action}", None)
-        if handler is None:
+        if handler is None or (action == "test" and not self.can_test_connection):
             return HttpResponse("Unknown action.", status=400)
         return handler(request, form, obj)
 
@@ -130,6 +244,9 @@ class ObjectEditView(SuperuserRequiredMixin, View):
     def save(self, form):
         return form.save()
 
+    def success_url(self, saved) -> str:
+        return self.url_of("list")
+
     def action_save(self, request, form, obj):
         before = audit.snapshot(obj) if obj.pk else None  # before is_valid() touches obj
         if not form.is_valid():
@@ -143,21 +260,17 @@ class ObjectEditView(SuperuserRequiredMixin, View):
             saved = self.save(form)
             audit.record_save(request.user, saved, before)
         messages.success(request, f"{'Added' if creating else 'Saved'} {saved}.")
-        url = reverse(self.list_url_name)
+        url = self.success_url(saved)
         if request.htmx:
-            response = HttpResponse(status=204)
-            response["HX-Location"] = url
-            return response
+            return HttpResponseLocation(url)
         return HttpResponseRedirect(url)
 
 
-class ObjectDeleteView(SuperuserRequiredMixin, View):
+class ObjectDeleteView(ObjectView):
     """A confirmation page showing the impact (from every app that loses something), then
     the delete."""
 
-    model: type[models.Model]
     template_name = "generic/confirm_delete.html"
-    list_url_name: str
 
     def impact(self, obj) -> list[str]:
         # Told by every app that owns data the object takes with it (config.impact).
@@ -168,11 +281,13 @@ class ObjectDeleteView(SuperuserRequiredMixin, View):
 
     def render_confirmation(self, request, obj, blocker: str, status: int = 200):
         context = {
+            **self.screen_context(),
             "object": obj,
             "object_type": obj._meta.verbose_name,
+            "object_url": self.url_of("edit", obj.pk),
             "impact": self.impact(obj),
             "blocker": blocker,
-            "cancel_url": reverse(self.list_url_name),
+            "cancel_url": self.url_of("list"),
         }
         return render(request, self.template_name, context, status=status)
 
@@ -194,22 +309,27 @@ class ObjectDeleteView(SuperuserRequiredMixin, View):
         if blocker:
             return self.render_confirmation(request, obj, blocker, status=409)
         messages.success(request, f"Deleted {label}.")
-        return HttpResponseRedirect(reverse(self.list_url_name))
+        return HttpResponseRedirect(self.url_of("list"))
 
 
 def permission_denied(request, exception=None):
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
-def home(request):
-    if request.user.is_superuser:
-        return HttpResponseRedirect(reverse("registries:registry_list"))
-    return HttpResponseRedirect(reverse("charts:chart_list"))
+class HomeView(SignedInView):
+    """The start page: Global Configurations for superusers, the Chart Store for others."""
+
+    def get(self, request):
+        if request.user.is_superuser:
+            return HttpResponseRedirect(reverse("registries:registry_list"))
+        return HttpResponseRedirect(reverse("charts:chart_list"))
 
 
 class AuditLogView(ObjectListView):
+    model = AuditEntry
     queryset = AuditEntry.objects.select_related("user")
     template_name = "audit_log.html"
+    screen_title = "Audit log"
 
     def get_queryset(self):
         return super().get_queryset()[:200]

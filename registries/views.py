@@ -19,17 +19,19 @@ from registries.forms import RegistryForm, save_registry
 from registries.models import Registry
 
 
-class RegistryListView(ObjectListView):
+class RegistryScreen:
+    model = Registry
+    screen_title = "Container/OCI Registry"
+
+
+class RegistryListView(RegistryScreen, ObjectListView):
     queryset = Registry.objects.prefetch_related("chart_sources__last_run")
     template_name = "registries/registry_list.html"
-    partial_template = "registries/partials/_table.html"
 
 
-class RegistryEditView(ObjectEditView):
-    model = Registry
+class RegistryEditView(RegistryScreen, ObjectEditView):
     form_class = RegistryForm
     template_name = "registries/registry_form.html"
-    list_url_name = "registries:registry_list"
 
     def save(self, form):
         return save_registry(form)
@@ -50,10 +52,7 @@ class RegistryEditView(ObjectEditView):
         return check_connection(obj)
 
 
-class RegistryDeleteView(ObjectDeleteView):
-    model = Registry
-    list_url_name = "registries:registry_list"
-
+class RegistryDeleteView(RegistryScreen, ObjectDeleteView):
     def blocker(self, obj) -> str:
         return obj.deletion_blocker()
 

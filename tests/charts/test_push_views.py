@@ -399,6 +399,7 @@ def test_push_running_within_its_lease_is_still_shown_running(admin_client, char
         registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
         archive_digest="sha256:" + "0" * 64, archive_size=10,
         status=ChartPush.Status.RUNNING, started_at=timezone.now(),
+        lease_owner="a-live-worker", lease_expires_at=timezone.now() + timedelta(seconds=60),
     )  # fmt: skip
 
     response = admin_client.get(
@@ -407,6 +408,26 @@ def test_push_running_within_its_lease_is_still_shown_running(admin_client, char
 
     assert response.status_code == 200
     assert "Pushing" in response.content.decode()
+    assert "No heartbeat" not in response.content.decode()
+
+
+def test_push_whose_heartbeat_stopped_says_its_worker_seems_gone(admin_client, chart_registry):
+    registry = push_registry(chart_registry)
+    ChartPush.objects.create(
+        registry=registry, chart_name="web", version="1.0.0", repository="web", tag="1.0.0",
+        archive_digest="sha256:" + "0" * 64, archive_size=10,
+        status=ChartPush.Status.RUNNING, started_at=timezone.now() - timedelta(minutes=10),
+        lease_owner="a-killed-worker", lease_expires_at=timezone.now() - timedelta(minutes=1),
+    )  # fmt: skip
+
+    response = admin_client.get(
+        reverse("charts:chartpush_list", args=[registry.pk]), headers={"HX-Request": "true"}
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200  # still polling: the recovery closes it, not a GET
+    assert "No heartbeat since" in html and "its worker seems gone" in html
+    assert "Pushing" not in html
 
 
 class RecordingUploadHandler(FileUploadHandler):
