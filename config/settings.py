@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,6 +132,20 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS. Behind a proxy that terminates TLS, Django sees plain HTTP unless it trusts the
+# proxy's X-Forwarded-Proto: only say so when the proxy sets that header itself (and drops
+# a client's), or a client could claim HTTPS. Redirecting to HTTPS is on by default only
+# then: without it, Django cannot tell HTTPS from HTTP and would redirect forever.
+WHARF_BEHIND_TLS_PROXY = env.bool("WHARF_BEHIND_TLS_PROXY", default=False)
+if WHARF_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=WHARF_BEHIND_TLS_PROXY)
+# HSTS is remembered by browsers for this long: off until the operator knows every name
+# Wharf answers to stays on HTTPS (31536000, a year, once it does).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # --- Celery -------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -35,13 +35,34 @@ def browser():
         browser.close()
 
 
+# Every page reports what its Content-Security-Policy blocked, as Chromium's console does.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` in ${e.documentURI}`);
+});
+"""
+
+
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    violations: list[str] = []
+
+    def on_console(message):
+        text = message.text
+        if "Content Security Policy" in text or text.startswith("CSP violation"):
+            violations.append(text)
+
+    page.on("console", on_console)
     yield page
     context.close()
+    # A page that needs an inline script or style, or a foreign resource, is broken in
+    # production: Wharf serves a strict policy on every response.
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Start-up settings: secrets required in production, generated once in development."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -77,3 +78,54 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+HTTPS_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([getattr(s, 'SECURE_PROXY_SSL_HEADER', None), s.SECURE_SSL_REDIRECT, "
+    "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS]))"
+)
+
+
+def probe_https(tmp_path, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WHARF_", "SECURE_"))}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", "WHARF_VAR_DIR": str(tmp_path),
+                  "DEBUG": "1"}, **env)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", HTTPS_PROBE], cwd=ROOT, env=clean, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_https_settings_default_to_no_proxy_trust_no_redirect_and_no_hsts(tmp_path):
+    assert probe_https(tmp_path) == [None, False, 0, False]
+
+
+def test_behind_a_tls_proxy_wharf_trusts_its_proto_header_and_redirects_to_https(tmp_path):
+    header, redirect, _, _ = probe_https(tmp_path, WHARF_BEHIND_TLS_PROXY="1")
+    assert header == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert redirect is True
+
+
+def test_hsts_and_the_redirect_are_read_from_the_environment(tmp_path):
+    settings = probe_https(
+        tmp_path, SECURE_HSTS_SECONDS="31536000", SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_SSL_REDIRECT="1",
+    )  # fmt: skip
+    assert settings == [None, True, 31536000, True]
+
+
+def test_deploy_check_is_quiet_about_https_once_it_is_configured(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHARF_", "SECURE_", "DEBUG"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "WHARF_VAR_DIR": str(tmp_path),
+                "DEBUG": "0", "SECRET_KEY": "k" * 60, "WHARF_BEHIND_TLS_PROXY": "1",
+                "SECURE_HSTS_SECONDS": "31536000",
+                "WHARF_ENCRYPTION_KEYS": "xtUkkm4SDRdYFs4DZ9jmm9IK-7HEI3ZFoP3wjyowBpQ="})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert "security.W004" not in output and "security.W008" not in output, output
