@@ -90,7 +90,6 @@ class ClusterListView(ObjectListView):
         environment_count=_count_per_cluster(Environment.objects.all()), **_status_counts()
     )
     template_name = "clusters/cluster_list.html"
-    screen_title = "Clusters & Environments"
 
     def get_queryset(self):
         clusters = list(super().get_queryset())
@@ -128,7 +127,6 @@ class ClusterEditView(ObjectEditView):
 
 class ClusterDeleteView(ObjectDeleteView):
     model = Cluster
-    screen_title = "Clusters & Environments"
 
     def blocker(self, obj) -> str:
         if obj.lease_held():

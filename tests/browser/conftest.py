@@ -38,8 +38,9 @@ def browser():
 # Every page reports what its Content-Security-Policy blocked, as Chromium's console does.
 REPORT_CSP_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (e) => {
+  const where = e.target && e.target.outerHTML ? ` on ${e.target.outerHTML.slice(0, 160)}` : "";
   console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
-    + ` in ${e.documentURI}`);
+    + ` in ${e.documentURI}${where}`);
 });
 """
 

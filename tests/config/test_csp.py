@@ -31,7 +31,12 @@ def test_chart_store_allows_icons_from_each_active_sources_own_host_only(user_cl
 
     images = directive(user_client.get(reverse("charts:chart_list")), "img-src")
 
-    assert images == ["'self'", "data:", "https://charts.example.com:8443", "http://charts.example.com:8443"]
+    assert images == [
+        "'self'",
+        "data:",
+        "https://charts.example.com:8443",
+        "http://charts.example.com:8443",
+    ]
     assert directive(user_client.get(reverse("home")), "img-src") == ["'self'", "data:"]
 
 
