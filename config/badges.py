@@ -47,7 +47,10 @@ def declare(
     rather than showing an unstyled badge.
     """
     choices = dict(model._meta.get_field(field).flatchoices)
-    inherited = _inherited(model, field)
+    # What a model it extends declared (Run for every kind of run), never its own earlier one.
+    inherited = next(
+        (_declared[(k, field)] for k in model.__mro__[1:] if (k, field) in _declared), {}
+    )
     badges: dict[str, Badge] = {}
     for value, label in choices.items():
         colour = colours.get(value) or (inherited[value].colour if value in inherited else "")

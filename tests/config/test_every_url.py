@@ -109,14 +109,15 @@ def assert_strict_csp(response) -> None:
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
 
 
-def request(client, method: str, url: str, broker):
+def request(client, method: str, url: str, broker, *, refused: bool = False):
+    """GET (or a request the user is refused) must write nothing and send nothing."""
     sent_before = len(broker.messages)
     with CaptureQueriesContext(connection) as queries:
         response = getattr(client, method)(url)
-    if method == "get":
+    if method == "get" or refused:
         writes = [q["sql"] for q in queries.captured_queries if WRITES.match(q["sql"])]
-        assert writes == [], f"GET {url} wrote to the database"
-        assert broker.messages[sent_before:] == [], f"GET {url} sent a task"
+        assert writes == [], f"{method.upper()} {url} wrote to the database"
+        assert broker.messages[sent_before:] == [], f"{method.upper()} {url} sent a task"
     assert_strict_csp(response)
     return response
 
@@ -142,7 +143,8 @@ ALL = [pytest.param(s, m, id=f"{m}-{s.name}") for s in SCREENS for m in ("get", 
 
 @pytest.mark.parametrize(("screen", "method"), ALL)
 def test_anonymous_is_sent_to_sign_in(client, objects, broker, screen, method):
-    response = request(client, method, url_of(screen, objects), broker)
+    refused = screen.role != "public"
+    response = request(client, method, url_of(screen, objects), broker, refused=refused)
 
     if screen.role == "public":
         assert response.status_code == 200
@@ -155,7 +157,8 @@ def test_anonymous_is_sent_to_sign_in(client, objects, broker, screen, method):
 def test_plain_user_gets_a_clear_403_on_global_configurations(
     user_client, objects, broker, screen, method
 ):
-    response = request(user_client, method, url_of(screen, objects), broker)
+    refused = screen.role == "superuser"
+    response = request(user_client, method, url_of(screen, objects), broker, refused=refused)
 
     if screen.role == "superuser":
         assert response.status_code == 403
