@@ -19,3 +19,7 @@ class ChartsConfig(AppConfig):
         # Runs take their colours from config.runs; these kinds name states in their words.
         badges.declare(SyncRun, "status", {}, labels={"running": "Syncing", "succeeded": "Synced"})
         badges.declare(ChartPush, "status", {}, labels={"running": "Pushing"})
+        access = {"public": "info", "private": "secondary"}
+        badges.declare(
+            HelmRepository, "access", access, labels={"public": "Public", "private": "Private"}
+        )

@@ -6,8 +6,14 @@ class RegistriesConfig(AppConfig):
     verbose_name = "Container/OCI registries"
 
     def ready(self) -> None:
-        from config import impact
+        from config import badges, impact
         from registries.impact import registry_impact
         from registries.models import Registry
 
         impact.register(Registry, registry_impact)
+        badges.declare(
+            Registry,
+            "registry_type",
+            {"public": "info", "private": "secondary"},
+            labels={"public": "Public", "private": "Private"},
+        )
