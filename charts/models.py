@@ -7,6 +7,7 @@ repository inside an OCI registry marked "Use as chart repository". Sync runs fi
 
 from __future__ import annotations
 
+import shlex
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -250,6 +251,9 @@ class SyncRun(Run):
     removed = models.PositiveIntegerField(default=0)
     indexed = models.PositiveIntegerField(default=0, help_text="Versions indexed so far.")
     http_requests = models.PositiveIntegerField(default=0)
+    warnings = models.TextField(
+        blank=True, help_text="Entries skipped one by one (the rest was indexed)."
+    )
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -413,4 +417,4 @@ class ChartPush(Run):
 
     @property
     def helm_pull(self) -> str:
-        return f"helm pull {self.reference} --version {self.version}"
+        return f"helm pull {shlex.quote(self.reference)} --version {shlex.quote(self.version)}"

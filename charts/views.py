@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -22,6 +24,7 @@ from charts.push import push_refusal, request_push
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
+from config.params import id_param, text_param
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,
@@ -216,8 +219,8 @@ class ChartStoreView(View):
     """Every chart from every active source, for every signed-in user."""
 
     def get(self, request):
-        query = request.GET.get("q", "").strip()[:100]
-        source_id = request.GET.get("source", "")
+        query = text_param(request, "q", limit=100)
+        source_id = id_param(request, "source")
         charts = Chart.objects.in_store().select_related(
             "source__registry", "source__helm_repository"
         )
@@ -229,15 +232,15 @@ class ChartStoreView(View):
                     | Q(keywords__icontains=word)
                 )
         sources = ChartSource.objects.active().select_related("registry", "helm_repository")
-        if source_id.isdigit():
-            charts = charts.filter(source_id=int(source_id))
+        if source_id is not None:
+            charts = charts.filter(source_id=source_id)
         page = Paginator(charts.order_by("name", "source_id"), STORE_PAGE_SIZE).get_page(
             request.GET.get("page")
         )
         context = {
             "page": page,
             "query": query,
-            "source_id": source_id,
+            "source_id": str(source_id or ""),
             "sources": sources,
         }
         template = (
@@ -261,7 +264,7 @@ class ChartView(View):
         )
         if not versions:  # every version went upstream between two queries
             raise Http404("This chart has no version left.")
-        wanted = request.GET.get("version") or chart.latest_version
+        wanted = text_param(request, "version", limit=255) or chart.latest_version
         chosen = next((v for v in versions if v.version == wanted), None)
         if chosen is None:
             chosen = next((v for v in versions if v.version == chart.latest_version), versions[0])
@@ -281,19 +284,25 @@ class ChartView(View):
 
 
 def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:
-    """The exact ``helm pull`` / ``helm install`` lines for this version."""
+    """The exact ``helm pull`` / ``helm install`` lines for this version.
+
+    Names, versions and URLs come from upstream indexes: every value is shell-quoted, so a
+    line a user copies runs Helm and nothing else.
+    """
     source = chart.source
-    release = chart.name
+    q = shlex.quote
+    release = q(chart.name)
+    ver = q(version.version)
     if source.is_oci:
         # A Helm chart in OCI lives in its own repository: the reference names it whole.
-        ref = source.location
-        pull = f"helm pull {ref} --version {version.version}"
-        install = f"helm install {release} {ref} --version {version.version}"
-        login = "" if source.registry.is_public else f"helm registry login {source.registry.url}"
+        ref = q(source.location)
+        pull = f"helm pull {ref} --version {ver}"
+        install = f"helm install {release} {ref} --version {ver}"
+        login = "" if source.registry.is_public else f"helm registry login {q(source.registry.url)}"
     else:
-        url = source.helm_repository.url
-        pull = f"helm pull {chart.name} --repo {url} --version {version.version}"
-        install = f"helm install {release} {chart.name} --repo {url} --version {version.version}"
+        url = q(source.helm_repository.url)
+        pull = f"helm pull {q(chart.name)} --repo {url} --version {ver}"
+        install = f"helm install {release} {q(chart.name)} --repo {url} --version {ver}"
         login = ""
         if source.helm_repository.is_private:
             creds = " --username <username> --password <password>"

@@ -223,11 +223,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"forbidden_without_traceback": {"()": "config.logging.ForbiddenWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["forbidden_without_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # botocore and urllib3 can log request headers at DEBUG; keep them quiet.
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # A 403 is one warning line (the filter also applies where the record is made, so
+        # handlers added later, such as pytest's, see no traceback either).
+        "django.request": {"filters": ["forbidden_without_traceback"]},
     },
 }

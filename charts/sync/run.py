@@ -110,6 +110,7 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
         "added": tally.added,
         "updated": tally.updated,
         "removed": tally.removed,
+        "warnings": summarise_errors(tally.warnings),
         **progress.counters(),
     }
     if tally.errors:

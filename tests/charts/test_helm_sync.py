@@ -97,7 +97,6 @@ def test_a_version_gone_from_the_index_is_marked_removed_upstream(helm_repo):
     [
         (b"entries: [unclosed\n", "not valid YAML"),
         (b"apiVersion: v1\nentries: 5\n", "no “entries” mapping"),
-        (b"apiVersion: v1\nentries:\n  redis:\n  - {name: redis}\n", "without a version number"),
         (
             b"apiVersion: v1\nx: &a [1, 1, 1, 1]\ny: &b [*a, *a, *a, *a]\n"
             b"entries:\n  bomb:\n  - {name: bomb, version: 1.0.0, keywords: [*b, *b]}\n",
