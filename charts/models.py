@@ -344,11 +344,18 @@ class ChartVersion(models.Model):
     indexed_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    # values.yaml and README, read from the archive on first view and kept.
+    # values.yaml and README, read from the archive in the background (charts/files.py),
+    # never in a page view, and kept.
     files_read_at = models.DateTimeField(null=True, blank=True)
     values_yaml = models.TextField(blank=True)
     readme = models.TextField(blank=True)
     files_error = models.TextField(blank=True)
+    files_attempts = models.PositiveSmallIntegerField(default=0)
+    files_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Asked for from the chart page ("Read now"): read before the rest.
+    files_requested_at = models.DateTimeField(null=True, blank=True)
+    # One worker reads a version at a time: a claim, not a flag, so a dead one lets go.
+    files_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["chart", "id"]
@@ -358,6 +365,17 @@ class ChartVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chart.name} {self.version}"
+
+    @property
+    def files_state(self) -> str:
+        """ "read", "reading" (waiting for a worker), "retry" (after a failure), or "failed"."""
+        from charts.files import MAX_ATTEMPTS
+
+        if self.files_read_at is not None:
+            return "read"
+        if self.files_attempts >= MAX_ATTEMPTS:
+            return "failed"
+        return "retry" if self.files_attempts else "reading"
 
 
 class ChartPush(Run):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from charts.files import load_chart_files
+from charts.files import request_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
@@ -271,7 +272,6 @@ class ChartView(View):
         selected = ChartVersion.objects.select_related(
             "chart__source__registry", "chart__source__helm_repository"
         ).get(pk=chosen.pk)
-        load_chart_files(selected)
         context = {
             "chart": chart,
             "source": chart.source,
@@ -281,6 +281,45 @@ class ChartView(View):
             "icon": chart.display_icon(selected.icon),
         }
         return render(request, "charts/chart_detail.html", context)
+
+
+class ChartFilesView(View):
+    """The README and values.yaml of one version, as read in the background.
+
+    GET only reads: while the files wait for a worker the fragment polls itself, and stops
+    (HTTP 286) once they are read or failed. POST ("Read now") asks for them.
+    """
+
+    template_name = "charts/partials/_chart_files.html"
+
+    def get_version(self, pk, version_pk) -> ChartVersion:
+        return get_object_or_404(
+            ChartVersion.objects.filter(
+                chart__in=Chart.objects.in_store(), removed_upstream_at__isnull=True
+            ).select_related("chart"),
+            pk=version_pk,
+            chart_id=pk,
+        )
+
+    def render_files(self, request, version, message=""):
+        response = render(request, self.template_name, {"selected": version, "message": message})
+        if request.htmx and version.files_state != "reading":
+            response.status_code = STOP_POLLING
+        return response
+
+    def get(self, request, pk, version_pk):
+        return self.render_files(request, self.get_version(pk, version_pk))
+
+    def post(self, request, pk, version_pk):
+        version = self.get_version(pk, version_pk)
+        with transaction.atomic():
+            message = request_files(version)
+        version.refresh_from_db()
+        if not request.htmx:
+            messages.info(request, message)
+            url = reverse("charts:chart", args=[pk])
+            return HttpResponseRedirect(f"{url}?{urlencode({'version': version.version})}")
+        return self.render_files(request, version, message)
 
 
 def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:

@@ -181,6 +181,7 @@ WHARF_RUN_RECOVERY_INTERVAL = env.int("WHARF_RUN_RECOVERY_INTERVAL", default=60)
 WHARF_SYNC_TIME_LIMIT = env.int("WHARF_SYNC_TIME_LIMIT", default=3600)
 WHARF_PUSH_TIME_LIMIT = env.int("WHARF_PUSH_TIME_LIMIT", default=600)
 WHARF_RECONCILE_TIME_LIMIT = env.int("WHARF_RECONCILE_TIME_LIMIT", default=900)
+WHARF_CHART_FILES_TIME_LIMIT = env.int("WHARF_CHART_FILES_TIME_LIMIT", default=300)
 CELERY_BEAT_SCHEDULE["recover-runs"] = {
     "task": "config.tasks.recover_runs",
     "schedule": float(WHARF_RUN_RECOVERY_INTERVAL),
@@ -206,6 +207,13 @@ CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
     "schedule": float(WHARF_CHART_SYNC_INTERVAL),
     # A beat tick nobody picked up before the next one is dropped, not piled up.
     "options": {"expires": max(WHARF_CHART_SYNC_INTERVAL - 30, 30)},
+}
+
+# Chart files (values.yaml, README) are read in the background; this also retries failures.
+CELERY_BEAT_SCHEDULE["read-chart-files"] = {
+    "task": "charts.tasks.read_chart_files",
+    "schedule": 300.0,
+    "options": {"expires": 270},
 }
 
 # --- Pull secrets (clusters) -------------------------------------------------------

@@ -151,7 +151,8 @@ class VersionWriter:
                 row.updated_at = now
                 row.removed_upstream_at = None
                 row.values_yaml = row.readme = row.files_error = ""
-                row.files_read_at = None
+                row.files_read_at = row.files_next_attempt_at = None
+                row.files_attempts = 0
                 changed.append(row)
             else:
                 continue
@@ -194,6 +195,8 @@ UPDATE_FIELDS = [
     "readme",
     "files_error",
     "files_read_at",
+    "files_attempts",
+    "files_next_attempt_at",
 ]
 
 
