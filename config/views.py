@@ -7,6 +7,7 @@ what is its own (NetBox's generic object views, much smaller).
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import ValidationError
@@ -195,6 +196,13 @@ class ObjectDeleteView(SuperuserRequiredMixin, View):
             return self.render_confirmation(request, obj, blocker, status=409)
         messages.success(request, f"Deleted {label}.")
         return HttpResponseRedirect(reverse(self.list_url_name))
+
+
+def signin_locked_out(request, response=None, credentials=None):
+    """What a locked-out address sees instead of the sign-in page (django-axes)."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 def permission_denied(request, exception=None):
