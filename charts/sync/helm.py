@@ -85,22 +85,62 @@ class ParsedIndex:
             self.refused_keys.add((chart, version))
 
 
+# An index may share values through anchors and aliases (PyYAML's safe_dump writes shared
+# lists that way, and Helm reads them). Aliases are never copied in memory, but what is
+# built from the document walks it expanded: refuse a document that expands to far more
+# than it holds (an "alias bomb" of a few hundred bytes can stand for billions of values).
+EXPANSION_FACTOR = 10
+EXPANSION_SLACK = 100_000
+
+
+def expanded_size_within(document: Any, limit_factor: int = EXPANSION_FACTOR) -> bool:
+    """Whether ``document``, with every alias expanded, holds at most ``limit_factor``
+    times its distinct values (plus some slack): counted once per distinct value."""
+    sizes: dict[int, int] = {}
+    distinct = 0
+
+    def size(value: Any) -> int:
+        nonlocal distinct
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        distinct += 1
+        sizes[key] = 1  # a cycle counts once (the base loader cannot build one anyway)
+        children = value.values() if isinstance(value, dict) else value
+        total = 1
+        if isinstance(value, dict | list):
+            for child in children:
+                total += size(child)
+        sizes[key] = total
+        return total
+
+    total = size(document)
+    return total <= limit_factor * distinct + EXPANSION_SLACK
+
+
+def _within_bound(document: Any) -> bool:
+    try:
+        return expanded_size_within(document)
+    except RecursionError:  # nested deeper than Python walks: no index is
+        return False
+
+
 def load_index(body: bytes) -> dict[str, Any]:
     """The index document, every scalar kept as the text written; :class:`SyncError` if the
     file is no Helm index at all."""
     try:
-        if _MAYBE_ALIAS.search(body) and uses_aliases(body):
-            raise SyncError(
-                "index.yaml uses YAML aliases (*name), which Helm never writes; it is refused "
-                "so that a crafted index cannot expand to fill the worker's memory."
-            )
         document = yaml.load(body, Loader=YamlLoader)  # noqa: S506 - builds only str/list/dict
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SyncError(f"index.yaml is not valid YAML{where}: {exc.problem}.") from None
-    except (yaml.YAMLError, ValueError) as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise SyncError(f"index.yaml is not valid YAML: {exc}.") from None
+    if _MAYBE_ALIAS.search(body) and uses_aliases(body) and not _within_bound(document):
+        raise SyncError(
+            "index.yaml uses YAML aliases (*name) that expand to far more than the file "
+            "holds; it is refused so that a crafted index cannot fill the worker's memory."
+        )
     if not isinstance(document, dict) or not isinstance(document.get("entries"), dict):
         raise SyncError(
             "index.yaml has no “entries” mapping, so it is not a Helm repository index."
