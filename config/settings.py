@@ -265,6 +265,8 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # django-axes logs every sign-in at INFO; its warnings (lockouts) still show.
+        "axes": {"level": "WARNING"},
         # A 403 is one warning line (the filter also applies where the record is made, so
         # handlers added later, such as pytest's, see no traceback either).
         "django.request": {"filters": ["forbidden_without_traceback"]},

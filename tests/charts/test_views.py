@@ -198,7 +198,7 @@ def test_test_connection_reports_a_wrong_password(admin_client, private_helm_rep
 def test_delete_page_shows_how_many_charts_leave_the_store(admin_client, helm_repository):
     make_chart(helm_repository.source, "redis", ["1.0.0", "1.1.0"])
     page = admin_client.get(reverse("charts:repository_delete", args=[helm_repository.pk]))
-    assert "1 charts (2 versions)" in page.content.decode()
+    assert "1 chart (2 versions) indexed from it leaves the Chart Store" in page.content.decode()
     admin_client.post(reverse("charts:repository_delete", args=[helm_repository.pk]))
     assert not Chart.objects.exists()
 
@@ -496,4 +496,4 @@ def test_registry_delete_page_counts_the_charts_that_leave_the_store(admin_clien
     registry = oci_registry(chart_registry, [repo])
     sync(source_of(registry, repo))
     html = admin_client.get(reverse("registries:delete", args=[registry.pk])).content.decode()
-    assert "the 1 charts indexed from them leave the Chart Store" in html
+    assert "1 chart indexed from it leaves the Chart Store" in html
