@@ -16,10 +16,18 @@ def check_helm_repository(repository: HelmRepository) -> ConnectionCheck:
     try:
         with HelmRepoClient(endpoint) as client:
             response = client.fetch_index(max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES)
-        versions = parse_index(response.body, endpoint)
+        parsed = parse_index(response.body, endpoint)
     except (HelmRepoError, SyncError) as exc:
         return ConnectionCheck(False, str(exc))
-    charts = len({v.chart for v in versions})
+    charts = len({v.chart for v in parsed.versions})
+    steps = []
+    if parsed.refused:
+        steps.append(
+            f"{len(parsed.refused)} entries would be skipped, as Helm skips them: "
+            + " ".join(parsed.refused[:3])
+        )
     return ConnectionCheck(
-        True, f"Read {endpoint.index_url}: {charts} charts, {len(versions)} versions."
+        True,
+        f"Read {endpoint.index_url}: {charts} charts, {len(parsed.versions)} versions.",
+        steps,
     )

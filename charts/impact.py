@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository
+from config.impact import count
 from registries.models import Registry
 
 
@@ -10,10 +11,12 @@ def registry_impact(registry: Registry) -> list[str]:
     if not registry.chart_source:
         return []
     charts = Chart.objects.filter(source__registry=registry).count()
+    one_repository = len(registry.repositories) == 1
+    repositories = count(len(registry.repositories), "repository", "repositories")
     return [
-        f"It is a chart source for {len(registry.repositories)} repositories "
-        f"({', '.join(registry.repositories)}): the {charts} charts indexed from them leave "
-        "the Chart Store."
+        f"It is a chart source for {repositories} ({', '.join(registry.repositories)}): "
+        f"{count(charts, 'chart')} indexed from {'it' if one_repository else 'them'} "
+        f"{'leaves' if charts == 1 else 'leave'} the Chart Store."
     ]
 
 
@@ -23,4 +26,7 @@ def helm_repository_impact(repository: HelmRepository) -> list[str]:
         return ["Nothing was indexed from it."]
     charts = source.charts.count()
     versions = ChartVersion.objects.filter(chart__source=source).count()
-    return [f"{charts} charts ({versions} versions) indexed from it leave the Chart Store."]
+    return [
+        f"{count(charts, 'chart')} ({count(versions, 'version')}) indexed from it "
+        f"{'leaves' if charts == 1 else 'leave'} the Chart Store."
+    ]

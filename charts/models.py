@@ -7,6 +7,7 @@ repository inside an OCI registry marked "Use as chart repository". Sync runs fi
 
 from __future__ import annotations
 
+import shlex
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -257,6 +258,9 @@ class SyncRun(Run):
     removed = models.PositiveIntegerField(default=0)
     indexed = models.PositiveIntegerField(default=0, help_text="Versions indexed so far.")
     http_requests = models.PositiveIntegerField(default=0)
+    warnings = models.TextField(
+        blank=True, help_text="Entries skipped one by one (the rest was indexed)."
+    )
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -342,11 +346,18 @@ class ChartVersion(models.Model):
     indexed_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    # values.yaml and README, read from the archive on first view and kept.
+    # values.yaml and README, read from the archive in the background (charts/files.py),
+    # never in a page view, and kept.
     files_read_at = models.DateTimeField(null=True, blank=True)
     values_yaml = models.TextField(blank=True)
     readme = models.TextField(blank=True)
     files_error = models.TextField(blank=True)
+    files_attempts = models.PositiveSmallIntegerField(default=0)
+    files_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Asked for from the chart page ("Read now"): read before the rest.
+    files_requested_at = models.DateTimeField(null=True, blank=True)
+    # One worker reads a version at a time: a claim, not a flag, so a dead one lets go.
+    files_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["chart", "id"]
@@ -356,6 +367,17 @@ class ChartVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chart.name} {self.version}"
+
+    @property
+    def files_state(self) -> str:
+        """ "read", "reading" (waiting for a worker), "retry" (after a failure), or "failed"."""
+        from charts.files import MAX_ATTEMPTS
+
+        if self.files_read_at is not None:
+            return "read"
+        if self.files_attempts >= MAX_ATTEMPTS:
+            return "failed"
+        return "retry" if self.files_attempts else "reading"
 
 
 class ChartPush(Run):
@@ -415,4 +437,4 @@ class ChartPush(Run):
 
     @property
     def helm_pull(self) -> str:
-        return f"helm pull {self.reference} --version {self.version}"
+        return f"helm pull {shlex.quote(self.reference)} --version {shlex.quote(self.version)}"

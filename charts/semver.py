@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SEMVER", "is_prerelease", "is_semver", "parse_semver", "semver_key"]
+__all__ = [
+    "HELM_VERSION",
+    "SEMVER",
+    "is_helm_version",
+    "is_prerelease",
+    "is_semver",
+    "parse_semver",
+    "semver_key",
+]
 
 # The official SemVer 2 pattern (semver.org), with named groups.
 SEMVER = re.compile(
@@ -18,6 +26,14 @@ SEMVER = re.compile(
     r"(?:-(?P<prerelease>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
     r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+# What Helm itself accepts as a chart version (Masterminds semver's NewVersion): looser
+# than SemVer 2 — a leading "v", a missing minor or patch, leading zeros are all taken.
+HELM_VERSION = re.compile(
+    r"v?[0-9]+(?:\.[0-9]+)?(?:\.[0-9]+)?"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 
 SemVer = tuple[int, int, int, tuple[str, ...], tuple[str, ...]]
@@ -44,6 +60,11 @@ def parse_semver(version: str) -> SemVer | None:
 def is_semver(version: str) -> bool:
     """Whether ``version`` is a valid SemVer 2 version string."""
     return parse_semver(version) is not None
+
+
+def is_helm_version(version: str) -> bool:
+    """Whether Helm's index loader takes ``version`` (``1.2``, ``v1.2.3`` included)."""
+    return isinstance(version, str) and HELM_VERSION.fullmatch(version) is not None
 
 
 def is_prerelease(version: str) -> bool:

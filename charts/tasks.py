@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from charts import files
 from charts.models import ChartSource, SyncRun
 from charts.push import run_push
 from charts.sync import queue_sync, run_sync
@@ -51,6 +52,23 @@ def sync_due_sources() -> int:
             queue_sync(source, trigger=SyncRun.Trigger.SCHEDULE)
         queued += 1
     return queued
+
+
+@shared_task(
+    name="charts.tasks.read_chart_files",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.WHARF_CHART_FILES_TIME_LIMIT,
+    time_limit=settings.WHARF_CHART_FILES_TIME_LIMIT + _HARD_LIMIT_MARGIN,
+)
+def read_chart_files(version_id: int = 0) -> int:
+    """Read the values.yaml and README of the versions due, the asked-for ones first.
+
+    ``version_id`` is the version a user asked for (0 after a sync or from beat); the
+    task reads every due version either way, within its time budget.
+    """
+    budget = max(settings.WHARF_CHART_FILES_TIME_LIMIT - 60, 30)
+    return files.read_pending_files(seconds=budget)
 
 
 @shared_task(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -14,7 +17,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from charts.files import load_chart_files
+from charts.files import request_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
@@ -23,6 +26,7 @@ from charts.semver import semver_key
 from charts.sync import queue_sync
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
 from config import csp
+from config.params import id_param, text_param
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,
@@ -227,8 +231,8 @@ class ChartStoreView(SignedInView):
     """Every chart from every active source, for every signed-in user."""
 
     def get(self, request):
-        query = request.GET.get("q", "").strip()[:100]
-        source_id = request.GET.get("source", "")
+        query = text_param(request, "q", limit=100)
+        source_id = id_param(request, "source")
         charts = Chart.objects.in_store().select_related(
             "source__registry", "source__helm_repository"
         )
@@ -240,15 +244,15 @@ class ChartStoreView(SignedInView):
                     | Q(keywords__icontains=word)
                 )
         sources = list(ChartSource.objects.active().select_related("registry", "helm_repository"))
-        if source_id.isdigit():
-            charts = charts.filter(source_id=int(source_id))
+        if source_id is not None:
+            charts = charts.filter(source_id=source_id)
         page = Paginator(charts.order_by("name", "source_id"), STORE_PAGE_SIZE).get_page(
             request.GET.get("page")
         )
         context = {
             "page": page,
             "query": query,
-            "source_id": source_id,
+            "source_id": str(source_id or ""),
             "sources": sources,
         }
         template = (
@@ -272,14 +276,13 @@ class ChartView(SignedInView):
         )
         if not versions:  # every version went upstream between two queries
             raise Http404("This chart has no version left.")
-        wanted = request.GET.get("version") or chart.latest_version
+        wanted = text_param(request, "version", limit=255) or chart.latest_version
         chosen = next((v for v in versions if v.version == wanted), None)
         if chosen is None:
             chosen = next((v for v in versions if v.version == chart.latest_version), versions[0])
         selected = ChartVersion.objects.select_related(
             "chart__source__registry", "chart__source__helm_repository"
         ).get(pk=chosen.pk)
-        load_chart_files(selected)
         context = {
             "chart": chart,
             "source": chart.source,
@@ -300,20 +303,64 @@ def allow_icons_from(response, sources):
     return csp.allow(response, "img-src", [f"{s}://{h}" for h in hosts for s in ("https", "http")])
 
 
+class ChartFilesView(SignedInView):
+    """The README and values.yaml of one version, as read in the background.
+
+    GET only reads: while the files wait for a worker the fragment polls itself, and stops
+    (HTTP 286) once they are read or failed. POST ("Read now") asks for them.
+    """
+
+    template_name = "charts/partials/_chart_files.html"
+
+    def get_version(self, pk, version_pk) -> ChartVersion:
+        return get_object_or_404(
+            ChartVersion.objects.filter(
+                chart__in=Chart.objects.in_store(), removed_upstream_at__isnull=True
+            ).select_related("chart"),
+            pk=version_pk,
+            chart_id=pk,
+        )
+
+    def render_files(self, request, version, message=""):
+        context = {"selected": version, "message": message}
+        done = version.files_state != "reading"
+        return poll_response(request, done, context, template=self.template_name)
+
+    def get(self, request, pk, version_pk):
+        return self.render_files(request, self.get_version(pk, version_pk))
+
+    def post(self, request, pk, version_pk):
+        version = self.get_version(pk, version_pk)
+        with transaction.atomic():
+            message = request_files(version)
+        version.refresh_from_db()
+        if not request.htmx:
+            messages.info(request, message)
+            url = reverse("charts:chart_detail", args=[pk])
+            return HttpResponseRedirect(f"{url}?{urlencode({'version': version.version})}")
+        return self.render_files(request, version, message)
+
+
 def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:
-    """The exact ``helm pull`` / ``helm install`` lines for this version."""
+    """The exact ``helm pull`` / ``helm install`` lines for this version.
+
+    Names, versions and URLs come from upstream indexes: every value is shell-quoted, so a
+    line a user copies runs Helm and nothing else.
+    """
     source = chart.source
-    release = chart.name
+    q = shlex.quote
+    release = q(chart.name)
+    ver = q(version.version)
     if source.is_oci:
         # A Helm chart in OCI lives in its own repository: the reference names it whole.
-        ref = source.location
-        pull = f"helm pull {ref} --version {version.version}"
-        install = f"helm install {release} {ref} --version {version.version}"
-        login = "" if source.registry.is_public else f"helm registry login {source.registry.url}"
+        ref = q(source.location)
+        pull = f"helm pull {ref} --version {ver}"
+        install = f"helm install {release} {ref} --version {ver}"
+        login = "" if source.registry.is_public else f"helm registry login {q(source.registry.url)}"
     else:
-        url = source.helm_repository.url
-        pull = f"helm pull {chart.name} --repo {url} --version {version.version}"
-        install = f"helm install {release} {chart.name} --repo {url} --version {version.version}"
+        url = q(source.helm_repository.url)
+        pull = f"helm pull {q(chart.name)} --repo {url} --version {ver}"
+        install = f"helm install {release} {q(chart.name)} --repo {url} --version {ver}"
         login = ""
         if source.helm_repository.is_private:
             creds = " --username <username> --password <password>"

@@ -19,6 +19,7 @@ from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun
 from config import audit
 from config.badges import badge_of
 from config.models import AuditEntry
+from config.params import id_param
 from config.views import (
     ObjectDeleteView,
     ObjectEditView,
@@ -200,8 +201,9 @@ class EnvironmentEditView(ObjectEditView):
 
     def get_form(self, request, obj, data=None, files=None, initial=None):
         initial = dict(initial or {})
-        if obj.pk is None and request.GET.get("cluster", "").isdigit():
-            initial.setdefault("cluster", int(request.GET["cluster"]))
+        cluster_id = id_param(request, "cluster")
+        if obj.pk is None and cluster_id is not None:
+            initial.setdefault("cluster", cluster_id)
         return super().get_form(request, obj, data, files, initial)
 
     def context(self, request, form, obj, **extra) -> dict:

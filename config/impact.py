@@ -31,3 +31,8 @@ def impact_of(obj: models.Model) -> list[str]:
     for provider in _providers.get(obj._meta.concrete_model, ()):
         lines.extend(provider(obj))
     return lines
+
+
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 namespace``, ``3 namespaces``: a count with its noun agreeing."""
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"

@@ -6,6 +6,7 @@ Embedded defaults let a new user run Wharf with nothing but Python: SQLite under
 ``WHARF_ENCRYPTION_KEYS``. Every variable is listed in ``.env.example``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "config.apps.WharfConfig",
     "registries",
     "clusters",
@@ -75,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,6 +118,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# --- Sign-in throttling (django-axes) -------------------------------------------------
+# Failed sign-ins are counted per client address; at the limit that address is locked out
+# for a while (an admin can clear it sooner: Django admin → Axes, or `manage.py
+# axes_reset_ip ADDRESS`). The address is REMOTE_ADDR, unless WHARF_TRUSTED_PROXIES says
+# how many proxies in front of Wharf append to X-Forwarded-For (config/clientip.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+WHARF_TRUSTED_PROXIES = env.int("WHARF_TRUSTED_PROXIES", default=0)
+AXES_FAILURE_LIMIT = env.int("WHARF_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("WHARF_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.views.signin_locked_out"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -196,6 +217,7 @@ WHARF_RUN_RECOVERY_INTERVAL = env.int("WHARF_RUN_RECOVERY_INTERVAL", default=60)
 WHARF_SYNC_TIME_LIMIT = env.int("WHARF_SYNC_TIME_LIMIT", default=3600)
 WHARF_PUSH_TIME_LIMIT = env.int("WHARF_PUSH_TIME_LIMIT", default=600)
 WHARF_RECONCILE_TIME_LIMIT = env.int("WHARF_RECONCILE_TIME_LIMIT", default=900)
+WHARF_CHART_FILES_TIME_LIMIT = env.int("WHARF_CHART_FILES_TIME_LIMIT", default=300)
 CELERY_BEAT_SCHEDULE["recover-runs"] = {
     "task": "config.tasks.recover_runs",
     "schedule": float(WHARF_RUN_RECOVERY_INTERVAL),
@@ -223,6 +245,13 @@ CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
     "options": {"expires": max(WHARF_CHART_SYNC_INTERVAL - 30, 30)},
 }
 
+# Chart files (values.yaml, README) are read in the background; this also retries failures.
+CELERY_BEAT_SCHEDULE["read-chart-files"] = {
+    "task": "charts.tasks.read_chart_files",
+    "schedule": 300.0,
+    "options": {"expires": 270},
+}
+
 # --- Pull secrets (clusters) -------------------------------------------------------
 # Seconds for every call Wharf makes to a Kubernetes API server.
 WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
@@ -238,11 +267,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"forbidden_without_traceback": {"()": "config.logging.ForbiddenWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["forbidden_without_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # botocore and urllib3 can log request headers at DEBUG; keep them quiet.
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # django-axes logs every sign-in at INFO; its warnings (lockouts) still show.
+        "axes": {"level": "WARNING"},
+        # A 403 is one warning line (the filter also applies where the record is made, so
+        # handlers added later, such as pytest's, see no traceback either).
+        "django.request": {"filters": ["forbidden_without_traceback"]},
     },
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -88,10 +89,16 @@ class Polled:
     active: bool
 
 
-def poll_response(request, done: bool, context: dict) -> HttpResponse:
-    """The polled table again; once ``done`` (nothing queued, running or pending), htmx is
-    told to stop polling (django-htmx's 286), still with the final table to show."""
-    content = render_to_string("partials/_polled.html", context, request)
+def poll_response(
+    request, done: bool, context: dict, *, template: str = "partials/_polled.html"
+) -> HttpResponse:
+    """The polled part again; once ``done`` (nothing queued, running or pending), htmx is
+    told to stop polling (django-htmx's 286), still with the final content to show.
+
+    ``template`` is ``partials/_polled.html`` (a table, ``context["poll"]``), or a fragment
+    that polls itself the same way (a chart version's files).
+    """
+    content = render_to_string(template, context, request)
     if done and request.htmx:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)
@@ -310,6 +317,13 @@ class ObjectDeleteView(ObjectView):
             return self.render_confirmation(request, obj, blocker, status=409)
         messages.success(request, f"Deleted {label}.")
         return HttpResponseRedirect(self.url_of("list"))
+
+
+def signin_locked_out(request, response=None, credentials=None):
+    """What a locked-out address sees instead of the sign-in page (django-axes)."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 def permission_denied(request, exception=None):

@@ -18,8 +18,8 @@ from django.conf import settings
 
 from charts import helmoci
 from charts.archive import ChartArchiveError, read_chart_archive
+from charts.metadata import MetadataError, normalise_metadata
 from charts.models import ChartSource, ChartVersion
-from charts.semver import is_semver
 from charts.sync.writer import (
     SyncError,
     Tally,
@@ -27,7 +27,6 @@ from charts.sync.writer import (
     VersionWriter,
     mark_removed,
     refresh_charts,
-    text,
 )
 from registries import oci
 
@@ -35,6 +34,21 @@ if TYPE_CHECKING:
     from charts.sync.run import Progress
 
 MAX_CONFIG_BYTES = 2**20
+
+
+class EntryRefused(SyncError):
+    """A tag whose chart metadata Helm would not load either: skipped, the rest indexed."""
+
+    def __init__(self, message: str, *, digest: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
+@dataclass
+class Refused:
+    tag: str
+    digest: str  # remembered, so the tag is read again only once it changes
+    message: str
 
 
 @dataclass
@@ -76,6 +90,9 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
                     ignored[result.tag] = result.digest
                 elif isinstance(result, VersionData):
                     writer.add(result)
+                elif isinstance(result, Refused):
+                    ignored[result.tag] = result.digest
+                    tally.warnings.append(result.message)
                 else:
                     tally.errors.append(result)
         except oci.RegistryError as exc:
@@ -92,6 +109,7 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
     tally.added += writer.added
     tally.updated += writer.updated
     tally.errors += writer.errors
+    tally.warnings += writer.warnings
     if not tally.errors:
         gone = [
             row.pk
@@ -131,7 +149,9 @@ def changed_tags(client, repository, tags, known, ignored, tally: Tally) -> list
     return changed
 
 
-def read_tags(client, repository: str, tags: list[str]) -> Iterable[VersionData | NotAChart | str]:
+def read_tags(
+    client, repository: str, tags: list[str]
+) -> Iterable[VersionData | NotAChart | Refused | str]:
     """Read several tags at once; yields each result (or an error text) as it arrives.
 
     Network-wide failures (registry down, credentials refused, rate limited) stop the
@@ -150,6 +170,8 @@ def read_tags(client, repository: str, tags: list[str]) -> Iterable[VersionData 
                     if exc.kind in (exc.UNREACHABLE, exc.AUTH, exc.RATE_LIMITED, exc.TLS):
                         raise
                     yield f"{tag}: {exc}"
+                except EntryRefused as exc:
+                    yield Refused(tag, exc.digest, f"{tag}: {exc}")
                 except (SyncError, ChartArchiveError) as exc:
                     yield f"{tag}: {exc}"
         finally:
@@ -183,14 +205,16 @@ def read_tag(client: oci.RegistryClient, repository: str, tag: str) -> VersionDa
         meta = read_chart_archive(
             archive, max_archive_bytes=settings.WHARF_CHART_ARCHIVE_MAX_BYTES
         ).chart
+    try:
+        meta = normalise_metadata(meta)
+    except MetadataError as exc:
+        raise EntryRefused(f"skipped: {exc}.", digest=manifest.digest) from None
     version = helmoci.version_of_tag(tag)
-    if str(meta.get("version")) != version:
-        raise SyncError(f"the tag holds chart version {meta.get('version')!r}, not {version!r}.")
-    if not is_semver(version):
-        raise SyncError(f"{version!r} is not a SemVer 2 version.")
+    if meta["version"] != version:
+        raise SyncError(f"the tag holds chart version {meta['version']!r}, not {version!r}.")
     size = layer.get("size")
     return VersionData(
-        chart=text(meta.get("name"), 255),
+        chart=meta["name"],
         version=version,
         fingerprint=manifest.digest,
         metadata=meta,

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils import timezone
 
+from charts import files
 from charts.helmrepo import HelmRepoError
 from charts.models import ChartSource, SyncRun
 from charts.sync.helm import sync_helm_source
@@ -110,8 +111,11 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
         "added": tally.added,
         "updated": tally.updated,
         "removed": tally.removed,
+        "warnings": summarise_errors(tally.warnings),
         **progress.counters(),
     }
+    if tally.added or tally.updated:
+        files.queue_reading()  # values.yaml and README of what is new, latest first
     if tally.errors:
         return runs.Outcome(runs.RunStatus.FAILED, summarise_errors(tally.errors), fields)
     ChartSource.objects.filter(pk=source.pk).update(

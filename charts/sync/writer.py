@@ -75,6 +75,8 @@ class Tally:
     updated: int = 0
     removed: int = 0
     errors: list[str] = field(default_factory=list)
+    # Entries refused one by one (the rest was indexed): shown on the run, not a failure.
+    warnings: list[str] = field(default_factory=list)
 
 
 def text(value, limit: int) -> str:
@@ -91,16 +93,19 @@ class VersionWriter:
         self.progress = progress
         self.chart_ids = dict(source.charts.values_list("name", "id"))
         self.existing = {
-            (chart_id, version): (pk, fingerprint, removed)
-            for pk, chart_id, version, fingerprint, removed in ChartVersion.objects.filter(
-                chart__source=source
-            ).values_list("id", "chart_id", "version", "fingerprint", "removed_upstream_at")
+            (chart_id, version): (pk, fingerprint, removed, archive_url)
+            for pk, chart_id, version, fingerprint, removed, archive_url in (
+                ChartVersion.objects.filter(chart__source=source).values_list(
+                    "id", "chart_id", "version", "fingerprint", "removed_upstream_at", "archive_url"
+                )
+            )
         }
         self.pending: list[VersionData] = []
         self.touched: set[int] = set()
         self.seen: set[tuple[int, str]] = set()
         self.added = self.updated = 0
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def add(self, item: VersionData) -> None:
         self.pending.append(item)
@@ -118,7 +123,9 @@ class VersionWriter:
             chart_id = self.chart_ids[item.chart]
             key = (chart_id, item.version)
             if key in self.seen:
-                self.errors.append(f"{item.chart} {item.version} is listed twice; kept the first.")
+                self.warnings.append(
+                    f"{item.chart} {item.version} is listed twice; kept the first."
+                )
                 continue
             self.seen.add(key)
             current = self.existing.get(key)
@@ -132,14 +139,20 @@ class VersionWriter:
                         **item.fields(),
                     )
                 )
-            elif current[1] != item.fingerprint or current[2] is not None:
+            elif (
+                current[1] != item.fingerprint
+                or current[2] is not None
+                # A moved archive (only its URL changed) must be found where it is now.
+                or current[3] != item.archive_url
+            ):
                 row = ChartVersion(
                     pk=current[0], chart_id=chart_id, version=item.version, **item.fields()
                 )
                 row.updated_at = now
                 row.removed_upstream_at = None
                 row.values_yaml = row.readme = row.files_error = ""
-                row.files_read_at = None
+                row.files_read_at = row.files_next_attempt_at = None
+                row.files_attempts = 0
                 changed.append(row)
             else:
                 continue
@@ -182,21 +195,40 @@ UPDATE_FIELDS = [
     "readme",
     "files_error",
     "files_read_at",
+    "files_attempts",
+    "files_next_attempt_at",
 ]
 
 
-def apply_listing(source: ChartSource, entries: list[VersionData], progress: Progress) -> Tally:
-    """Make the source's versions match a complete listing (a Helm index)."""
+def apply_listing(
+    source: ChartSource,
+    entries: list[VersionData],
+    progress: Progress,
+    *,
+    keep: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+) -> Tally:
+    """Make the source's versions match a complete listing (a Helm index).
+
+    ``keep`` names (chart, version) pairs the listing holds but refused: what was indexed
+    for them earlier is left as it was, not marked removed.
+    """
     writer = VersionWriter(source, progress)
     for item in entries:
         writer.add(item)
     writer.flush()
-    tally = Tally(added=writer.added, updated=writer.updated, errors=writer.errors)
+    tally = Tally(
+        added=writer.added, updated=writer.updated, errors=writer.errors, warnings=writer.warnings
+    )
     if not tally.errors:
         listed = {(writer.chart_ids[e.chart], e.version) for e in entries}
+        listed |= {
+            (writer.chart_ids[chart], version)
+            for chart, version in keep
+            if chart in writer.chart_ids
+        }
         gone = [
             (pk, key[0])
-            for key, (pk, _fp, removed) in writer.existing.items()
+            for key, (pk, _fp, removed, _url) in writer.existing.items()
             if key not in listed and removed is None
         ]
         tally.removed = mark_removed([pk for pk, _ in gone])

@@ -103,3 +103,27 @@ def test_add_sources_sync_search_and_read_a_charts_values(
     expect(page.locator("#helm-pull")).to_contain_text(f"oci://{chart_registry.host}/{repository}")
     assert Chart.objects.get(name="webapp").latest_version == "1.0.0"
     screenshot("oci-chart-page")
+
+
+def test_a_chart_page_says_it_is_reading_the_files_and_updates_itself(
+    signed_in, live_server, helm_repo, broker, screenshot
+):
+    from charts.files import read_pending_files
+    from tests.charts.helpers import helm_source, sync
+
+    broker.eager = False  # no worker yet: the page must not fetch the archive itself
+    archive = make_chart_archive("nginx", "2.0.0", readme="# nginx\n\nA web server.\n")
+    helm_repo.put("charts/nginx-2.0.0.tgz", archive)
+    helm_repo.write_index(helm_index([{"name": "nginx", "version": "2.0.0", "archive": archive}]))
+    sync(helm_source(helm_repo))
+    page = signed_in
+    page.goto(f"{live_server.url}/charts/{Chart.objects.get(name='nginx').pk}/")
+
+    expect(page.locator("#chart-files")).to_contain_text("Reading the chart's README")
+    assert not any(".tgz" in line for line in helm_repo.access_log_lines())
+    screenshot("chart-files-reading")
+
+    read_pending_files()  # a worker reads it; the page polls and shows it
+
+    expect(page.locator(".chart-readme")).to_contain_text("A web server.")
+    screenshot("chart-files-read")

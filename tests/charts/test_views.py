@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from charts.files import MAX_ATTEMPTS, pending_versions, read_pending_files, request_files
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
 from config.models import AuditEntry
 from tests.chartkit import helm_index, make_chart_archive
@@ -160,7 +163,7 @@ def test_test_connection_reports_a_wrong_password(admin_client, private_helm_rep
 def test_delete_page_shows_how_many_charts_leave_the_store(admin_client, helm_repository):
     make_chart(helm_repository.source, "redis", ["1.0.0", "1.1.0"])
     page = admin_client.get(reverse("charts:helmrepository_delete", args=[helm_repository.pk]))
-    assert "1 charts (2 versions)" in page.content.decode()
+    assert "1 chart (2 versions) indexed from it leaves the Chart Store" in page.content.decode()
     admin_client.post(reverse("charts:helmrepository_delete", args=[helm_repository.pk]))
     assert not Chart.objects.exists()
 
@@ -281,36 +284,125 @@ def test_bad_page_numbers_and_filters_do_not_fail(user_client, helm_repository):
 # --- chart page -------------------------------------------------------------------------
 
 
-def test_chart_page_reads_values_and_readme_from_the_archive_once(user_client, helm_repo):
+def test_chart_files_are_read_by_a_worker_and_a_page_view_fetches_nothing(
+    user_client, helm_repo, broker, django_capture_on_commit_callbacks
+):
     archive = make_chart_archive(
         "redis", "1.0.0", values="replicaCount: 3\n", readme="# Redis chart\n"
     )
     helm_repo.put("charts/redis-1.0.0.tgz", archive)
     helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
     source = helm_source(helm_repo)
-    sync(source)
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(source)
     chart = Chart.objects.get()
+    archive_reads = sum(".tgz" in line for line in helm_repo.access_log_lines())
 
+    before = user_client.get(reverse("charts:chart_detail", args=[chart.pk])).content.decode()
+    assert "Reading the chart" in before and "replicaCount" not in before
+    assert sum(".tgz" in line for line in helm_repo.access_log_lines()) == archive_reads
+    assert broker.sent("charts.tasks.read_chart_files")  # the sync woke the reader
+
+    broker.run_all()  # a worker reads the archive
     html = user_client.get(reverse("charts:chart_detail", args=[chart.pk])).content.decode()
+
     assert "replicaCount: 3" in html and "# Redis chart" in html
     assert f"helm pull redis --repo {helm_repo.url} --version 1.0.0" in html
     assert f"helm install redis redis --repo {helm_repo.url} --version 1.0.0" in html
-    archive_reads = sum(".tgz" in line for line in helm_repo.access_log_lines())
-    user_client.get(reverse("charts:chart_detail", args=[chart.pk]))
-    assert sum(".tgz" in line for line in helm_repo.access_log_lines()) == archive_reads
+    assert sum(".tgz" in line for line in helm_repo.access_log_lines()) == archive_reads + 1
 
 
-def test_a_corrupt_archive_is_explained_on_the_chart_page(user_client, helm_repo):
+def test_the_files_fragment_polls_while_reading_and_stops_once_read(user_client, helm_repo):
+    archive = make_chart_archive("redis", "1.0.0")
+    helm_repo.put("charts/redis-1.0.0.tgz", archive)
+    helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
+    sync(helm_source(helm_repo))
+    version = ChartVersion.objects.get()
+    url = reverse("charts:chartversion_files", args=[version.chart_id, version.pk])
+
+    waiting = user_client.get(url, headers={"HX-Request": "true"})
+    read_pending_files()
+    done = user_client.get(url, headers={"HX-Request": "true"})
+
+    assert waiting.status_code == 200 and 'hx-trigger="every 2s"' in waiting.content.decode()
+    assert done.status_code == 286 and "replicaCount: 1" in done.content.decode()
+
+
+def test_a_corrupt_archive_is_explained_and_tried_again_after_a_backoff(
+    user_client, helm_repo, time_machine
+):
+    time_machine.move_to("2026-06-01 08:00Z", tick=False)
     corrupt = b"\x1f\x8b\x08\x00garbage" * 20
     helm_repo.put("charts/broken-1.0.0.tgz", corrupt)
     helm_repo.write_index(helm_index([{"name": "broken", "version": "1.0.0", "archive": corrupt}]))
     sync(helm_source(helm_repo))
 
+    assert read_pending_files() == 1
+    assert read_pending_files() == 0  # not again before the backoff
     response = user_client.get(reverse("charts:chart_detail", args=[Chart.objects.get().pk]))
 
     assert response.status_code == 200
-    assert "The chart archive could not be read" in response.content.decode()
-    assert ChartVersion.objects.get().files_read_at is None  # tried again next time
+    html = response.content.decode()
+    assert "The chart archive could not be read" in html and "tries again at 08:01" in html
+    version = ChartVersion.objects.get()
+    assert (version.files_attempts, version.files_read_at) == (1, None)
+    time_machine.shift(timedelta(minutes=2))
+    assert read_pending_files() == 1
+
+
+def test_a_version_stays_failed_after_its_last_attempt_until_asked_again(
+    user_client, helm_repo, time_machine, broker, django_capture_on_commit_callbacks
+):
+    time_machine.move_to("2026-06-01 08:00Z", tick=False)
+    helm_repo.write_index(
+        helm_index([{"name": "gone", "version": "1.0.0", "archive": b"x", "urls": ["nowhere.tgz"]}])
+    )
+    sync(helm_source(helm_repo))
+    for _ in range(MAX_ATTEMPTS):
+        read_pending_files()
+        time_machine.shift(timedelta(hours=7))
+    version = ChartVersion.objects.get()
+    assert version.files_attempts == MAX_ATTEMPTS and version.files_state == "failed"
+    assert read_pending_files() == 0
+    url = reverse("charts:chartversion_files", args=[version.chart_id, version.pk])
+    assert "Read now" in user_client.get(url).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user_client.post(url, headers={"HX-Request": "true"})
+
+    assert broker.sent("charts.tasks.read_chart_files")
+    assert read_pending_files() == 1  # one more attempt, as asked
+
+
+def test_read_now_respects_the_backoff_of_a_failed_read(user_client, helm_repo, time_machine):
+    time_machine.move_to("2026-06-01 08:00Z", tick=False)
+    helm_repo.write_index(
+        helm_index([{"name": "gone", "version": "1.0.0", "archive": b"x", "urls": ["nowhere.tgz"]}])
+    )
+    sync(helm_source(helm_repo))
+    read_pending_files()
+    version = ChartVersion.objects.get()
+    url = reverse("charts:chartversion_files", args=[version.chart_id, version.pk])
+
+    response = user_client.post(url, headers={"HX-Request": "true"})
+
+    assert "the next one is at 08:01" in response.content.decode()
+    assert read_pending_files() == 0
+
+
+def test_latest_versions_are_read_first_and_asked_for_ones_before_all(helm_repo):
+    entries = [
+        {"name": "app", "version": v, "archive": make_chart_archive("app", v)}
+        for v in ("1.0.0", "3.0.0", "2.0.0")
+    ]
+    helm_repo.write_index(helm_index(entries))
+    sync(helm_source(helm_repo))
+    assert pending_versions().first().version == "3.0.0"  # the chart's latest
+
+    old = ChartVersion.objects.get(version="1.0.0")
+    request_files(old)
+
+    assert [v.version for v in pending_versions()][:2] == ["1.0.0", "3.0.0"]
 
 
 def test_an_archive_that_does_not_match_the_index_digest_is_refused(user_client, helm_repo):
@@ -320,6 +412,7 @@ def test_an_archive_that_does_not_match_the_index_digest_is_refused(user_client,
     )
     helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
     sync(helm_source(helm_repo))
+    read_pending_files()
 
     html = user_client.get(
         reverse("charts:chart_detail", args=[Chart.objects.get().pk])
@@ -350,6 +443,9 @@ def test_chart_page_lists_versions_in_semver_order_and_shows_the_oci_commands(
     html = response.content.decode()
     assert f"helm pull oci://{chart_registry.host}/{repo} --version 1.9.0" in html
     assert "pre-release" in html
+    read_pending_files()  # the worker reads the files (the OCI chart layer)
+    html = user_client.get(reverse("charts:chart_detail", args=[chart.pk]), {"version": "1.9.0"})
+    html = html.content.decode()
     assert "image: app" not in html  # values come from make_chart_archive's default
     assert "replicaCount: 1" in html
 
@@ -373,7 +469,7 @@ def test_registry_delete_page_counts_the_charts_that_leave_the_store(admin_clien
     html = admin_client.get(
         reverse("registries:registry_delete", args=[registry.pk])
     ).content.decode()
-    assert "the 1 charts indexed from them leave the Chart Store" in html
+    assert "1 chart indexed from it leaves the Chart Store" in html
 
 
 class TestHelmRepositoryScreen(CrudScreen):

@@ -198,7 +198,7 @@ def test_cluster_delete_page_names_the_namespaces_holding_pull_secrets(admin_cli
 
     html = admin_client.get(reverse("clusters:cluster_delete", args=[cluster.pk])).content.decode()
 
-    assert "team-a" in html and "pull secrets" in html
+    assert "team-a" in html and "Wharf removes 1 pull secret it wrote" in html
 
 
 def test_saving_a_cluster_marks_its_targets_pending_and_queues_a_reconcile(
@@ -266,7 +266,7 @@ def test_environment_delete_shows_the_secrets_that_go(admin_client):
 
     html = admin_client.get(reverse("clusters:environment_delete", args=[env.pk])).content.decode()
 
-    assert "removes its 1 pull secrets from namespace web" in html
+    assert "Wharf removes 1 pull secret it wrote (cluster " in html and ": web)" in html
 
 
 # --- registry credential access ("Manage") ---------------------------------------------

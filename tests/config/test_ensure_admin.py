@@ -5,6 +5,13 @@ import io
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.test import RequestFactory
+
+
+def signin_request():
+    """Sign-ins are throttled per client (django-axes), so authenticate() takes the request."""
+    return RequestFactory().post("/accounts/login/")
+
 
 pytestmark = pytest.mark.django_db
 
@@ -19,13 +26,15 @@ def test_admin_gets_the_password_from_the_environment(monkeypatch):
     monkeypatch.setenv("WHARF_ADMIN_PASSWORD", "from-the-env-123")
     output = run()
     assert "from-the-env-123" not in output
-    assert authenticate(username="admin", password="from-the-env-123").is_superuser
+    assert authenticate(
+        signin_request(), username="admin", password="from-the-env-123"
+    ).is_superuser
 
 
 def test_generated_password_is_printed_once_and_works(monkeypatch):
     monkeypatch.delenv("WHARF_ADMIN_PASSWORD", raising=False)
     output = run()
     password = output.strip().splitlines()[-1].strip()
-    assert authenticate(username="admin", password=password) is not None
+    assert authenticate(signin_request(), username="admin", password=password) is not None
     assert password not in run()
     assert get_user_model().objects.filter(is_superuser=True).count() == 1

@@ -16,7 +16,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
 
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository
 from tests.clusters.factories import EnvironmentFactory, inject
@@ -59,8 +58,9 @@ def walk(patterns, prefix: str = "", namespace: str = ""):
 
 SCREENS = list(walk(get_resolver().url_patterns))
 
-# Which fixture object a path's <pk> belongs to, by the route before it.
+# Which fixture object each path argument belongs to, by the route up to it.
 OWNERS = {
+    "charts/<int:pk>/versions/<int:version_pk>/": "version",
     "global/registries/<int:pk>/": "registry",
     "global/chart-repositories/<int:pk>/": "helm_repository",
     "global/chart-sources/<int:pk>/": "source",
@@ -77,11 +77,7 @@ def objects():
     repository = HelmRepository.objects.create(name="team", url="http://127.0.0.1:9/team")
     source = ChartSource.objects.create(kind="helm", helm_repository=repository)
     chart = Chart.objects.create(source=source, name="web", latest_version="1.0.0")
-    # Read already: a chart page's first view of a version still reads its archive and keeps
-    # its README and values (charts/files.py), the one GET that writes; see the report.
-    ChartVersion.objects.create(
-        chart=chart, version="1.0.0", fingerprint="1", files_read_at=timezone.now()
-    )
+    version = ChartVersion.objects.create(chart=chart, version="1.0.0", fingerprint="1")
     environment = EnvironmentFactory(cluster__api_url="http://127.0.0.1:9")
     inject(registry, clusters=[environment.cluster])
     return {
@@ -89,17 +85,20 @@ def objects():
         "helm_repository": repository,
         "source": source,
         "chart": chart,
+        "version": version,
         "cluster": environment.cluster,
         "environment": environment,
     }
 
 
 def url_of(screen: Screen, objects) -> str:
-    if "<" not in screen.route:
-        return reverse(screen.name)
-    owner = next((o for p, o in OWNERS.items() if screen.route.startswith(p)), None)
-    assert owner, f"{screen.route}: say in OWNERS which object its path argument is"
-    return reverse(screen.name, args=[objects[owner].pk])
+    args = []
+    for argument in re.finditer(r"<[^>]+>", screen.route):
+        prefix = screen.route[: argument.end()] + "/"
+        owner = OWNERS.get(prefix)
+        assert owner, f"{prefix}: say in OWNERS which object this path argument is"
+        args.append(objects[owner].pk)
+    return reverse(screen.name, args=args)
 
 
 def assert_strict_csp(response) -> None:

@@ -36,10 +36,10 @@ def test_registry_delete_page_tells_what_registries_charts_and_clusters_lose(adm
 
     assert page["impact"] == [
         "It is the default registry; no registry will be default afterwards.",
-        "Its pull secret is in 1 namespaces (cluster prod: web). Wharf removes those secrets "
-        "(where the cluster is reachable) and their status.",
-        "It is a chart source for 1 repositories (charts/stable): the 0 charts indexed from "
-        "them leave the Chart Store.",
+        "Wharf removes 1 pull secret it wrote (cluster prod: web), where the cluster is "
+        "reachable, and the entries it added to ServiceAccounts.",
+        "It is a chart source for 1 repository (charts/stable): 0 charts indexed from it "
+        "leave the Chart Store.",
     ]
 
 
@@ -49,3 +49,28 @@ def test_public_registry_delete_page_says_no_credentials_are_injected(admin_clie
         reverse("registries:registry_delete", args=[registry.pk])
     ).content.decode()
     assert "It is public: no credentials are injected into any cluster." in html
+
+
+def test_a_referenced_secret_is_said_to_stay_not_to_be_removed(admin_client):
+    from clusters.models import RegistryAccess
+
+    registry = RegistryFactory(name="acme")
+    RegistryAccess.objects.create(
+        registry=registry, all_clusters=True,
+        credentials=RegistryAccess.Credentials.SECRET, secret_name="regcred",
+    )  # fmt: skip
+    prod = ClusterFactory(name="prod")
+    for namespace in ("web", "api"):
+        PullSecretTarget.objects.create(
+            cluster=prod, namespace=namespace, registry=registry, secret_name="regcred"
+        )
+
+    lines = admin_client.get(reverse("registries:registry_delete", args=[registry.pk])).context[
+        "impact"
+    ]
+
+    assert lines == [
+        "2 referenced secrets (regcred) (cluster prod: api, web) are yours, not Wharf's: "
+        "they stay in the cluster; only Wharf's status of them goes."
+    ]
+    assert not any("removes" in line for line in lines)
