@@ -11,7 +11,6 @@ from charts.archive import ChartArchiveError, read_chart_archive
 from charts.helmrepo import HelmRepoClient, HelmRepoError
 from charts.models import ChartVersion
 from registries import oci
-from registries.aws import AwsError
 
 
 def load_chart_files(version: ChartVersion) -> ChartVersion:
@@ -26,7 +25,7 @@ def load_chart_files(version: ChartVersion) -> ChartVersion:
         files = read_chart_archive(
             fetch_archive(version), max_archive_bytes=settings.WHARF_CHART_ARCHIVE_MAX_BYTES
         )
-    except (ChartArchiveError, HelmRepoError, oci.RegistryError, AwsError, ValueError) as exc:
+    except (ChartArchiveError, HelmRepoError, oci.RegistryError, ValueError) as exc:
         version.files_error = f"The chart archive could not be read: {exc}"
         ChartVersion.objects.filter(pk=version.pk).update(files_error=version.files_error)
         return version

@@ -18,23 +18,20 @@ from charts.uploads import (
     max_push_bytes,
     upload_for,
 )
-from config.forms import KEEP_SECRET_HELP, SecretField, StyledFormMixin, validate_pem_certificates
+from config.forms import KEEP_SECRET_HELP, ConnectionFieldsForm, SecretField, StyledFormMixin
 from registries.models import Registry
 
 # Inputs whose change re-renders the fields that depend on them (htmx).
-REFRESH_FIELDS = ("access", "tls_mode")
+REFRESH_FIELDS = ("access", "connection_method", "tls_mode")
 # A change to any of these means the index must be fetched again from scratch.
-CONNECTION_FIELDS = ("url", "access", "username", "password", "tls_mode", "ca_certificate")
+CONNECTION_FIELDS = ("url", "access", "username", "password")
 
 
-class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
+class HelmRepositoryForm(StyledFormMixin, ConnectionFieldsForm, forms.ModelForm):
     access = forms.ChoiceField(
         label="Repository type", choices=HelmRepository.Access.choices, widget=forms.RadioSelect
     )
     password = SecretField(label="Password")
-    tls_mode = forms.ChoiceField(
-        label="TLS", choices=Registry.Tls.choices, widget=forms.RadioSelect, required=False
-    )
 
     class Meta:
         model = HelmRepository
@@ -44,26 +41,26 @@ class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
             "access",
             "username",
             "password",
-            "tls_mode",
-            "ca_certificate",
+            *ConnectionFieldsForm.CONNECTION_FIELDS,
             "active",
         ]
-        labels = {"url": "Repository URL", "ca_certificate": "CA certificate (PEM)"}
+        labels = {"url": "Repository URL"}
         help_texts = {
             "name": "3–30 characters: lowercase letters, digits and -, starting with a letter.",
             "url": "The folder that holds index.yaml, e.g. https://charts.example.com/stable.",
         }
         widgets = {
             "url": forms.TextInput(attrs={"placeholder": "https://charts.example.com/stable"}),
-            "ca_certificate": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         }
+
+    CLEANED_FIELDS = ("username", "password", *ConnectionFieldsForm.CONNECTION_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = self.instance.pk is not None
         state = self.data if self.is_bound else {**self.initial}
         self.access = state.get("access") or self.instance.access or HelmRepository.Access.PUBLIC
-        self.tls = state.get("tls_mode") or self.instance.tls_mode or Registry.Tls.SECURE
+        self.init_connection_fields(state, tls_label="TLS")
         if self.editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot be changed."
@@ -79,9 +76,8 @@ class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
     def show_credentials(self) -> bool:
         return self.access == HelmRepository.Access.PRIVATE
 
-    @property
-    def show_ca(self) -> bool:
-        return self.tls == Registry.Tls.CA
+    connection_uses = "Test connection, index syncs and chart archive downloads"
+    tunnel_reaches = "the repository (and the hosts its chart archives come from)"
 
     def clean_url(self) -> str:
         url = (self.cleaned_data.get("url") or "").strip().rstrip("/")
@@ -104,44 +100,33 @@ class HelmRepositoryForm(StyledFormMixin, forms.ModelForm):
     def clean(self):
         data = super().clean()
         private = data.get("access") == HelmRepository.Access.PRIVATE
+        typed_password = bool(data.get("password"))
         if private:
+            data["password"] = data.get("password") or self.instance.password  # blank keeps it
             if not data.get("username"):
                 self.add_error("username", "A private repository needs a username.")
-            if not data.get("password") and not self.instance.password:
+            if not data["password"]:
                 self.add_error("password", "A private repository needs a password.")
         else:
             data["username"] = ""
             data["password"] = ""
-        data["tls_mode"] = data.get("tls_mode") or Registry.Tls.SECURE
-        if data["tls_mode"] == Registry.Tls.CA:
-            try:
-                data["ca_certificate"] = validate_pem_certificates(data.get("ca_certificate", ""))
-            except forms.ValidationError as exc:
-                self.add_error("ca_certificate", exc)
-        else:
-            data["ca_certificate"] = ""
-        if data.get("url", "").startswith("http://") and data["tls_mode"] != Registry.Tls.INSECURE:
+        self.password_typed = typed_password
+        # The connection method's and TLS rules are the model's (ConnectionSettings.clean).
+        self.keep_connection_secrets(data)
+        tls_mode = data.get("tls_mode") or Registry.Tls.SECURE
+        if data.get("url", "").startswith("http://") and tls_mode != Registry.Tls.INSECURE:
             self.add_error(
                 "url",
                 "This URL is plain http://: choose “Allow insecure connection”, or use https://.",
             )
         return data
 
-    def _post_clean(self):
-        password = self.cleaned_data.get("password")
-        keep = self.instance.password if self.instance.pk else ""
-        super()._post_clean()
-        if self.cleaned_data.get("access") != HelmRepository.Access.PRIVATE:
-            self.instance.password = ""
-            self.instance.username = ""
-        else:
-            self.instance.password = password or keep
-
     def connection_changed(self) -> bool:
         return (
             not self.editing
             or any(name in self.changed_data for name in CONNECTION_FIELDS)
-            or (bool(self.cleaned_data.get("password")))
+            or getattr(self, "password_typed", False)
+            or self.connection_changed_fields()
         )
 
 

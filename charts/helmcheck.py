@@ -11,15 +11,26 @@ from registries.connectivity import ConnectionCheck
 
 
 def check_helm_repository(repository: HelmRepository) -> ConnectionCheck:
-    """Fetch the (maybe unsaved) repository's index.yaml and parse it; never raises."""
+    """Fetch the (maybe unsaved) repository's index.yaml and parse it; never raises.
+
+    Goes the repository's way (direct, proxy or SSH tunnel), as its syncs do.
+    """
     endpoint = repository.endpoint()
+    steps: list[str] = []
+    pinned_before = repository.ssh_host_key
     try:
         with HelmRepoClient(endpoint) as client:
             response = client.fetch_index(max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES)
         versions = parse_index(response.body, endpoint)
     except (HelmRepoError, SyncError) as exc:
-        return ConnectionCheck(False, str(exc))
+        return ConnectionCheck(False, str(exc), steps)
+    finally:
+        if repository.ssh_host_key != pinned_before:
+            steps.append(repository.trusted_host_key_step())
+    route = repository.route_step(endpoint.transport)
+    if route:
+        steps.append(route)
     charts = len({v.chart for v in versions})
     return ConnectionCheck(
-        True, f"Read {endpoint.index_url}: {charts} charts, {len(versions)} versions."
+        True, f"Read {endpoint.index_url}: {charts} charts, {len(versions)} versions.", steps
     )

@@ -17,14 +17,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from charts.helmrepo import HelmEndpoint
+from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
-from registries import oci
 from registries.models import NAME_RULE, Registry
 from registries.providers import split_url
 
 
-class HelmRepository(models.Model):
-    """A classic Helm chart repository: an ``index.yaml`` served over HTTP(S)."""
+class HelmRepository(ConnectionSettings):
+    """A classic Helm chart repository: an ``index.yaml`` served over HTTP(S).
+
+    Reached like a registry (``ConnectionSettings``): directly, via a proxy or through an
+    SSH tunnel, with the same TLS modes.
+    """
 
     class Access(models.TextChoices):
         PUBLIC = "public", "Public (no credentials)"
@@ -35,17 +39,15 @@ class HelmRepository(models.Model):
     access = models.CharField(max_length=10, choices=Access.choices, default=Access.PUBLIC)
     username = models.CharField(max_length=255, blank=True)
     password = EncryptedTextField(blank=True)
-    tls_mode = models.CharField(
-        "TLS", max_length=10, choices=Registry.Tls.choices, default=Registry.Tls.SECURE
-    )
-    ca_certificate = models.TextField("CA certificate", blank=True)
+    # connection_method, proxy_*, ssh_*, tls_mode, ca_certificate: ConnectionSettings.
     active = models.BooleanField(
         default=True, help_text="Inactive repositories are not synced and hidden from the store."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    audit_secret_fields = ("password",)
+    audit_secret_fields = ("password", *ConnectionSettings.connection_secret_fields)
+    connection_target = "repository"
 
     class Meta:
         ordering = ["name"]
@@ -71,9 +73,7 @@ class HelmRepository(models.Model):
             url=self.url,
             username=self.username if self.is_private else "",
             password=self.password if self.is_private else "",
-            tls=self.tls_mode,
-            ca_pem=self.ca_certificate if self.tls_mode == oci.TLS_CA else "",
-            timeout=settings.WHARF_REGISTRY_TIMEOUT,
+            transport=self.transport(),
         )
 
 

@@ -29,7 +29,6 @@ from charts.uploads import PushInputError, PushUpload, max_push_bytes
 from config import audit
 from config.models import AuditEntry
 from registries import oci
-from registries.aws import AwsError
 from registries.models import Registry
 from registries.providers import split_url
 
@@ -234,8 +233,6 @@ def run_push(push_id: int) -> ChartPush | None:
             )
     except (oci.RegistryError, PushRefused, ChartArchiveError) as exc:
         error = str(exc)
-    except AwsError as exc:  # an ECR registry's login is an AWS call first
-        error = f"AWS did not issue an ECR token: {exc}"
     except Exception as exc:  # the worker must survive anything; the row says what happened
         log.exception("Push %s of %s failed unexpectedly", push.pk, push.repository)
         error = f"The push failed unexpectedly ({type(exc).__name__}); see the worker log."

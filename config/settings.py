@@ -163,7 +163,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Wharf ----------------------------------------------------------------------
-# Seconds for every network call Wharf makes to a registry.
+# Seconds to connect, and of silence while reading, for every call to a registry or Helm
+# repository (config.http), and the SSH tunnel's connect, login and channel-open timeout.
 WHARF_REGISTRY_TIMEOUT = env.float("WHARF_REGISTRY_TIMEOUT", default=10.0)
 # Tests point boto3 at moto with this; production leaves it empty (real AWS).
 WHARF_AWS_ENDPOINT_URL = env.str("WHARF_AWS_ENDPOINT_URL", default="") or None

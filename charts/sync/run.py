@@ -23,7 +23,6 @@ from charts.sync.helm import sync_helm_source
 from charts.sync.oci import sync_oci_source
 from charts.sync.writer import SyncError, Tally
 from registries import oci
-from registries.aws import AwsError
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +152,6 @@ def _run_locked(run: SyncRun, source: ChartSource, owner: str) -> SyncRun:
             until = timezone.now() + timedelta(seconds=retry_after)
             ChartSource.objects.filter(pk=source.pk).update(retry_not_before=until)
         tally.errors.insert(0, str(exc))
-        return finish(run, SyncRun.Status.FAILED, tally=tally, progress=progress)
-    except AwsError as exc:
-        tally.errors.insert(0, f"AWS did not issue an ECR token: {exc}")
         return finish(run, SyncRun.Status.FAILED, tally=tally, progress=progress)
     except Exception as exc:  # a bug must not leave the run "running" forever
         log.exception("chart sync of source %s failed unexpectedly", source.pk)
