@@ -1,7 +1,10 @@
 """The Helm repository protocol: ``index.yaml`` and chart archives over HTTP(S).
 
 A conditional GET of ``index.yaml`` and bounded downloads of chart archives, with the
-repository's credentials. The plumbing (TLS modes, CA files, proxy, SSH tunnel,
+repository's credentials, which go only where Helm sends them: to the repository's own
+scheme, host and port (so never over plain HTTP unless the repository is plain HTTP),
+also when a redirect is followed (this module follows them itself, hop by hop). The
+plumbing (TLS modes, CA files, proxy, SSH tunnel,
 timeouts, bounded reads, error text) is ``config.http``'s, shared with the registry
 client; every failure is one :class:`HelmRepoError` whose message a user can act on.
 No Django imports.
@@ -14,9 +17,17 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from config.http import HttpError, HttpSession, Transport, parse_retry_after
+from config.http import (
+    REDIRECT_STATUSES,
+    HttpError,
+    HttpSession,
+    Transport,
+    origin,
+    parse_retry_after,
+)
 
 USER_AGENT = "wharf-helm-client/1"
+MAX_REDIRECTS = 5  # hops followed for one download
 
 
 class HelmRepoError(HttpError):
@@ -47,6 +58,16 @@ class HelmEndpoint:
     def resolve(self, chart_url: str) -> str:
         """A chart URL from the index, made absolute against the repository URL."""
         return urljoin(self.url.rstrip("/") + "/", chart_url)
+
+    def credentials_for(self, url: str) -> tuple[str, str] | None:
+        """The Basic credentials to send to ``url``: only to the repository's own origin.
+
+        As Helm does: scheme, host and port must all equal the repository URL's, so a
+        ``http://`` URL of an ``https://`` repository (or another port) gets none.
+        """
+        if not self.username or origin(url) != origin(self.url):
+            return None
+        return (self.username, self.password)
 
 
 @dataclass(frozen=True)
@@ -107,27 +128,36 @@ class HelmRepoClient:
             )
 
     def fetch_archive(self, url: str, *, max_bytes: int) -> bytes:
-        """Download a chart archive; credentials go only to the repository's own host."""
-        same_host = urlsplit(url).netloc == urlsplit(self.endpoint.url).netloc
-        response = self._get(url, send_credentials=same_host)
+        """Download a chart archive; credentials go only to the repository's own origin."""
+        response = self._get(url)
         with response:
             self._raise_for_status(response, url.rsplit("/", 1)[-1])
             return self._http.read_limited(response, max_bytes, "the chart archive")
 
     # --- internals -----------------------------------------------------------------
 
-    def _get(
-        self,
-        url: str,
-        *,
-        headers: dict[str, str] | None = None,
-        send_credentials: bool = True,
-    ) -> requests.Response:
-        auth = None
-        if send_credentials and self.endpoint.username:
-            auth = (self.endpoint.username, self.endpoint.password)
-        return self._http.request(
-            "GET", url, headers=headers or {}, auth=auth, stream=True, verify=self._verify(url)
+    def _get(self, url: str, *, headers: dict[str, str] | None = None) -> requests.Response:
+        """GET ``url``, following redirects hop by hop with the credential rule at each."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._http.request(
+                "GET",
+                url,
+                headers=headers or {},
+                auth=self.endpoint.credentials_for(url),
+                stream=True,
+                verify=self._verify(url),
+                allow_redirects=False,
+            )
+            location = response.headers.get("Location", "")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            response.close()
+            url = urljoin(url, location)
+        raise HelmRepoError(
+            f"{urlsplit(url).netloc} redirected the request more than {MAX_REDIRECTS} times "
+            "(a redirect loop?). Check the repository URL.",
+            kind=HelmRepoError.PROTOCOL,
+            host=urlsplit(url).netloc,
         )
 
     def _verify(self, url: str) -> bool | str:

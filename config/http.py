@@ -197,6 +197,25 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of a URL, lower case, the scheme's default port filled in.
+
+    Two URLs are the same origin only when all three are equal (the rule credentials go by).
+    A port that is not a number gives ``None``, which equals nothing that has one.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
 def trust_store() -> str:
     """The CA bundle that "Allow only secure connection" verifies against.
 
