@@ -31,12 +31,14 @@ from config.http import (
     SECURE_WITH_CA_LABEL,
     TLS_CA,
     TLS_INSECURE,
+    TLS_LABELS,
     TLS_MODES,
     TLS_SECURE,
     HttpError,
     HttpSession,
     Transport,
     parse_retry_after,
+    trust_store,
 )
 
 __all__ = [
@@ -586,21 +588,34 @@ class RegistryClient:
             )
         realm = urljoin(self.base_url + "/", realm)
         realm_host = urlsplit(realm).netloc
+        verify = self._realm_verify(realm)
         params = {}
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
         if scope:
             params["scope"] = scope
         auth = (self.conn.username, self.conn.password) if self.conn.has_credentials else None
-        response = self._http.request(
-            "GET",
-            realm,
-            host=realm_host,
-            what="token service",
-            verify=self._http.verify_for(realm_host),
-            params=params,
-            auth=auth,
-        )
+        try:
+            response = self._http.request(
+                "GET",
+                realm,
+                host=realm_host,
+                what="token service",
+                verify=verify,
+                params=params,
+                auth=auth,
+            )
+        except RegistryError as exc:
+            if exc.kind == RegistryError.TLS and self.conn.tls == TLS_INSECURE and verify:
+                raise RegistryError(
+                    f"The token service of {self.host} is on another host ({realm_host}) "
+                    "whose TLS certificate could not be verified. Wharf sends the registry's "
+                    "credentials to another host only over verified TLS, whatever the "
+                    "registry's own TLS option.",
+                    kind=RegistryError.TLS,
+                    host=realm_host,
+                ) from None
+            raise
         if response.status_code in (401, 403):
             if self.conn.has_credentials:
                 message = (
@@ -638,6 +653,46 @@ class RegistryClient:
         expires = time.monotonic() + max(lifetime - TOKEN_EXPIRY_MARGIN, 1.0)
         self._tokens[scope] = (token, expires)
         return token
+
+    def _realm_verify(self, realm: str) -> bool | str:
+        """How to check the token service ``realm``, or a refusal to use it at all.
+
+        The registry's TLS choice applies to its token service: a registry reached with
+        "Allow only secure connection" or "Secure with CA certificate" may not send us to a
+        plain-HTTP realm. And the credentials go to a realm on another host only over
+        verified TLS (the trust store, with the private CA if one is given), even when
+        "Allow insecure connection" is chosen for the registry itself.
+        """
+        parts = urlsplit(realm)
+        realm_host = parts.netloc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RegistryError(
+                f"{self.host} named a token service (realm) that is not an http(s) URL.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        if parts.scheme == "http" and self.conn.tls != TLS_INSECURE:
+            raise RegistryError(
+                f"{self.host} sends clients to a plain-HTTP token service ({realm_host}), but "
+                f"“{TLS_LABELS[self.conn.tls]}” is chosen for it: Wharf does not send logins or "
+                "tokens in clear text. Make the registry's token realm https://, or choose "
+                f"“{ALLOW_INSECURE_LABEL}”.",
+                kind=RegistryError.TLS,
+                host=self.host,
+            )
+        verify = self._http.verify_for(realm_host)
+        own_host = (urlsplit(self.base_url).hostname or "").lower()
+        if not self.conn.has_credentials or parts.hostname.lower() == own_host:
+            return verify
+        if parts.scheme == "http":
+            raise RegistryError(
+                f"The token service of {self.host} is on another host ({realm_host}) and "
+                "speaks plain HTTP. Wharf sends the registry's credentials to another host "
+                "only over verified TLS: make the registry's token realm https://.",
+                kind=RegistryError.TLS,
+                host=self.host,
+            )
+        return verify or trust_store()
 
     def _auth_error(self, response: requests.Response, *, rejected: bool) -> RegistryError:
         reason = error_message(response)
