@@ -20,7 +20,10 @@ def check_helm_repository(repository: HelmRepository) -> ConnectionCheck:
     pinned_before = repository.ssh_host_key
     try:
         with HelmRepoClient(endpoint) as client:
-            response = client.fetch_index(max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES)
+            response = client.fetch_index(
+                max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
+                deadline=settings.WHARF_HELM_INDEX_DEADLINE,
+            )
         versions = parse_index(response.body, endpoint)
     except (HelmRepoError, SyncError) as exc:
         return ConnectionCheck(False, str(exc), steps)

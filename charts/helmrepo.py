@@ -19,6 +19,7 @@ import requests
 
 from config.http import (
     REDIRECT_STATUSES,
+    Budget,
     HttpError,
     HttpSession,
     Transport,
@@ -106,15 +107,25 @@ class HelmRepoClient:
         self._http.close()
 
     def fetch_index(
-        self, *, etag: str = "", last_modified: str = "", max_bytes: int
+        self,
+        *,
+        etag: str = "",
+        last_modified: str = "",
+        max_bytes: int,
+        deadline: float | None = None,
     ) -> IndexResponse:
-        """GET ``index.yaml``, conditionally; a 304 comes back as ``not_modified``."""
+        """GET ``index.yaml``, conditionally; a 304 comes back as ``not_modified``.
+
+        The whole download (redirects and body) ends by ``deadline`` seconds (default: the
+        transport's request deadline); a big index needs more than one request's time.
+        """
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        response = self._get(self.endpoint.index_url, headers=headers)
+        budget = Budget.start(deadline or self.endpoint.transport.deadline, "one index download")
+        response = self._get(self.endpoint.index_url, headers=headers, budget=budget)
         with response:
             if response.status_code == 304:
                 return IndexResponse(not_modified=True, etag=etag, last_modified=last_modified)
@@ -128,20 +139,25 @@ class HelmRepoClient:
             )
 
     def fetch_archive(self, url: str, *, max_bytes: int) -> bytes:
-        """Download a chart archive; credentials go only to the repository's own origin."""
-        response = self._get(url)
+        """Download a chart archive (within the transport's deadline, redirects included);
+        credentials go only to the repository's own origin."""
+        budget = Budget.start(self.endpoint.transport.deadline, "one chart archive download")
+        response = self._get(url, budget=budget)
         with response:
             self._raise_for_status(response, url.rsplit("/", 1)[-1])
             return self._http.read_limited(response, max_bytes, "the chart archive")
 
     # --- internals -----------------------------------------------------------------
 
-    def _get(self, url: str, *, headers: dict[str, str] | None = None) -> requests.Response:
+    def _get(
+        self, url: str, *, budget: Budget, headers: dict[str, str] | None = None
+    ) -> requests.Response:
         """GET ``url``, following redirects hop by hop with the credential rule at each."""
         for _hop in range(MAX_REDIRECTS + 1):
             response = self._http.request(
                 "GET",
                 url,
+                budget=budget,
                 headers=headers or {},
                 auth=self.endpoint.credentials_for(url),
                 stream=True,

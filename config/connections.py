@@ -225,6 +225,7 @@ class ConnectionSettings(models.Model):
             tls=tls,
             ca_pem=self.ca_certificate if tls == Tls.CA else "",
             timeout=settings.WHARF_REGISTRY_TIMEOUT,
+            deadline=settings.WHARF_HTTP_DEADLINE,
             proxy_url=self.proxy_url if proxy else "",
             proxy_username=self.proxy_username if proxy else "",
             proxy_password=self.proxy_password if proxy else "",

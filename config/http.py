@@ -7,6 +7,9 @@ repositories). Everything else is here, once:
 - the TLS modes and the labels the screens give them;
 - :class:`Transport`: how to reach a server (TLS mode and CA, timeouts, a total
   deadline per request, a proxy or an SSH tunnel);
+- total deadlines (:class:`Budget`): a watchdog thread shuts a request's socket down when
+  its time is up, so a server that drips its status line, headers or body a byte at a
+  time cannot hold a worker past the deadline (an idle-read timeout never fires then);
 - :class:`HttpSession`: a ``requests`` session built from a transport (adapter and
   connection pools, trust store, private CA files, proxy, tunnel), counting its
   requests and turning every failure into one :class:`HttpError` with a ``kind``, a
@@ -21,13 +24,19 @@ logs or error messages, and no message quotes a URL with credentials in it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import email.utils
 import functools
+import heapq
+import itertools
 import os
 import re
+import socket
 import ssl
 import tempfile
+import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable
@@ -168,6 +177,122 @@ class HttpError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r}, kind={self.kind!r})"
+
+
+# --- total deadlines ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The total time of one operation: one request, or one download across its redirects.
+
+    ``what`` names the operation in messages ("one request", "one index download").
+    """
+
+    seconds: float
+    expires_at: float  # time.monotonic() when it is over
+    what: str = "one request"
+
+    @classmethod
+    def start(cls, seconds: float, what: str = "one request") -> Budget:
+        return cls(seconds, time.monotonic() + seconds, what)
+
+
+class DeadlineExceeded(requests.exceptions.Timeout):
+    """A request's :class:`Budget` ran out (the watchdog shut its connection down)."""
+
+    def __init__(self, budget: Budget) -> None:
+        super().__init__(f"the deadline of {budget.seconds:g} s for {budget.what} passed")
+        self.budget = budget
+
+
+class _Watch:
+    """One request under the watchdog: the connections and sockets it used, shut at expiry."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.fired = False
+        self.done = False
+        self.connections: list[Any] = []
+        self.sockets: list[Any] = []
+
+    def fire(self) -> None:
+        if self.done:
+            return
+        self.fired = True
+        for connection in list(self.connections):
+            # A connection handed on to a later request (pooled) belongs to that one now.
+            if getattr(connection, "_wharf_watch", None) is self:
+                _shutdown(getattr(connection, "sock", None))
+        for sock in list(self.sockets):
+            _shutdown(sock)
+
+
+def _shutdown(sock: Any) -> None:
+    """Shut a socket down so that a read blocked on it in another thread returns at once.
+
+    The plain socket call, also on a TLS socket: ``SSLSocket.shutdown`` would drop the TLS
+    state under a thread still reading through it.
+    """
+    if sock is None:
+        return
+    if not isinstance(sock, socket.socket):  # urllib3's TLS-in-TLS wrapper
+        sock = getattr(sock, "socket", None)
+        if not isinstance(sock, socket.socket):
+            return
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+# The request this thread is sending, for the connection classes below to register with.
+_current_watch: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "wharf_http_watch", default=None
+)
+
+
+class _Watchdog:
+    """One thread per process that fires watches when their budget runs out."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._wake = threading.Condition()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, budget: Budget) -> _Watch:
+        watch = _Watch(budget)
+        with self._wake:
+            heapq.heappush(self._heap, (budget.expires_at, next(self._order), watch))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="wharf-http-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+        return watch
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                left = self._heap[0][0] - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                watch = heapq.heappop(self._heap)[2]
+            watch.fire()
+
+
+_WATCHDOG = _Watchdog()
+# A forked worker (Celery prefork) has no watchdog thread: it starts its own when needed.
+os.register_at_fork(after_in_child=_WATCHDOG._reset)
 
 
 # --- small helpers ----------------------------------------------------------------------
@@ -365,17 +490,51 @@ class HttpSession:
     # --- sending -----------------------------------------------------------------------
 
     def send(
-        self, method: str, url: str, *, verify: bool | str | None = None, **kw: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        verify: bool | str | None = None,
+        budget: Budget | None = None,
+        **kw: Any,
     ) -> requests.Response:
         """One request; ``requests`` exceptions are raised as they are (see :meth:`request`).
 
-        The tunnel's own failures and host names that are not valid are raised as
-        ``error_class`` already: there is nothing a caller could retry differently.
+        It ends by ``budget`` (default: the transport's deadline from now), headers and
+        body included: a streamed body read with :meth:`read_limited` is still under it.
+        Past it, :class:`DeadlineExceeded` is raised. The tunnel's own failures and host
+        names that are not valid are raised as ``error_class`` already: there is nothing a
+        caller could retry differently.
         """
         verify = self.verify if verify is None else verify
         timeout = self.transport.timeout
         kw.setdefault("timeout", (timeout, timeout))
+        budget = budget or Budget.start(self.transport.deadline)
         self.requests_made += 1
+        watch = _WATCHDOG.watch(budget)
+        token = _current_watch.set(watch)
+        try:
+            response = self._send(method, url, verify, **kw)
+        except requests.exceptions.RequestException:
+            watch.done = True
+            if watch.fired:
+                raise DeadlineExceeded(budget) from None
+            raise
+        except BaseException:
+            watch.done = True
+            raise
+        finally:
+            _current_watch.reset(token)
+        if kw.get("stream"):
+            response._wharf_watch = watch  # type: ignore[attr-defined]  # read_limited ends it
+        else:
+            watch.done = True
+            if watch.fired:  # a body read until the connection closed, cut by the watchdog
+                response.close()
+                raise DeadlineExceeded(budget)
+        return response
+
+    def _send(self, method: str, url: str, verify: bool | str, **kw: Any) -> requests.Response:
         try:
             if verify is False:
                 # Only this session's unverified requests are silenced, not the process's.
@@ -439,28 +598,38 @@ class HttpSession:
     ) -> bytes:
         """The body of a streamed response, refused past ``max_bytes`` (declared or counted)."""
         host = host or self.host
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise self.error_class(
-                f"{sentence(what)} is {int(declared):,} bytes, more than the limit of "
-                f"{max_bytes:,}.",
-                kind=HttpError.CONTENT,
-                host=host,
-            )
-        chunks, size = [], 0
+        watch: _Watch | None = getattr(response, "_wharf_watch", None)
         try:
-            for chunk in response.iter_content(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise self.error_class(
-                        f"{sentence(what)} is larger than the limit of {max_bytes:,} bytes.",
-                        kind=HttpError.CONTENT,
-                        host=host,
-                    )
-                chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
-            raise self.error_for(exc, host=host) from None
-        return b"".join(chunks)
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise self.error_class(
+                    f"{sentence(what)} is {int(declared):,} bytes, more than the limit of "
+                    f"{max_bytes:,}.",
+                    kind=HttpError.CONTENT,
+                    host=host,
+                )
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise self.error_class(
+                            f"{sentence(what)} is larger than the limit of {max_bytes:,} bytes.",
+                            kind=HttpError.CONTENT,
+                            host=host,
+                        )
+                    chunks.append(chunk)
+            except requests.exceptions.RequestException as exc:
+                cut = watch is not None and watch.fired
+                failure = DeadlineExceeded(watch.budget) if cut and watch else exc
+                raise self.error_for(failure, host=host) from None
+            if watch is not None and watch.fired:
+                # A body read until the connection closed looks complete when cut: it is not.
+                raise self.error_for(DeadlineExceeded(watch.budget), host=host)
+            return b"".join(chunks)
+        finally:
+            if watch is not None:
+                watch.done = True
 
     # --- errors ------------------------------------------------------------------------
 
@@ -511,6 +680,15 @@ class HttpSession:
                 f"The TLS handshake with {host} failed. If the {what} serves plain HTTP, choose "
                 f"“{ALLOW_INSECURE_LABEL}”.",
                 kind=HttpError.TLS,
+                host=host,
+            )
+        if isinstance(exc, DeadlineExceeded):
+            budget = exc.budget
+            return error(
+                f"The {what} at {host} did not finish answering within {budget.seconds:g} "
+                f"seconds, the limit for {budget.what}, so Wharf gave up on it. Check the "
+                "server and the connection method (proxy or SSH tunnel); the limit is a setting.",
+                kind=HttpError.UNREACHABLE,
                 host=host,
             )
         if isinstance(exc, requests.exceptions.Timeout):
@@ -627,22 +805,57 @@ def _is_unusable_ca_file(lowered: str) -> bool:
 # the socket under each connection comes from the tunnel instead of a TCP connect.
 
 
+def _under_watch(connection: Any) -> None:
+    """Put ``connection`` under the watch of the request this thread is sending."""
+    watch = _current_watch.get()
+    if watch is None:
+        return
+    if watch.fired:
+        raise OSError("the request's deadline has passed")  # urllib3 wraps it, send() tells
+    connection._wharf_watch = watch
+    watch.connections.append(connection)
+
+
 def _pool_classes(tunnel: SshTunnel | None) -> dict[str, type]:
     def new_socket(connection: urllib3.connection.HTTPConnection, default: Callable) -> Any:
         if tunnel is None:
-            return default()
-        sock = tunnel.open_socket(connection._dns_host, connection.port)
-        if isinstance(connection.timeout, int | float):
-            sock.settimeout(connection.timeout)
+            sock = default()
+        else:
+            sock = tunnel.open_socket(connection._dns_host, connection.port)
+            if isinstance(connection.timeout, int | float):
+                sock.settimeout(connection.timeout)
+        watch = _current_watch.get()
+        if watch is not None:
+            # Until TLS wraps it, the connection's socket is this one (a TLS handshake
+            # that drips is cut too).
+            watch.sockets.append(sock)
+            if watch.fired:
+                _shutdown(sock)
         return sock
 
     class WharfHTTPConnection(urllib3.connection.HTTPConnection):
         def _new_conn(self) -> Any:
             return new_socket(self, super()._new_conn)
 
+        def connect(self) -> None:
+            _under_watch(self)
+            super().connect()
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _under_watch(self)  # a pooled connection serves a new request, under its watch
+            super().request(*args, **kwargs)
+
     class WharfHTTPSConnection(urllib3.connection.HTTPSConnection):
         def _new_conn(self) -> Any:
             return new_socket(self, super()._new_conn)
+
+        def connect(self) -> None:
+            _under_watch(self)
+            super().connect()
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _under_watch(self)
+            super().request(*args, **kwargs)
 
     class WharfHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
         ConnectionCls = WharfHTTPConnection

@@ -166,6 +166,11 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # Seconds to connect, and of silence while reading, for every call to a registry or Helm
 # repository (config.http), and the SSH tunnel's connect, login and channel-open timeout.
 WHARF_REGISTRY_TIMEOUT = env.float("WHARF_REGISTRY_TIMEOUT", default=10.0)
+# Seconds one whole HTTP request may take (connect, headers and body; a chart archive
+# download with its redirects), however the server drips: config.http's watchdog ends it.
+WHARF_HTTP_DEADLINE = env.float("WHARF_HTTP_DEADLINE", default=60.0)
+# Seconds one Helm index.yaml download may take (an index of the maximum size, slowly).
+WHARF_HELM_INDEX_DEADLINE = env.float("WHARF_HELM_INDEX_DEADLINE", default=300.0)
 # Tests point boto3 at moto with this; production leaves it empty (real AWS).
 WHARF_AWS_ENDPOINT_URL = env.str("WHARF_AWS_ENDPOINT_URL", default="") or None
 

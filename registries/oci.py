@@ -34,6 +34,7 @@ from config.http import (
     TLS_LABELS,
     TLS_MODES,
     TLS_SECURE,
+    DeadlineExceeded,
     HttpError,
     HttpSession,
     Transport,
@@ -541,6 +542,8 @@ class RegistryClient:
         # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
         try:
             response = self._http.send(method, fallback + path, verify=False, headers=headers, **kw)
+        except DeadlineExceeded as exc:  # plain HTTP answered, too slowly: that is the news
+            raise self._http.error_for(exc) from None
         except requests.exceptions.RequestException:
             raise self._http.error_for(first_error) from None
         self.base_url = fallback

@@ -139,8 +139,8 @@ class RecordingServer:
 class DrippingServer:
     """A server that drips: ``head`` and ``body`` are sent a byte every ``interval`` seconds.
 
-    ``fast`` maps a request path prefix to a complete answer sent at once (e.g. the
-    ``/v2/`` ping). A TLS ClientHello is refused by closing the connection, so a client
+    ``fast`` maps a request path to a complete answer sent at once (e.g. the ``/v2/``
+    ping); ``"*"`` answers every path so. A TLS ClientHello is refused by closing the connection, so a client
     in "insecure" mode falls back to plain HTTP. Each connection gives up after
     ``give_up`` seconds, so a client without a deadline still ends a failing test.
     """
@@ -197,13 +197,11 @@ class DrippingServer:
                         return
                     path = request.split(b" ", 2)[1].decode() if b" " in request else ""
                     self.paths.append(path)
-                    for prefix, answer in self.fast.items():
-                        if path.startswith(prefix):
-                            conn.sendall(answer)
-                            break
-                    else:
+                    answer = self.fast.get(path) or self.fast.get("*")
+                    if answer is None:
                         self._drip(conn, started)
                         return
+                    conn.sendall(answer)
             except OSError:
                 return
 
