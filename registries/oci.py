@@ -128,6 +128,9 @@ MANIFEST_ACCEPT = ", ".join(
     )
 )
 MAX_MANIFEST_BYTES = 4 * 2**20  # the distribution spec's own recommended limit
+# A tag list is read page by page, but not forever (the defaults of the settings).
+MAX_TAG_PAGES = 1000
+MAX_TAGS = 100_000
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -359,8 +362,20 @@ class RegistryClient:
 
     # --- reading repositories ---------------------------------------------------
 
-    def list_tags(self, repository: str, *, page_size: int = 1000) -> list[str]:
-        """Every tag of ``repository``, following the ``Link`` header page by page."""
+    def list_tags(
+        self,
+        repository: str,
+        *,
+        page_size: int = 1000,
+        max_pages: int = MAX_TAG_PAGES,
+        max_tags: int = MAX_TAGS,
+    ) -> list[str]:
+        """Every tag of ``repository``, following the ``Link`` header page by page.
+
+        A registry that links to a new page forever (or lists more tags than anyone
+        keeps) is refused past ``max_pages`` pages or ``max_tags`` tags, with a
+        ``RegistryError`` naming the limit.
+        """
         scope = f"repository:{repository}:pull"
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
         tags: list[str] = []
@@ -368,6 +383,14 @@ class RegistryClient:
         while path:
             if path in seen_pages:  # a registry that links a page to itself would loop
                 break
+            if len(seen_pages) >= max_pages:
+                raise RegistryError(
+                    f"{self.host} links the tag list of {repository} to more than {max_pages:,} "
+                    "pages, so Wharf stopped reading it (WHARF_OCI_TAGS_MAX_PAGES; a larger "
+                    "WHARF_OCI_TAGS_PAGE_SIZE needs fewer pages).",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             seen_pages.add(path)
             response = self.request("GET", path, scope=scope)
             with response:
@@ -383,6 +406,13 @@ class RegistryClient:
                     host=self.host,
                 )
             tags.extend(page)
+            if len(tags) > max_tags:
+                raise RegistryError(
+                    f"{self.host} lists more than {max_tags:,} tags for {repository}, so Wharf "
+                    "stopped reading them (WHARF_OCI_TAGS_MAX).",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             path = self._next_page(response.headers.get("Link", ""))
         return list(dict.fromkeys(tags))
 

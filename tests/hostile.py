@@ -102,7 +102,18 @@ class _MixedServer(ThreadingHTTPServer):
 
 
 class RecordingServer:
-    """Answers ``routes`` (path -> :class:`Answer` or a function of the handler), else 404."""
+    """Answers ``routes`` (path -> :class:`Answer` or a function of the handler), else 404.
+
+    ``username``/``password``/``tls`` let the chart test helpers (``oci_registry``) take it
+    for an anonymous plain-HTTP registry.
+    """
+
+    username = ""
+    password = ""
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_context is not None
 
     def __init__(self, routes: dict[str, Route] | None = None, *, tls: Any = None) -> None:
         self.routes: dict[str, Route] = dict(routes or {})

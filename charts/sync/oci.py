@@ -48,7 +48,12 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
     repository = source.api_repository
     client = oci.RegistryClient(source.registry.connection())
     try:
-        tags = client.list_tags(repository, page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE)
+        tags = client.list_tags(
+            repository,
+            page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE,
+            max_pages=settings.WHARF_OCI_TAGS_MAX_PAGES,
+            max_tags=settings.WHARF_OCI_TAGS_MAX,
+        )
         progress.http_requests = client.requests_made
         progress.save()
 
