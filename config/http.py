@@ -676,10 +676,21 @@ class HttpSession:
                     kind=HttpError.TLS,
                     host=host,
                 )
+            if tls == TLS_INSECURE:  # plain HTTP was tried too (or the route is TLS only)
+                advice = f"check the URL and port of the {what}"
+            else:
+                advice = f"if the {what} serves plain HTTP, choose “{ALLOW_INSECURE_LABEL}”"
             return error(
-                f"The TLS handshake with {host} failed. If the {what} serves plain HTTP, choose "
-                f"“{ALLOW_INSECURE_LABEL}”.",
+                f"The TLS handshake with {host} failed; {advice}.",
                 kind=HttpError.TLS,
+                host=host,
+            )
+        if isinstance(exc, requests.exceptions.TooManyRedirects):
+            return error(
+                f"The {what} at {host} sent the request round a redirect loop (more than "
+                f"{self._session.max_redirects} redirects). Check the URL; a server or proxy "
+                "that redirects to itself needs fixing there.",
+                kind=HttpError.PROTOCOL,
                 host=host,
             )
         if isinstance(exc, DeadlineExceeded):

@@ -39,6 +39,7 @@ from config.http import (
     HttpSession,
     Transport,
     parse_retry_after,
+    sentence,
     trust_store,
 )
 
@@ -494,7 +495,7 @@ class RegistryClient:
             return
         if status == 404:
             raise RegistryError(
-                f"{self.host} has no {what} ({describe_response(response)}).",
+                f"{sentence(what)} was not found on {self.host} ({describe_response(response)}).",
                 kind=RegistryError.NOT_FOUND,
                 host=self.host,
             )
@@ -572,10 +573,15 @@ class RegistryClient:
         # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
         try:
             response = self._http.send(method, fallback + path, verify=False, headers=headers, **kw)
-        except DeadlineExceeded as exc:  # plain HTTP answered, too slowly: that is the news
+        except requests.exceptions.RequestException as exc:
+            # Plain HTTP answered, but badly (a redirect loop, too slowly…): that is the news,
+            # not the TLS failure before it. If it did not answer at all, the TLS one is.
+            connect_failure = isinstance(
+                exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+            )
+            if connect_failure and not isinstance(exc, DeadlineExceeded):
+                raise self._http.error_for(first_error) from None
             raise self._http.error_for(exc) from None
-        except requests.exceptions.RequestException:
-            raise self._http.error_for(first_error) from None
         self.base_url = fallback
         _remember(self.conn, plain_http=True)
         return self._http.check_proxy_answer(response, self.host)
