@@ -42,6 +42,7 @@ class HelmRepositoryForm(StyledFormMixin, ConnectionFieldsForm, forms.ModelForm)
             "username",
             "password",
             *ConnectionFieldsForm.CONNECTION_FIELDS,
+            "archive_hosts",
             "active",
         ]
         labels = {"url": "Repository URL"}
@@ -51,6 +52,9 @@ class HelmRepositoryForm(StyledFormMixin, ConnectionFieldsForm, forms.ModelForm)
         }
         widgets = {
             "url": forms.TextInput(attrs={"placeholder": "https://charts.example.com/stable"}),
+            "archive_hosts": forms.Textarea(
+                attrs={"rows": 2, "spellcheck": "false", "placeholder": "github.com"}
+            ),
         }
 
     CLEANED_FIELDS = ("username", "password", *ConnectionFieldsForm.CONNECTION_FIELDS)

@@ -10,17 +10,35 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from charts.helmrepo import HelmEndpoint
+from charts.helmrepo import ARCHIVE_HOSTS_LABEL, HelmEndpoint, parse_host
 from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
 from registries.models import NAME_RULE, Registry
 from registries.providers import split_url
+
+
+def validate_archive_hosts(value: str) -> None:
+    """One ``host`` or ``host:port`` per line (blank lines are fine)."""
+    problems = []
+    for line in (value or "").splitlines():
+        if line.strip():
+            try:
+                parse_host(line)
+            except ValueError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ValidationError(problems)
+
+
+def archive_host_lines(value: str) -> tuple[str, ...]:
+    return tuple(line.strip().lower() for line in (value or "").splitlines() if line.strip())
 
 
 class HelmRepository(ConnectionSettings):
@@ -40,6 +58,14 @@ class HelmRepository(ConnectionSettings):
     username = models.CharField(max_length=255, blank=True)
     password = EncryptedTextField(blank=True)
     # connection_method, proxy_*, ssh_*, tls_mode, ca_certificate: ConnectionSettings.
+    archive_hosts = models.TextField(
+        ARCHIVE_HOSTS_LABEL,
+        blank=True,
+        validators=[validate_archive_hosts],
+        help_text="Chart archives named by index.yaml are downloaded only from the "
+        "repository's own host, and from these: one host or host:port per line (a host "
+        "alone means ports 80 and 443), e.g. a release CDN.",
+    )
     active = models.BooleanField(
         default=True, help_text="Inactive repositories are not synced and hidden from the store."
     )
@@ -74,6 +100,7 @@ class HelmRepository(ConnectionSettings):
             username=self.username if self.is_private else "",
             password=self.password if self.is_private else "",
             transport=self.transport(),
+            archive_hosts=archive_host_lines(self.archive_hosts),
         )
 
 
