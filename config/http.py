@@ -895,7 +895,7 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> Any:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert
         )

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 DEFAULT_SSH_PORT = 22
 _PUMP_CHUNK = 64 * 1024
@@ -147,6 +148,7 @@ def load_private_key(text: str) -> paramiko.PKey:
     Raises ``ValueError`` with a message for the user.
     """
     data = (text or "").strip().encode() + b"\n"
+    loaded: PrivateKeyTypes
     try:
         try:
             loaded = serialization.load_ssh_private_key(data, password=None)
