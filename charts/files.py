@@ -26,7 +26,6 @@ from charts.helmrepo import HelmRepoClient, HelmRepoError
 from charts.models import ChartVersion
 from config import runs
 from registries import oci
-from registries.aws import AwsError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,8 @@ MAX_ATTEMPTS = 5
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
 # How long one worker holds a version it reads (longer than a download's deadline).
 CLAIM = timedelta(minutes=10)
-READ_ERRORS = (ChartArchiveError, HelmRepoError, oci.RegistryError, AwsError, ValueError)
+# An ECR registry's AWS errors arrive as RegistryError (Registry.connection() turns them).
+READ_ERRORS = (ChartArchiveError, HelmRepoError, oci.RegistryError, ValueError)
 
 
 def pending_versions(now=None) -> QuerySet[ChartVersion]:

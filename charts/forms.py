@@ -18,27 +18,25 @@ from charts.uploads import (
 )
 from config.forms import (
     KEEP_SECRET_HELP,
+    ConnectionFieldsForm,
     ModelRulesFormMixin,
     SecretField,
     StyledFormMixin,
-    validate_pem_certificates,
 )
-from registries.models import Registry
 
 # Inputs whose change re-renders the fields that depend on them (htmx).
-REFRESH_FIELDS = ("access", "tls_mode")
+REFRESH_FIELDS = ("access", "connection_method", "tls_mode")
 # A change to any of these means the index must be fetched again from scratch.
-CONNECTION_FIELDS = ("url", "access", "username", "password", "tls_mode", "ca_certificate")
+CONNECTION_FIELDS = ("url", "access", "username", "password")
 
 
-class HelmRepositoryForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
+class HelmRepositoryForm(
+    ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, forms.ModelForm
+):
     access = forms.ChoiceField(
         label="Repository type", choices=HelmRepository.Access.choices, widget=forms.RadioSelect
     )
     password = SecretField(label="Password")
-    tls_mode = forms.ChoiceField(
-        label="TLS", choices=Registry.Tls.choices, widget=forms.RadioSelect, required=False
-    )
 
     class Meta:
         model = HelmRepository
@@ -48,26 +46,30 @@ class HelmRepositoryForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
             "access",
             "username",
             "password",
-            "tls_mode",
-            "ca_certificate",
+            *ConnectionFieldsForm.CONNECTION_FIELDS,
+            "archive_hosts",
             "active",
         ]
-        labels = {"url": "Repository URL", "ca_certificate": "CA certificate (PEM)"}
+        labels = {"url": "Repository URL"}
         help_texts = {
             "name": "3–30 characters: lowercase letters, digits and -, starting with a letter.",
             "url": "The folder that holds index.yaml, e.g. https://charts.example.com/stable.",
         }
         widgets = {
             "url": forms.TextInput(attrs={"placeholder": "https://charts.example.com/stable"}),
-            "ca_certificate": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+            "archive_hosts": forms.Textarea(
+                attrs={"rows": 2, "spellcheck": "false", "placeholder": "github.com"}
+            ),
         }
+
+    CLEANED_FIELDS = ("username", "password", *ConnectionFieldsForm.CONNECTION_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = self.instance.pk is not None
         state = self.data if self.is_bound else {**self.initial}
         self.access = state.get("access") or self.instance.access or HelmRepository.Access.PUBLIC
-        self.tls = state.get("tls_mode") or self.instance.tls_mode or Registry.Tls.SECURE
+        self.init_connection_fields(state, tls_label="TLS")
         if self.editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot be changed."
@@ -83,38 +85,26 @@ class HelmRepositoryForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
     def show_credentials(self) -> bool:
         return self.access == HelmRepository.Access.PRIVATE
 
-    @property
-    def show_ca(self) -> bool:
-        return self.tls == Registry.Tls.CA
+    connection_uses = "Test connection, index syncs and chart archive downloads"
+    tunnel_reaches = "the repository (and the hosts its chart archives come from)"
 
     def clean(self):
-        # URL and credential rules are the model's (HelmRepository.clean(), run by _post_clean).
+        # The URL and credential rules are the model's (HelmRepository.clean()), and so are
+        # the connection method's and TLS rules (ConnectionSettings.clean()): _post_clean
+        # runs them on the instance, once the form has put kept secrets on it.
         data = super().clean()
         self.password_typed = bool(data.get("password"))
         if not self.password_typed and self.instance.pk:
             data["password"] = self.instance.password  # blank keeps the stored one
-        data["tls_mode"] = data.get("tls_mode") or Registry.Tls.SECURE
-        if data["tls_mode"] == Registry.Tls.CA:
-            try:
-                data["ca_certificate"] = validate_pem_certificates(data.get("ca_certificate", ""))
-            except forms.ValidationError as exc:
-                self.add_error("ca_certificate", exc)
-        else:
-            data["ca_certificate"] = ""
+        self.keep_connection_secrets(data)
         return data
-
-    def _post_clean(self):
-        # What clean() decided goes onto the instance before the model validates it.
-        for name in ("password", "tls_mode", "ca_certificate"):
-            if name in self.cleaned_data:
-                setattr(self.instance, name, self.cleaned_data[name])
-        super()._post_clean()
 
     def connection_changed(self) -> bool:
         return (
             not self.editing
             or any(name in self.changed_data for name in CONNECTION_FIELDS)
             or self.password_typed
+            or self.connection_changed_fields()
         )
 
 

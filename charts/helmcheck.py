@@ -11,21 +11,34 @@ from registries.connectivity import ConnectionCheck
 
 
 def check_helm_repository(repository: HelmRepository) -> ConnectionCheck:
-    """Fetch the (maybe unsaved) repository's index.yaml and parse it; never raises."""
+    """Fetch the (maybe unsaved) repository's index.yaml and parse it; never raises.
+
+    Goes the repository's way (direct, proxy or SSH tunnel), as its syncs do.
+    """
     endpoint = repository.endpoint()
+    steps: list[str] = []
+    pinned_before = repository.ssh_host_key
     try:
         with HelmRepoClient(endpoint) as client:
-            response = client.fetch_index(max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES)
+            response = client.fetch_index(
+                max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
+                deadline=settings.WHARF_HELM_INDEX_DEADLINE,
+            )
         parsed = parse_index(response.body, endpoint)
     except (HelmRepoError, SyncError) as exc:
-        return ConnectionCheck(False, str(exc))
-    charts = len({v.chart for v in parsed.versions})
-    steps = []
+        return ConnectionCheck(False, str(exc), steps)
+    finally:
+        if repository.ssh_host_key != pinned_before:
+            steps.append(repository.trusted_host_key_step())
+    route = repository.route_step(endpoint.transport)
+    if route:
+        steps.append(route)
     if parsed.refused:
         steps.append(
             f"{len(parsed.refused)} entries would be skipped, as Helm skips them: "
             + " ".join(parsed.refused[:3])
         )
+    charts = len({v.chart for v in parsed.versions})
     return ConnectionCheck(
         True,
         f"Read {endpoint.index_url}: {charts} charts, {len(parsed.versions)} versions.",

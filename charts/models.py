@@ -18,10 +18,11 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from charts.helmrepo import HelmEndpoint
+from charts.helmrepo import ARCHIVE_HOSTS_LABEL, HelmEndpoint, parse_host
+from config import http
+from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
 from config.runs import Leased, Run
-from registries import oci
 from registries.models import NAME_RULE, Registry
 from registries.providers import split_url
 
@@ -50,8 +51,29 @@ def normalise_helm_url(value: str) -> str:
     return url
 
 
-class HelmRepository(models.Model):
-    """A classic Helm chart repository: an ``index.yaml`` served over HTTP(S)."""
+def validate_archive_hosts(value: str) -> None:
+    """One ``host`` or ``host:port`` per line (blank lines are fine)."""
+    problems = []
+    for line in (value or "").splitlines():
+        if line.strip():
+            try:
+                parse_host(line)
+            except ValueError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ValidationError(problems)
+
+
+def archive_host_lines(value: str) -> tuple[str, ...]:
+    return tuple(line.strip().lower() for line in (value or "").splitlines() if line.strip())
+
+
+class HelmRepository(ConnectionSettings):
+    """A classic Helm chart repository: an ``index.yaml`` served over HTTP(S).
+
+    Reached like a registry (``ConnectionSettings``): directly, via a proxy or through an
+    SSH tunnel, with the same TLS modes.
+    """
 
     class Access(models.TextChoices):
         PUBLIC = "public", "Public (no credentials)"
@@ -62,17 +84,23 @@ class HelmRepository(models.Model):
     access = models.CharField(max_length=10, choices=Access.choices, default=Access.PUBLIC)
     username = models.CharField(max_length=255, blank=True)
     password = EncryptedTextField(blank=True)
-    tls_mode = models.CharField(
-        "TLS", max_length=10, choices=Registry.Tls.choices, default=Registry.Tls.SECURE
+    # connection_method, proxy_*, ssh_*, tls_mode, ca_certificate: ConnectionSettings.
+    archive_hosts = models.TextField(
+        ARCHIVE_HOSTS_LABEL,
+        blank=True,
+        validators=[validate_archive_hosts],
+        help_text="Chart archives named by index.yaml are downloaded only from the "
+        "repository's own host, and from these: one host or host:port per line (a host "
+        "alone means ports 80 and 443), e.g. a release CDN.",
     )
-    ca_certificate = models.TextField("CA certificate", blank=True)
     active = models.BooleanField(
         default=True, help_text="Inactive repositories are not synced and hidden from the store."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    audit_secret_fields = ("password",)
+    audit_secret_fields = ("password", *ConnectionSettings.connection_secret_fields)
+    connection_target = "repository"
 
     class Meta:
         ordering = ["name"]
@@ -101,7 +129,7 @@ class HelmRepository(models.Model):
         except ValidationError as exc:
             errors["url"] = exc.messages
         else:
-            if self.url.startswith("http://") and self.tls_mode != oci.TLS_INSECURE:
+            if self.url.startswith("http://") and self.tls_mode != http.TLS_INSECURE:
                 errors["url"] = [
                     "This URL is plain http://: choose “Allow insecure connection”, or use "
                     "https://."
@@ -127,9 +155,8 @@ class HelmRepository(models.Model):
             url=self.url,
             username=self.username if self.is_private else "",
             password=self.password if self.is_private else "",
-            tls=self.tls_mode,
-            ca_pem=self.ca_certificate if self.tls_mode == oci.TLS_CA else "",
-            timeout=settings.WHARF_REGISTRY_TIMEOUT,
+            transport=self.transport(),
+            archive_hosts=archive_host_lines(self.archive_hosts),
         )
 
 

@@ -28,8 +28,8 @@ from django.utils import timezone
 from clusters import kube
 from clusters.models import Cluster, PullSecretTarget, ReconcileRun, RegistryAccess
 from config import runs
-from registries.aws import AwsError
 from registries.models import Registry
+from registries.oci import RegistryError
 from registries.providers import EcrProvider
 
 log = logging.getLogger(__name__)
@@ -225,8 +225,8 @@ def ecr_login(rule: RegistryAccess, now: dt.datetime) -> DockerLogin:
         return _stored_ecr_login(rule)
     try:
         token = rule.registry.ecr_token()
-    except AwsError as exc:
-        raise CredentialError(f"AWS did not issue an ECR token: {exc}") from None
+    except RegistryError as exc:  # "AWS did not issue an ECR token: …"
+        raise CredentialError(str(exc)) from None
     # An expiry already past is not believable (clock skew, emulators): ECR tokens live 12h.
     new_expiry = token.expires_at if token.expires_at > now else now + ECR_TOKEN_LIFETIME
     stored = json.dumps(

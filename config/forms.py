@@ -1,11 +1,25 @@
-"""Form pieces every screen shares: secret inputs, styling, and the model's rules as errors."""
+"""Form pieces every screen shares: secret inputs, styling, connection fields, and the
+model's rules as errors."""
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.utils.text import capfirst
 
-# The check lives below the forms now (models use it); still importable from here.
-from config.validators import validate_pem_certificates  # noqa: F401
+from config.connections import ConnectionMethod, Tls, split_proxy_credentials
+from config.http import TLS_CHOICES
+
+# The check lives below the forms (models use it); still importable from here.
+from config.validators import validate_pem_certificates
+
+__all__ = [
+    "KEEP_SECRET_HELP",
+    "ConnectionFieldsForm",
+    "ModelRulesFormMixin",
+    "ProxyUrlField",
+    "SecretField",
+    "StyledFormMixin",
+    "validate_pem_certificates",
+]
 
 KEEP_SECRET_HELP = "Leave blank to keep the stored value."
 
@@ -99,3 +113,156 @@ class ModelRulesFormMixin:
         if kept:
             super()._update_errors(ValidationError(kept))
         return None
+
+
+class ProxyUrlField(forms.CharField):
+    """The proxy URL; a pasted ``user:password@`` is never rendered back (it is moved out)."""
+
+    def bound_data(self, data, initial):
+        return split_proxy_credentials(data or "")[0]
+
+
+class ConnectionFieldsForm(forms.Form):
+    """The fields of a :class:`~config.connections.ConnectionSettings` model, declared once.
+
+    Mixed into a ModelForm (``class RegistryForm(StyledFormMixin, ConnectionFieldsForm,
+    forms.ModelForm)``) whose ``Meta.fields`` include ``CONNECTION_FIELDS``; the template
+    partial ``partials/_connection_fields.html`` lays them out. The rules are the model's
+    (``ConnectionSettings.clean``); the form moves credentials pasted into the proxy URL
+    to their fields and keeps stored secrets left blank on an edit.
+    """
+
+    CONNECTION_FIELDS = [
+        "connection_method", "proxy_url", "proxy_username", "proxy_password", "ssh_host",
+        "ssh_port", "ssh_user", "ssh_password", "ssh_private_key", "ssh_host_key",
+        "ssh_trust_on_first_use", "tls_mode", "ca_certificate",
+    ]  # fmt: skip
+    CONNECTION_SECRETS = ("proxy_password", "ssh_password", "ssh_private_key")
+    # Fields a save changes how Wharf reaches the server (a secret typed counts too).
+    CONNECTION_WATCHED = (
+        "tls_mode", "ca_certificate", "connection_method", "proxy_url", "proxy_username",
+        "ssh_host", "ssh_port", "ssh_user", "ssh_host_key", "ssh_trust_on_first_use",
+    )  # fmt: skip
+
+    connection_method = forms.ChoiceField(
+        label="Connection method",
+        choices=ConnectionMethod.choices,
+        widget=forms.RadioSelect,
+        required=False,  # none chosen (a form posted by a script) is Direct
+    )
+    proxy_url = ProxyUrlField(
+        label="Proxy URL",
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "http://proxy.example.com:3128"}),
+    )
+    proxy_password = SecretField(label="Proxy password")
+    ssh_password = SecretField(label="SSH password")
+    ssh_private_key = SecretField(
+        label="SSH private key",
+        multiline=True,
+        help_text="OpenSSH or PEM, without a passphrase. Give a password or a key.",
+    )
+    ssh_host_key = forms.CharField(
+        label="Pinned host key",
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "spellcheck": "false",
+                "placeholder": "[ssh.example.com]:22 ssh-ed25519 AAAAC3Nza…",
+            }
+        ),
+        help_text="The SSH server's known_hosts line (ssh-keyscan prints it). Wharf refuses a "
+        "server whose key differs.",
+    )
+    tls_mode = forms.ChoiceField(
+        label="Advanced connection",
+        choices=TLS_CHOICES,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+    def init_connection_fields(self, state, *, tls_label: str = "Advanced connection") -> None:
+        """Set up the fields for the choices in ``state``: the submitted data, or the initial
+        values (which a ModelForm fills from the instance)."""
+        instance = self.instance
+        self.connection_method = state.get("connection_method") or ConnectionMethod.DIRECT
+        self.tls = state.get("tls_mode") or Tls.SECURE
+        f = self.fields
+        target = instance.connection_target
+        f["tls_mode"].label = tls_label
+        f["proxy_url"].help_text = (
+            f"HTTPS to the {target} goes through CONNECT, so TLS is still checked end to end "
+            f"as chosen under {tls_label}."
+        )
+        f["ssh_port"].widget.attrs["placeholder"] = "22"
+        f["ssh_trust_on_first_use"].help_text = (
+            "With no pinned key, accept the key the server shows on the first connection and "
+            "pin it. A changed key is always refused."
+        )
+        f["ca_certificate"].label = "CA certificate (PEM)"
+        f["ca_certificate"].widget.attrs.update({"rows": 4, "spellcheck": "false"})
+        if instance.pk is not None:
+            for name in self.CONNECTION_SECRETS:
+                if getattr(instance, name):
+                    f[name].help_text = KEEP_SECRET_HELP
+
+    # What the notes under the proxy and tunnel fields say (forms say more of their own).
+    connection_uses = "every check and sync"
+    tunnel_note = ""
+
+    @property
+    def tunnel_reaches(self) -> str:
+        return f"the {self.instance.connection_target}"
+
+    @property
+    def show_proxy(self) -> bool:
+        return self.connection_method == ConnectionMethod.PROXY
+
+    @property
+    def show_ssh(self) -> bool:
+        return self.connection_method == ConnectionMethod.SSH
+
+    @property
+    def show_ca(self) -> bool:
+        return self.tls == Tls.CA
+
+    def clean_connection_method(self) -> str:
+        return self.cleaned_data.get("connection_method") or ConnectionMethod.DIRECT
+
+    def clean_proxy_url(self) -> str:
+        url, user, password = split_proxy_credentials(self.cleaned_data.get("proxy_url") or "")
+        self.proxy_userinfo = (user, password)
+        return url
+
+    def keep_connection_secrets(self, data: dict) -> None:
+        """Credentials pasted into the proxy URL go to their fields, and a secret left blank
+        on an edit keeps the stored one; the model's rules then judge the result."""
+        method = data.get("connection_method")
+        editing = self.instance.pk is not None
+        if method == ConnectionMethod.PROXY:
+            pasted_user, pasted_password = getattr(self, "proxy_userinfo", ("", ""))
+            data["proxy_username"] = (data.get("proxy_username") or pasted_user).strip()
+            data["proxy_password"] = data.get("proxy_password") or pasted_password
+            if data["proxy_username"] and not data["proxy_password"] and editing:
+                data["proxy_password"] = self.instance.proxy_password
+        if method == ConnectionMethod.SSH and editing:
+            for name in ("ssh_password", "ssh_private_key"):
+                if not data.get(name):
+                    data[name] = getattr(self.instance, name)
+
+    def connection_changed_fields(self) -> bool:
+        """Whether the connection fields of a save change how Wharf reaches the server."""
+        if set(self.CONNECTION_WATCHED) & set(self.changed_data):
+            return True
+        return any(self.data.get(name) for name in self.CONNECTION_SECRETS)
+
+    # Fields whose value clean() decides (kept, cleared, moved), set on the instance before
+    # the model's rules run: secrets go through cleaned_data, never through the widgets.
+    CLEANED_FIELDS: tuple[str, ...] = tuple(CONNECTION_FIELDS)
+
+    def _post_clean(self):
+        for name in self.CLEANED_FIELDS:
+            if name in self.cleaned_data:
+                setattr(self.instance, name, self.cleaned_data[name])
+        super()._post_clean()

@@ -225,8 +225,14 @@ CELERY_BEAT_SCHEDULE["recover-runs"] = {
 }
 
 # --- Wharf ----------------------------------------------------------------------
-# Seconds for every network call Wharf makes to a registry.
+# Seconds to connect, and of silence while reading, for every call to a registry or Helm
+# repository (config.http), and the SSH tunnel's connect, login and channel-open timeout.
 WHARF_REGISTRY_TIMEOUT = env.float("WHARF_REGISTRY_TIMEOUT", default=10.0)
+# Seconds one whole HTTP request may take (connect, headers and body; a chart archive
+# download with its redirects), however the server drips: config.http's watchdog ends it.
+WHARF_HTTP_DEADLINE = env.float("WHARF_HTTP_DEADLINE", default=60.0)
+# Seconds one Helm index.yaml download may take (an index of the maximum size, slowly).
+WHARF_HELM_INDEX_DEADLINE = env.float("WHARF_HELM_INDEX_DEADLINE", default=300.0)
 # Tests point boto3 at moto with this; production leaves it empty (real AWS).
 WHARF_AWS_ENDPOINT_URL = env.str("WHARF_AWS_ENDPOINT_URL", default="") or None
 
@@ -235,6 +241,9 @@ WHARF_CHART_SYNC_INTERVAL = env.int("WHARF_CHART_SYNC_INTERVAL", default=15 * 60
 WHARF_CHART_DEEP_SYNC_INTERVAL = env.int("WHARF_CHART_DEEP_SYNC_INTERVAL", default=24 * 3600)
 WHARF_CHART_SYNC_CONCURRENCY = env.int("WHARF_CHART_SYNC_CONCURRENCY", default=8)
 WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
+# A tag list that links to new pages forever is refused past these (pages, and tags).
+WHARF_OCI_TAGS_MAX_PAGES = env.int("WHARF_OCI_TAGS_MAX_PAGES", default=1000)
+WHARF_OCI_TAGS_MAX = env.int("WHARF_OCI_TAGS_MAX", default=100_000)
 WHARF_HELM_INDEX_MAX_BYTES = env.int("WHARF_HELM_INDEX_MAX_BYTES", default=100 * 2**20)
 WHARF_CHART_ARCHIVE_MAX_BYTES = env.int("WHARF_CHART_ARCHIVE_MAX_BYTES", default=20 * 2**20)
 WHARF_CHART_PUSH_MAX_BYTES = env.int("WHARF_CHART_PUSH_MAX_BYTES", default=20 * 2**20)

@@ -56,7 +56,14 @@ class EcrToken:
 
 
 class AwsError(Exception):
-    """Getting an ECR token failed; ``str(e)`` says what to fix and never holds a secret."""
+    """Getting an ECR token failed; ``str(e)`` says what to fix and never holds a secret.
+
+    ``unreachable`` tells "AWS (or the proxy to it) could not be reached" from a refusal.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def ecr_authorization_token(
@@ -114,13 +121,15 @@ def ecr_authorization_token(
         # Its message holds the proxy URL, credentials included: never shown.
         raise AwsError(
             f"Could not reach the ECR API through the proxy {_proxy_address(proxy_url)}. Check "
-            "the proxy URL and credentials, and that the proxy is running and can reach AWS."
+            "the proxy URL and credentials, and that the proxy is running and can reach AWS.",
+            unreachable=True,
         ) from None
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
         where = endpoint_url or f"the ECR endpoint of region {region}"
         raise AwsError(
             f"Could not reach {where} ({type(exc).__name__}). Check the region and that the "
-            "dashboard's network can reach AWS."
+            "dashboard's network can reach AWS.",
+            unreachable=True,
         ) from None
     except BotoCoreError as exc:
         message = str(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,9 +12,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 
-from config import audit
+from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
-from config.models import AuditEntry
 from registries import oci
 from registries.providers import (
     AUTH_ACCESS_KEY,
@@ -22,8 +22,11 @@ from registries.providers import (
     EcrProvider,
     Provider,
     get_provider,
+    split_url,
 )
-from registries.tunnel import DEFAULT_SSH_PORT, SshTarget, check_learned_host_key
+
+if TYPE_CHECKING:
+    from registries.aws import EcrToken
 
 NAME_RULE = RegexValidator(
     r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$",
@@ -64,20 +67,10 @@ class RegistryQuerySet(models.QuerySet):
         return self.filter(chart_source=True)
 
 
-class Registry(models.Model):
+class Registry(ConnectionSettings):
     class Type(models.TextChoices):
         PRIVATE = "private", "Private Registry"
         PUBLIC = "public", "Public Registry"
-
-    class ConnectionMethod(models.TextChoices):
-        DIRECT = "direct", "Direct"
-        PROXY = "proxy", "via Proxy"
-        SSH = "ssh", "via SSH Tunnel"
-
-    class Tls(models.TextChoices):
-        SECURE = oci.TLS_SECURE, "Allow only secure connection"
-        CA = oci.TLS_CA, "Secure with CA certificate"
-        INSECURE = oci.TLS_INSECURE, "Allow insecure connection"
 
     name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
     provider = models.CharField("Registry provider", max_length=20, choices=PROVIDER_CHOICES)
@@ -91,25 +84,7 @@ class Registry(models.Model):
     username = models.CharField(max_length=255, blank=True)
     secret = EncryptedTextField(blank=True)
 
-    connection_method = models.CharField(
-        max_length=10, choices=ConnectionMethod.choices, default=ConnectionMethod.DIRECT
-    )
-    proxy_url = models.CharField("Proxy URL", max_length=255, blank=True)
-    proxy_username = models.CharField("Proxy username", max_length=255, blank=True)
-    proxy_password = EncryptedTextField("Proxy password", blank=True)
-    ssh_host = models.CharField("SSH host", max_length=255, blank=True)
-    ssh_port = models.PositiveIntegerField("SSH port", null=True, blank=True)
-    ssh_user = models.CharField("SSH user", max_length=100, blank=True)
-    ssh_password = EncryptedTextField("SSH password", blank=True)
-    ssh_private_key = EncryptedTextField("SSH private key", blank=True)
-    # known_hosts line(s) of the SSH server; written by "trust on first use" when empty.
-    ssh_host_key = models.TextField("Pinned host key", blank=True)
-    ssh_trust_on_first_use = models.BooleanField("Trust on first use", default=False)
-
-    tls_mode = models.CharField(
-        "Advanced connection", max_length=10, choices=Tls.choices, default=Tls.SECURE
-    )
-    ca_certificate = models.TextField("CA certificate", blank=True)
+    # connection_method, proxy_*, ssh_*, tls_mode, ca_certificate: ConnectionSettings.
 
     push_images = models.BooleanField("Push container images", default=True)
     push_helm = models.BooleanField("Push helm packages", default=False)
@@ -122,7 +97,8 @@ class Registry(models.Model):
 
     objects = RegistryQuerySet.as_manager()
 
-    audit_secret_fields = ("secret", "proxy_password", "ssh_password", "ssh_private_key")
+    audit_secret_fields = ("secret", *ConnectionSettings.connection_secret_fields)
+    connection_target = "registry"
 
     class Meta:
         ordering = ["name"]
@@ -261,86 +237,49 @@ class Registry(models.Model):
     def ecr_account(self) -> str:
         return EcrProvider.account_and_region(self.url)[0]
 
-    def ecr_token(self):
-        """A fresh ECR authorization token for this registry's account and region."""
-        from registries.aws import ecr_authorization_token
+    def ecr_token(self) -> EcrToken:
+        """A fresh ECR authorization token for this registry's account and region.
+
+        Raises :class:`~registries.oci.RegistryError` ("AWS did not issue an ECR token: …"),
+        the one error type of reaching a registry, so no caller special-cases AWS.
+        """
+        from registries.aws import AwsError, ecr_authorization_token
 
         use_keys = self.auth_type == AUTH_ACCESS_KEY
         # Through the registry's proxy when it has one. An SSH tunnel carries only the registry
         # API: the AWS API call goes direct (AWS endpoints are public, the registry may not be).
         proxy = self.connection_method == self.ConnectionMethod.PROXY
-        return ecr_authorization_token(
-            region=self.ecr_region,
-            registry_id=self.ecr_account,
-            access_key_id=self.username if use_keys else "",
-            secret_access_key=self.secret if use_keys else "",
-            endpoint_url=settings.WHARF_AWS_ENDPOINT_URL,
-            timeout=settings.WHARF_REGISTRY_TIMEOUT,
-            proxy_url=self.proxy_url if proxy else "",
-            proxy_username=self.proxy_username if proxy else "",
-            proxy_password=self.proxy_password if proxy else "",
-        )
+        try:
+            return ecr_authorization_token(
+                region=self.ecr_region,
+                registry_id=self.ecr_account,
+                access_key_id=self.username if use_keys else "",
+                secret_access_key=self.secret if use_keys else "",
+                endpoint_url=settings.WHARF_AWS_ENDPOINT_URL,
+                timeout=settings.WHARF_REGISTRY_TIMEOUT,
+                proxy_url=self.proxy_url if proxy else "",
+                proxy_username=self.proxy_username if proxy else "",
+                proxy_password=self.proxy_password if proxy else "",
+            )
+        except AwsError as exc:
+            raise oci.RegistryError(
+                f"AWS did not issue an ECR token: {exc}",
+                kind=oci.RegistryError.UNREACHABLE if exc.unreachable else oci.RegistryError.AUTH,
+                host=split_url(self.url)[0],
+            ) from None
 
     def connection(self) -> oci.Connection:
-        """How to reach this registry's API: the one input ``registries.oci`` needs."""
+        """How to reach this registry's API: the one input ``registries.oci`` needs.
+
+        For ECR this asks AWS for a token first: a failure is a ``RegistryError`` too.
+        """
         login = self.provider_spec.login(self)
-        method = self.connection_method
-        proxy = method == self.ConnectionMethod.PROXY
         return oci.Connection(
             host=login.api_host,
             username=login.username,
             password=login.password,
-            tls=self.tls_mode,
-            ca_pem=self.ca_certificate if self.tls_mode == self.Tls.CA else "",
-            timeout=settings.WHARF_REGISTRY_TIMEOUT,
-            proxy_url=self.proxy_url if proxy else "",
-            proxy_username=self.proxy_username if proxy else "",
-            proxy_password=self.proxy_password if proxy else "",
-            ssh=self.ssh_target() if method == self.ConnectionMethod.SSH else None,
+            transport=self.transport(),
         )
-
-    def ssh_target(self) -> SshTarget:
-        return SshTarget(
-            host=self.ssh_host,
-            port=self.ssh_port or DEFAULT_SSH_PORT,
-            username=self.ssh_user,
-            password=self.ssh_password,
-            private_key=self.ssh_private_key,
-            host_keys=self.ssh_host_key,
-            trust_on_first_use=self.ssh_trust_on_first_use,
-            on_host_key_learned=self.remember_ssh_host_key,
-        )
-
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        # What was pinned when this row was read: tells "pinned meanwhile by another worker"
-        # from "cleared in an edit form that is not saved yet".
-        instance._ssh_host_key_loaded = instance.__dict__.get("ssh_host_key")
-        return instance
-
-    def remember_ssh_host_key(self, line: str) -> None:
-        """Pin the SSH server's key trusted on first use: on this instance, and saved if stored.
-
-        Raises :class:`~registries.tunnel.TunnelError` when another connection pinned a
-        different key meanwhile: of two "first uses" at once, only the pinned one goes on.
-        """
-        self.ssh_host_key = line
-        if self.pk is None:
-            return  # an unsaved registry keeps it until it is saved
-        # Only while nothing is pinned: a key pinned meanwhile is never overwritten. And only
-        # for the server the stored row names: testing an unsaved edit pins nothing there.
-        stored = Registry.objects.filter(pk=self.pk, ssh_host=self.ssh_host, ssh_port=self.ssh_port)
-        if stored.filter(ssh_host_key="").update(ssh_host_key=line):
-            audit.record(None, AuditEntry.Action.UPDATE, self, {"ssh_host_key": ["", line]})
-            return
-        if not stored.exists():
-            return  # an edit to another server keeps the key until it is saved
-        pinned = Registry.objects.filter(pk=self.pk).values_list("ssh_host_key", flat=True).first()
-        loaded = getattr(self, "_ssh_host_key_loaded", None)
-        if pinned and loaded is not None and pinned != loaded:
-            self.ssh_host_key = pinned
-            check_learned_host_key(self.ssh_target(), line, pinned)
 
     # --- default registry ------------------------------------------------------
 

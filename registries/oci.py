@@ -1,52 +1,63 @@
-"""The one place that talks to a container/OCI registry over HTTP.
+"""The OCI distribution protocol: how Wharf talks to a container/OCI registry.
 
-Everything registry-shaped goes through :class:`RegistryClient`: the TLS mode
-(system trust store, a private CA, or not verified with a plain-HTTP fallback),
-the ``/v2/`` authentication dance (Basic, or Bearer tokens from the registry's
-token service, cached per scope), timeouts, and turning every failure into one
-:class:`RegistryError` whose message a user can act on.
+:class:`RegistryClient` holds only the protocol: the ``/v2/`` ping, the authentication
+dance (Basic, or Bearer tokens from the registry's token service, cached per scope),
+tags, manifests, blobs, uploads, and what a process learns about a registry's route
+(plain HTTP, Basic auth up front). The plumbing under it (TLS modes, CA files, proxy,
+SSH tunnel, timeouts, bounded reads, error text) is ``config.http``'s, shared with the
+Helm repository client; every failure is one :class:`RegistryError` whose message a
+user can act on.
 
-Framework-free on purpose: callers build a :class:`Connection` from their own
-models and settings. Credentials and tokens never appear in reprs, logs or
-exception messages.
+Framework-free on purpose: callers build a :class:`Connection` from their own models
+and settings. Credentials and tokens never appear in reprs, logs or exception messages.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import functools
 import hashlib
 import json
-import os
 import re
-import ssl
-import tempfile
 import threading
 import time
-import warnings
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
-import certifi
 import requests
-import requests.adapters
-import urllib3.connection
-import urllib3.connectionpool
-from urllib3.exceptions import InsecureRequestWarning, LocationParseError
 
-from registries.tunnel import SshTarget, SshTunnel, TunnelError
+from config.http import (
+    ALLOW_INSECURE_LABEL,
+    SECURE_WITH_CA_LABEL,
+    TLS_CA,
+    TLS_INSECURE,
+    TLS_LABELS,
+    TLS_MODES,
+    TLS_SECURE,
+    DeadlineExceeded,
+    HttpError,
+    HttpSession,
+    Transport,
+    parse_retry_after,
+    sentence,
+    trust_store,
+)
 
-TLS_SECURE = "secure"  # verify with the system/certifi trust store
-TLS_CA = "ca"  # verify against the given CA certificate PEM only
-TLS_INSECURE = "insecure"  # TLS not verified; if the server speaks plain HTTP, fall back to http://
-TLS_MODES = (TLS_SECURE, TLS_CA, TLS_INSECURE)
-
-# What the dashboard's form calls the TLS choices, so messages point at the right control.
-SECURE_WITH_CA_LABEL = "Secure with CA certificate"
-ALLOW_INSECURE_LABEL = "Allow insecure connection"
+__all__ = [
+    "ALLOW_INSECURE_LABEL",
+    "SECURE_WITH_CA_LABEL",
+    "TLS_CA",
+    "TLS_INSECURE",
+    "TLS_MODES",
+    "TLS_SECURE",
+    "Connection",
+    "Manifest",
+    "PingResult",
+    "RegistryClient",
+    "RegistryError",
+    "Transport",
+    "ping",
+]
 
 USER_AGENT = "wharf-registry-client/1"
 # A token is thrown away this long before the registry would reject it.
@@ -57,27 +68,17 @@ DEFAULT_TOKEN_LIFETIME = 60.0
 
 @dataclass(frozen=True)
 class Connection:
-    """How to reach one registry's API. ``host`` is "host[:port]" (a path after it is ignored)."""
+    """How to reach one registry's API. ``host`` is "host[:port]" (a path after it is ignored).
+
+    ``transport`` says how (TLS, timeouts, proxy or SSH tunnel); the credentials are the
+    registry's own, sent only to the registry and, over the rules of :meth:`RegistryClient.
+    _fetch_token`, to its token service.
+    """
 
     host: str
     username: str = ""  # empty = anonymous
     password: str = field(default="", repr=False)
-    tls: str = TLS_SECURE
-    ca_pem: str = field(default="", repr=False)
-    timeout: float = 10.0
-    # "http://proxy:port" for the "via Proxy" connection method (credentials go in the two
-    # fields below, never in the URL); empty = direct.
-    proxy_url: str = field(default="", repr=False)
-    proxy_username: str = ""
-    proxy_password: str = field(default="", repr=False)
-    # The "via SSH Tunnel" connection method: every registry connection is a channel of it.
-    ssh: SshTarget | None = None
-
-    def __post_init__(self) -> None:
-        if self.tls not in TLS_MODES:
-            raise ValueError(f"Unknown TLS mode {self.tls!r}; expected one of {TLS_MODES}.")
-        if self.proxy_url and self.ssh is not None:
-            raise ValueError("A connection goes through a proxy or an SSH tunnel, not both.")
+    transport: Transport = field(default_factory=Transport)
 
     @property
     def api_host(self) -> str:
@@ -92,63 +93,16 @@ class Connection:
         return bool(self.username or self.password)
 
     @property
-    def proxy_address(self) -> str:
-        """The proxy's "host:port", for messages (never with credentials)."""
-        parts = urlsplit(self.proxy_url)
-        return parts.netloc.rsplit("@", 1)[-1] or self.proxy_url
-
-    def proxy_url_with_credentials(self) -> str:
-        """The proxy URL requests wants (``Proxy-Authorization`` comes from its user part).
-
-        Built only here, for the session; never stored, shown or logged.
-        """
-        if not self.proxy_url or not (self.proxy_username or self.proxy_password):
-            return self.proxy_url
-        parts = urlsplit(self.proxy_url)
-        userinfo = f"{quote(self.proxy_username, safe='')}:{quote(self.proxy_password, safe='')}"
-        return urlunsplit(parts._replace(netloc=f"{userinfo}@{self.proxy_address}"))
+    def tls(self) -> str:
+        return self.transport.tls
 
 
-class RegistryError(Exception):
-    """One error type for the registry world; ``str(e)`` is a message a user can act on."""
+class RegistryError(HttpError):
+    """One error type for the registry world; ``str(e)`` is a message a user can act on.
 
-    UNREACHABLE = "unreachable"
-    TLS = "tls"
-    AUTH = "auth"
-    PROTOCOL = "protocol"
-
-    NOT_FOUND = "not_found"
-    RATE_LIMITED = "rate_limited"
-    CONTENT = "content"  # the registry sent something that is not what it claims to be
-
-    # ``cause``: which hop of the connection method failed. ``kind`` stays one of the broad
-    # kinds above (unreachable, auth), which is what callers decide on (e.g. stop a sync).
-    PROXY_REFUSED = "proxy_refused"  # the proxy could not be reached, or refused the connection
-    PROXY_AUTH = "proxy_auth"  # the proxy wants other credentials (HTTP 407)
-    PROXY_UPSTREAM = "proxy_upstream"  # the proxy could not or would not reach the registry
-    SSH_UNREACHABLE = TunnelError.SSH_UNREACHABLE
-    SSH_AUTH = TunnelError.SSH_AUTH
-    HOST_KEY = TunnelError.HOST_KEY
-    TUNNEL_FORWARD = TunnelError.FORWARD  # the registry is unreachable from the tunnel's end
-    TUNNEL_SETTINGS = TunnelError.SETTINGS
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: str,
-        host: str = "",
-        retry_after: float | None = None,
-        cause: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.host = host
-        self.retry_after = retry_after
-        self.cause = cause
-
-    def __repr__(self) -> str:
-        return f"RegistryError({str(self)!r}, kind={self.kind!r})"
+    ``kind`` and ``cause`` take the constants of :class:`config.http.HttpError`
+    (``RegistryError.AUTH``, ``RegistryError.PROXY_AUTH``…).
+    """
 
 
 @dataclass
@@ -175,6 +129,9 @@ MANIFEST_ACCEPT = ", ".join(
     )
 )
 MAX_MANIFEST_BYTES = 4 * 2**20  # the distribution spec's own recommended limit
+# A tag list is read page by page, but not forever (the defaults of the settings).
+MAX_TAG_PAGES = 1000
+MAX_TAGS = 100_000
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -263,8 +220,7 @@ _ROUTES_LOCK = threading.Lock()
 
 
 def _route_key(conn: Connection) -> tuple:
-    ssh = (conn.ssh.host, conn.ssh.port) if conn.ssh is not None else None
-    return (conn.api_host, conn.tls, conn.proxy_url, ssh)
+    return (conn.api_host, *conn.transport.route)
 
 
 def _remember(conn: Connection, **learned: Any) -> None:
@@ -279,19 +235,6 @@ def _forget(conn: Connection) -> None:
         _ROUTES.pop(_route_key(conn), None)
 
 
-@functools.cache
-def _insecure_ssl_context() -> ssl.SSLContext:
-    """One unverifying TLS context for "Allow insecure connection", built once.
-
-    With ``verify=False`` urllib3 would build a context and load the system trust store
-    for every new connection (tens of ms each) only to ignore it.
-    """
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class RegistryClient:
     """A session with one registry. Use as a context manager, or call :meth:`close`."""
 
@@ -299,35 +242,15 @@ class RegistryClient:
         self.conn = conn
         self.host = conn.api_host
         self.base_url = f"https://{self.host}"
-        self._session = requests.Session()
-        # Direct means direct: no proxy or .netrc credentials picked up from the environment.
-        self._session.trust_env = False
-        self._session.headers["User-Agent"] = USER_AGENT
-        self.tunnel: SshTunnel | None = None
-        if conn.ssh is not None:
-            try:
-                self.tunnel = SshTunnel(conn.ssh, timeout=conn.timeout)
-            except TunnelError as exc:
-                self._session.close()
-                raise _tunnel_error(exc, self.host) from None
-            # A client dropped without close() must not leave an SSH connection open.
-            weakref.finalize(self, self.tunnel.close)
-        # Sync reads many manifests and blobs at once from a few threads.
-        adapter = (
-            _TunnelAdapter(self.tunnel, pool_connections=4, pool_maxsize=32)
-            if self.tunnel is not None
-            else requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        # Sessions, pools of 32 connections, TLS, CA files, proxy and tunnel: config.http.
+        self._http = HttpSession(
+            conn.transport,
+            host=self.host,
+            what="registry",
+            user_agent=USER_AGENT,
+            error_class=RegistryError,
         )
-        if conn.tls == TLS_INSECURE:
-            adapter.poolmanager.connection_pool_kw["ssl_context"] = _insecure_ssl_context()
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self.requests_made = 0  # every HTTP request, token requests included
-        if conn.proxy_url:
-            # HTTPS goes through CONNECT (TLS end to end with the registry), plain HTTP as
-            # absolute-URI requests; both with Proxy-Authorization when credentials are given.
-            proxy = conn.proxy_url_with_credentials()
-            self._session.proxies = {"http": proxy, "https": proxy}
+        self.tunnel = self._http.tunnel
         self._auth_scheme = "none"  # the scheme the registry asked for, once known
         memory = _ROUTES.get(_route_key(conn))
         self._from_memory = memory is not None
@@ -337,14 +260,11 @@ class RegistryClient:
             if memory.auth_scheme == "basic":
                 self._auth_scheme = "basic"  # send the credentials with the first request
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
-        self._temp_files: list[str] = []
-        self._finalizer = weakref.finalize(self, _remove_files, self._temp_files)
-        self._realm_verify_cache: Any = None
-        try:
-            self._verify = self._registry_verify()
-        except RegistryError:
-            self.close()
-            raise
+
+    @property
+    def requests_made(self) -> int:
+        """Every HTTP request so far, token requests included."""
+        return self._http.requests_made
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -355,11 +275,8 @@ class RegistryClient:
         self.close()
 
     def close(self) -> None:
-        self._session.close()
-        if self.tunnel is not None:
-            self.tunnel.close()
+        self._http.close()
         self._tokens.clear()
-        self._finalizer()
 
     def __repr__(self) -> str:
         return f"<RegistryClient {self.base_url} user={self.conn.username!r}>"
@@ -446,8 +363,20 @@ class RegistryClient:
 
     # --- reading repositories ---------------------------------------------------
 
-    def list_tags(self, repository: str, *, page_size: int = 1000) -> list[str]:
-        """Every tag of ``repository``, following the ``Link`` header page by page."""
+    def list_tags(
+        self,
+        repository: str,
+        *,
+        page_size: int = 1000,
+        max_pages: int = MAX_TAG_PAGES,
+        max_tags: int = MAX_TAGS,
+    ) -> list[str]:
+        """Every tag of ``repository``, following the ``Link`` header page by page.
+
+        A registry that links to a new page forever (or lists more tags than anyone
+        keeps) is refused past ``max_pages`` pages or ``max_tags`` tags, with a
+        ``RegistryError`` naming the limit.
+        """
         scope = f"repository:{repository}:pull"
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
         tags: list[str] = []
@@ -455,6 +384,14 @@ class RegistryClient:
         while path:
             if path in seen_pages:  # a registry that links a page to itself would loop
                 break
+            if len(seen_pages) >= max_pages:
+                raise RegistryError(
+                    f"{self.host} links the tag list of {repository} to more than {max_pages:,} "
+                    "pages, so Wharf stopped reading it (WHARF_OCI_TAGS_MAX_PAGES; a larger "
+                    "WHARF_OCI_TAGS_PAGE_SIZE needs fewer pages).",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             seen_pages.add(path)
             response = self.request("GET", path, scope=scope)
             with response:
@@ -470,6 +407,13 @@ class RegistryClient:
                     host=self.host,
                 )
             tags.extend(page)
+            if len(tags) > max_tags:
+                raise RegistryError(
+                    f"{self.host} lists more than {max_tags:,} tags for {repository}, so Wharf "
+                    "stopped reading them (WHARF_OCI_TAGS_MAX).",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             path = self._next_page(response.headers.get("Link", ""))
         return list(dict.fromkeys(tags))
 
@@ -551,14 +495,14 @@ class RegistryClient:
             return
         if status == 404:
             raise RegistryError(
-                f"{self.host} has no {what} ({describe_response(response)}).",
+                f"{sentence(what)} was not found on {self.host} ({describe_response(response)}).",
                 kind=RegistryError.NOT_FOUND,
                 host=self.host,
             )
         if status == 403:
             raise self._auth_error(response, rejected=self.conn.has_credentials)
         if status in (429, 503):
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             hint = f"; it asked to retry after {retry_after:g} s" if retry_after is not None else ""
             raise RegistryError(
                 f"{self.host} is rate limiting ({_status_line(response)}){hint}.",
@@ -573,27 +517,7 @@ class RegistryClient:
         )
 
     def _read_limited(self, response: requests.Response, max_bytes: int, what: str) -> bytes:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise RegistryError(
-                f"{what} is {int(declared):,} bytes, over the limit of {max_bytes:,}.",
-                kind=RegistryError.CONTENT,
-                host=self.host,
-            )
-        chunks, size = [], 0
-        try:
-            for chunk in response.iter_content(256 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise RegistryError(
-                        f"{what} is over the limit of {max_bytes:,} bytes.",
-                        kind=RegistryError.CONTENT,
-                        host=self.host,
-                    )
-                chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
-            raise self._network_error(exc) from None
-        return b"".join(chunks)
+        return self._http.read_limited(response, max_bytes, what)
 
     def _json(self, response: requests.Response, what: str, max_bytes: int) -> Any:
         raw = self._read_limited(response, max_bytes, what)
@@ -618,9 +542,8 @@ class RegistryClient:
     ) -> requests.Response:
         if authorization:
             headers = {**headers, "Authorization": authorization}
-        kw.setdefault("timeout", (self.conn.timeout, self.conn.timeout))
         try:
-            response = self._http(method, self.base_url + path, self._verify, headers=headers, **kw)
+            response = self._http.send(method, self.base_url + path, headers=headers, **kw)
         except requests.exceptions.RequestException as exc:
             if self._from_memory and self.base_url.startswith("http://"):
                 # What an earlier client learned no longer holds (the registry moved to
@@ -631,7 +554,7 @@ class RegistryClient:
                 return self._send(method, path, headers, "", **kw)
             fallback = self._plain_http_fallback(exc)
             if fallback is None:
-                raise self._network_error(exc) from None
+                raise self._http.error_for(exc) from None
             first_error = exc
         else:
             if (
@@ -645,63 +568,23 @@ class RegistryClient:
                 self._from_memory = False
                 self.base_url = f"https://{self.host}"
                 return self._send(method, path, headers, "", **kw)
-            return self._check_proxy_answer(response, self.host)
+            return self._http.check_proxy_answer(response, self.host)
         # "Allow insecure connection" also means plain HTTP: if the same request over http://
         # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
         try:
-            response = self._http(method, fallback + path, False, headers=headers, **kw)
-        except requests.exceptions.RequestException:
-            raise self._network_error(first_error) from None
+            response = self._http.send(method, fallback + path, verify=False, headers=headers, **kw)
+        except requests.exceptions.RequestException as exc:
+            # Plain HTTP answered, but badly (a redirect loop, too slowly…): that is the news,
+            # not the TLS failure before it. If it did not answer at all, the TLS one is.
+            connect_failure = isinstance(
+                exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+            )
+            if connect_failure and not isinstance(exc, DeadlineExceeded):
+                raise self._http.error_for(first_error) from None
+            raise self._http.error_for(exc) from None
         self.base_url = fallback
         _remember(self.conn, plain_http=True)
-        return self._check_proxy_answer(response, self.host)
-
-    def _http(self, method: str, url: str, verify: Any, **kw: Any) -> requests.Response:
-        self.requests_made += 1
-        try:
-            if verify is False:
-                # Only this session's unverified requests are silenced, not the process's.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", InsecureRequestWarning)
-                    return self._session.request(method, url, verify=False, **kw)
-            return self._session.request(method, url, verify=verify, **kw)
-        except TunnelError as exc:
-            # Raised from inside urllib3 when the tunnel cannot give it a socket.
-            raise _tunnel_error(exc, urlsplit(url).netloc) from None
-        except (LocationParseError, UnicodeError):
-            # A host name with an empty or over-long label; urllib3's message may quote the
-            # proxy URL, credentials included, so it is not repeated.
-            where = f" or the proxy {self.conn.proxy_address}" if self.conn.proxy_url else ""
-            raise RegistryError(
-                f"{self.host}{where} is not a valid host name. Check the registry URL"
-                f"{' and the proxy URL' if where else ''}.",
-                kind=RegistryError.UNREACHABLE,
-                host=self.host,
-            ) from None
-
-    def _check_proxy_answer(self, response: requests.Response, host: str) -> requests.Response:
-        """A plain-HTTP request through a proxy gets the proxy's own refusals as responses."""
-        if not self.conn.proxy_url:
-            return response
-        # Some proxies (tinyproxy) say 401 with Proxy-Authenticate instead of 407.
-        proxy_login = response.status_code == 401 and "Proxy-Authenticate" in response.headers
-        if response.status_code != 407 and not proxy_login:
-            return response
-        response.close()
-        raise self._proxy_auth_error(host)
-
-    def _proxy_auth_error(self, host: str) -> RegistryError:
-        if self.conn.proxy_username or self.conn.proxy_password:
-            advice = "rejected the proxy username and password. Check them"
-        else:
-            advice = "requires a login. Enter the proxy username and password"
-        return RegistryError(
-            f"The proxy {self.conn.proxy_address} {advice} (HTTP 407 Proxy Authentication "
-            "Required).",
-            kind=RegistryError.AUTH,
-            host=host,
-            cause=RegistryError.PROXY_AUTH,
-        )
+        return self._http.check_proxy_answer(response, self.host)
 
     def _plain_http_fallback(self, exc: requests.exceptions.RequestException) -> str | None:
         if self.conn.tls != TLS_INSECURE or not self.base_url.startswith("https://"):
@@ -744,6 +627,7 @@ class RegistryClient:
             )
         realm = urljoin(self.base_url + "/", realm)
         realm_host = urlsplit(realm).netloc
+        verify = self._realm_verify(realm)
         params = {}
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
@@ -751,17 +635,26 @@ class RegistryClient:
             params["scope"] = scope
         auth = (self.conn.username, self.conn.password) if self.conn.has_credentials else None
         try:
-            response = self._http(
+            response = self._http.request(
                 "GET",
                 realm,
-                self._realm_verify(realm_host),
+                host=realm_host,
+                what="token service",
+                verify=verify,
                 params=params,
                 auth=auth,
-                timeout=(self.conn.timeout, self.conn.timeout),
             )
-        except requests.exceptions.RequestException as exc:
-            raise self._network_error(exc, host=realm_host, what="token service") from None
-        self._check_proxy_answer(response, realm_host)
+        except RegistryError as exc:
+            if exc.kind == RegistryError.TLS and self.conn.tls == TLS_INSECURE and verify:
+                raise RegistryError(
+                    f"The token service of {self.host} is on another host ({realm_host}) "
+                    "whose TLS certificate could not be verified. Wharf sends the registry's "
+                    "credentials to another host only over verified TLS, whatever the "
+                    "registry's own TLS option.",
+                    kind=RegistryError.TLS,
+                    host=realm_host,
+                ) from None
+            raise
         if response.status_code in (401, 403):
             if self.conn.has_credentials:
                 message = (
@@ -800,6 +693,46 @@ class RegistryClient:
         self._tokens[scope] = (token, expires)
         return token
 
+    def _realm_verify(self, realm: str) -> bool | str:
+        """How to check the token service ``realm``, or a refusal to use it at all.
+
+        The registry's TLS choice applies to its token service: a registry reached with
+        "Allow only secure connection" or "Secure with CA certificate" may not send us to a
+        plain-HTTP realm. And the credentials go to a realm on another host only over
+        verified TLS (the trust store, with the private CA if one is given), even when
+        "Allow insecure connection" is chosen for the registry itself.
+        """
+        parts = urlsplit(realm)
+        realm_host = parts.netloc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RegistryError(
+                f"{self.host} named a token service (realm) that is not an http(s) URL.",
+                kind=RegistryError.PROTOCOL,
+                host=self.host,
+            )
+        if parts.scheme == "http" and self.conn.tls != TLS_INSECURE:
+            raise RegistryError(
+                f"{self.host} sends clients to a plain-HTTP token service ({realm_host}), but "
+                f"“{TLS_LABELS[self.conn.tls]}” is chosen for it: Wharf does not send logins or "
+                "tokens in clear text. Make the registry's token realm https://, or choose "
+                f"“{ALLOW_INSECURE_LABEL}”.",
+                kind=RegistryError.TLS,
+                host=self.host,
+            )
+        verify = self._http.verify_for(realm_host)
+        own_host = (urlsplit(self.base_url).hostname or "").lower()
+        if not self.conn.has_credentials or parts.hostname.lower() == own_host:
+            return verify
+        if parts.scheme == "http":
+            raise RegistryError(
+                f"The token service of {self.host} is on another host ({realm_host}) and "
+                "speaks plain HTTP. Wharf sends the registry's credentials to another host "
+                "only over verified TLS: make the registry's token realm https://.",
+                kind=RegistryError.TLS,
+                host=self.host,
+            )
+        return verify or trust_store()
+
     def _auth_error(self, response: requests.Response, *, rejected: bool) -> RegistryError:
         reason = error_message(response)
         if not rejected:
@@ -818,114 +751,6 @@ class RegistryClient:
                 "Check the username and password (or token)."
             )
         return RegistryError(message, kind=RegistryError.AUTH, host=self.host)
-
-    # --- TLS -------------------------------------------------------------------
-
-    def _registry_verify(self) -> Any:
-        if self.conn.tls == TLS_INSECURE:
-            return False
-        if self.conn.tls == TLS_CA:
-            if not self.conn.ca_pem.strip():
-                raise RegistryError(
-                    f"{SECURE_WITH_CA_LABEL} is chosen for {self.host} but no CA certificate "
-                    "was given.",
-                    kind=RegistryError.TLS,
-                    host=self.host,
-                )
-            return self._private_file(self.conn.ca_pem)
-        # The system trust store when the operator points us at one, else certifi's.
-        return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
-
-    def _realm_verify(self, realm_host: str) -> Any:
-        # A token service on another host (Docker Hub, cloud registries) usually has a public
-        # certificate, so it is checked against the private CA *and* the public roots.
-        if self.conn.tls != TLS_CA or realm_host == self.host:
-            return self._verify
-        if self._realm_verify_cache is None:
-            with open(certifi.where(), encoding="utf-8") as public_roots:
-                bundle = self.conn.ca_pem.strip() + "\n" + public_roots.read()
-            self._realm_verify_cache = self._private_file(bundle)
-        return self._realm_verify_cache
-
-    def _private_file(self, content: str) -> str:
-        fd, path = tempfile.mkstemp(prefix="wharf-ca-", suffix=".pem")  # mode 0600
-        self._temp_files.append(path)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        return path
-
-    # --- errors ----------------------------------------------------------------
-
-    def _network_error(
-        self,
-        exc: requests.exceptions.RequestException,
-        *,
-        host: str = "",
-        what: str = "registry",
-    ) -> RegistryError:
-        host = host or self.host
-        detail = str(exc)
-        lowered = detail.lower()
-        if isinstance(exc, requests.exceptions.SSLError):
-            if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered:
-                reason = _verify_failure_reason(lowered)
-                if self.conn.tls == TLS_CA:
-                    advice = (
-                        "Check that the CA certificate given is the one that issued the "
-                        f"registry's certificate, or choose “{ALLOW_INSECURE_LABEL}”."
-                    )
-                else:
-                    advice = (
-                        f"If it uses a private CA, choose “{SECURE_WITH_CA_LABEL}” and paste the "
-                        f"CA certificate, or choose “{ALLOW_INSECURE_LABEL}”."
-                    )
-                return RegistryError(
-                    f"The TLS certificate of {host} could not be verified ({reason}). {advice}",
-                    kind=RegistryError.TLS,
-                    host=host,
-                )
-            if self.conn.tls == TLS_CA and _is_unusable_ca_file(lowered):
-                return RegistryError(
-                    f"The CA certificate given for {host} could not be loaded. Paste the PEM "
-                    "block, including the BEGIN/END CERTIFICATE lines.",
-                    kind=RegistryError.TLS,
-                    host=host,
-                )
-            return RegistryError(
-                f"The TLS handshake with {host} failed. If the {what} serves plain HTTP, choose "
-                f"“{ALLOW_INSECURE_LABEL}”.",
-                kind=RegistryError.TLS,
-                host=host,
-            )
-        if isinstance(exc, requests.exceptions.Timeout):
-            return RegistryError(
-                f"The {what} at {host} did not answer within {self.conn.timeout:g} seconds. "
-                "Check the URL, the firewall, or the connection method (proxy or SSH tunnel).",
-                kind=RegistryError.UNREACHABLE,
-                host=host,
-            )
-        if isinstance(exc, requests.exceptions.ProxyError):
-            return self._proxy_error(lowered, host, what)
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            if "resolve" in lowered or "name or service not known" in lowered:
-                reason = "the host name could not be resolved"
-            elif "refused" in lowered:
-                reason = "the connection was refused"
-            elif "reset" in lowered or "aborted" in lowered:
-                reason = "the connection was closed"
-            else:
-                reason = "the connection failed"
-            return RegistryError(
-                f"Could not reach the {what} at {host}: {reason}. Check the URL and port, and "
-                "that the dashboard's network can reach it.",
-                kind=RegistryError.UNREACHABLE,
-                host=host,
-            )
-        return RegistryError(
-            f"The request to the {what} at {host} failed ({type(exc).__name__}).",
-            kind=RegistryError.PROTOCOL,
-            host=host,
-        )
 
     # --- pushing (blobs and manifests) -------------------------------------------
     # Monolithic uploads as the distribution spec describes them: POST to open an upload
@@ -1017,98 +842,6 @@ class RegistryClient:
             raise self._auth_error(response, rejected=self.conn.has_credentials)
         self._check_status(response, what)
 
-    def _proxy_error(self, lowered: str, host: str, what: str) -> RegistryError:
-        proxy = self.conn.proxy_address
-        if re.search(r"tunnel connection failed: 40[17]\b", lowered):
-            return self._proxy_auth_error(host)
-        status = re.search(r"tunnel connection failed: (\d{3})", lowered)
-        if status:
-            # The proxy answered CONNECT, but not with 200: it would not or could not go on.
-            code = status.group(1)
-            if code in ("403", "405"):
-                reason = (
-                    f"refused to connect to it (HTTP {code}): ask the proxy's administrator to "
-                    "allow CONNECT to this host and port"
-                )
-            else:
-                reason = (
-                    f"could not connect to it (HTTP {code}): check the registry URL and that the "
-                    "proxy can reach the registry"
-                )
-            return RegistryError(
-                f"The proxy {proxy} {reason}, for the {what} at {host}.",
-                kind=RegistryError.UNREACHABLE,
-                host=host,
-                cause=RegistryError.PROXY_UPSTREAM,
-            )
-        if "refused" in lowered:
-            reason = "the connection was refused"
-        elif "resolve" in lowered or "name or service not known" in lowered:
-            reason = "its host name could not be resolved"
-        elif "timed out" in lowered:
-            reason = f"it did not answer within {self.conn.timeout:g} seconds"
-        else:
-            reason = "the connection failed"
-        return RegistryError(
-            f"The proxy {proxy} refused or could not take the connection to the {what} at "
-            f"{host}: {reason}. Check the proxy URL and that the proxy is running.",
-            kind=RegistryError.UNREACHABLE,
-            host=host,
-            cause=RegistryError.PROXY_REFUSED,
-        )
-
-
-# --- SSH tunnel transport -----------------------------------------------------------
-#
-# urllib3 keeps doing everything it does on a direct connection (pooling, TLS with SNI
-# and certificate checks against the registry's real host name, Host headers); only the
-# socket under each connection comes from the tunnel instead of a TCP connect.
-
-
-def _tunnel_pool_classes(tunnel: SshTunnel) -> dict[str, type]:
-    def new_conn(connection: urllib3.connection.HTTPConnection) -> Any:
-        sock = tunnel.open_socket(connection._dns_host, connection.port)
-        if isinstance(connection.timeout, int | float):
-            sock.settimeout(connection.timeout)
-        return sock
-
-    class TunnelHTTPConnection(urllib3.connection.HTTPConnection):
-        def _new_conn(self):
-            return new_conn(self)
-
-    class TunnelHTTPSConnection(urllib3.connection.HTTPSConnection):
-        def _new_conn(self):
-            return new_conn(self)
-
-    class TunnelHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-        ConnectionCls = TunnelHTTPConnection
-
-    class TunnelHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-        ConnectionCls = TunnelHTTPSConnection
-
-    return {"http": TunnelHTTPPool, "https": TunnelHTTPSPool}
-
-
-class _TunnelAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections are channels of one SSH tunnel."""
-
-    def __init__(self, tunnel: SshTunnel, **kw: Any) -> None:
-        self._tunnel = tunnel
-        super().__init__(**kw)
-
-    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
-        super().init_poolmanager(*args, **kw)
-        self.poolmanager.pool_classes_by_scheme = _tunnel_pool_classes(self._tunnel)
-
-
-def _tunnel_error(exc: TunnelError, host: str) -> RegistryError:
-    kind = (
-        RegistryError.UNREACHABLE
-        if exc.cause in (TunnelError.SSH_UNREACHABLE, TunnelError.FORWARD)
-        else RegistryError.AUTH
-    )
-    return RegistryError(str(exc), kind=kind, host=host, cause=exc.cause)
-
 
 def _tls_port_answer(response: requests.Response) -> bool:
     """Whether a 400 is what a TLS port says to plain HTTP, not the registry's own 400.
@@ -1119,38 +852,6 @@ def _tls_port_answer(response: requests.Response) -> bool:
     if response.status_code != 400 or "json" in response.headers.get("Content-Type", ""):
         return False
     return "https" in response.text[:2000].lower()
-
-
-def _verify_failure_reason(lowered: str) -> str:
-    if "self-signed" in lowered or "self signed" in lowered:
-        return "self-signed certificate"
-    if "unable to get local issuer" in lowered:
-        return "issued by an unknown certificate authority"
-    if "hostname mismatch" in lowered or "doesn't match" in lowered:
-        return "the certificate is for another host name"
-    if "expired" in lowered:
-        return "the certificate has expired"
-    return "certificate verify failed"
-
-
-def _is_unusable_ca_file(lowered: str) -> bool:
-    return "no certificate or crl found" in lowered or "pem lib" in lowered
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return 60.0  # an HTTP date: wait a minute rather than parse it
-
-
-def _remove_files(paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    paths.clear()
 
 
 def ping(conn: Connection) -> PingResult:

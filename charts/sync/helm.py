@@ -42,6 +42,7 @@ def sync_helm_source(source: ChartSource, progress: Progress) -> Tally:
             etag=source.etag,
             last_modified=source.last_modified,
             max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
+            deadline=settings.WHARF_HELM_INDEX_DEADLINE,
         )
     if response.not_modified:
         return Tally()

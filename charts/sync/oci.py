@@ -63,7 +63,12 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
     client = oci.RegistryClient(source.registry.connection())
     progress.track(client)
     try:
-        tags = client.list_tags(repository, page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE)
+        tags = client.list_tags(
+            repository,
+            page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE,
+            max_pages=settings.WHARF_OCI_TAGS_MAX_PAGES,
+            max_tags=settings.WHARF_OCI_TAGS_MAX,
+        )
         progress.save()
 
         known = {

@@ -23,7 +23,6 @@ from charts.sync.oci import sync_oci_source
 from charts.sync.writer import SyncError, Tally
 from config import runs
 from registries import oci
-from registries.aws import AwsError
 
 MAX_ERRORS_SHOWN = 5
 
@@ -105,8 +104,6 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
             until = timezone.now() + timedelta(seconds=retry_after)
             ChartSource.objects.filter(pk=source.pk).update(retry_not_before=until)
         tally.errors.insert(0, str(exc))
-    except AwsError as exc:
-        tally.errors.insert(0, f"AWS did not issue an ECR token: {exc}")
     fields: dict[str, Any] = {
         "added": tally.added,
         "updated": tally.updated,

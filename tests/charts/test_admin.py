@@ -16,6 +16,7 @@ def admin_data(**overrides) -> dict:
         "url": "https://charts.example.com/stable",
         "access": "public",
         "tls_mode": "secure",
+        "connection_method": "direct",
         "active": "on",
     }
     data.update(overrides)

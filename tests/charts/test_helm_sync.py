@@ -178,12 +178,15 @@ def test_a_missing_index_says_to_check_the_url(helm_repo):
 def test_an_unreachable_repository_fails_the_run(helm_repo):
     from tests.servers.base import free_port
 
-    source = helm_source(helm_repo, url=f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    source = helm_source(helm_repo, url=f"http://127.0.0.1:{port}")
 
     run = sync(source)
 
     assert run.status == SyncRun.Status.FAILED
-    assert "Cannot reach 127.0.0.1" in run.error
+    # The shared layer's wording (config.http), as for registries: host, port and why.
+    assert f"Could not reach the Helm repository at 127.0.0.1:{port}" in run.error
+    assert "the connection was refused" in run.error
 
 
 def test_markdown_asterisks_in_a_description_are_not_taken_for_yaml_aliases(helm_repo):

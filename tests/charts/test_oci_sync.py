@@ -166,7 +166,7 @@ def test_the_tag_list_is_followed_page_by_page_through_link_headers():
     PagingTagList.seen = []
     try:
         host = f"127.0.0.1:{server.server_address[1]}"
-        conn = oci.Connection(host=host, tls=oci.TLS_INSECURE, timeout=5)
+        conn = oci.Connection(host=host, transport=oci.Transport(tls=oci.TLS_INSECURE, timeout=5))
         with oci.RegistryClient(conn) as client:
             tags = client.list_tags("paged", page_size=100)
     finally:
@@ -429,7 +429,7 @@ def test_a_registry_remembered_as_plain_http_that_moved_to_tls_is_asked_again(tl
         host=tls_chart_registry.host,
         username=tls_chart_registry.username,
         password=tls_chart_registry.password,
-        tls=oci.TLS_INSECURE,
+        transport=oci.Transport(tls=oci.TLS_INSECURE),
     )
     oci._remember(conn, plain_http=True)
 

@@ -408,7 +408,7 @@ def test_a_registrys_own_400_is_not_taken_for_a_move_to_tls(private_chart_regist
         host=private_chart_registry.host,
         username=private_chart_registry.username,
         password=private_chart_registry.password,
-        tls=oci.TLS_INSECURE,
+        transport=oci.Transport(tls=oci.TLS_INSECURE),
     )
     oci.ping(conn)  # learns plain HTTP and Basic auth for the route
     name = unique("rejected")

@@ -7,11 +7,12 @@ claims "through the proxy/tunnel" checks the proxy's or sshd's own log for the r
 import pytest
 from django.urls import reverse
 
+from config.http import Transport
 from config.models import AuditEntry
+from config.tunnel import SshTarget
 from registries import oci
 from registries.connectivity import check_connection
 from registries.models import Registry
-from registries.tunnel import SshTarget
 from tests.factories import registry_form_data
 from tests.servers.base import free_port
 from tests.servers.ssh import SshKeyPair
@@ -21,9 +22,6 @@ pytestmark = pytest.mark.services
 
 def via_proxy(server, proxy, **fields) -> oci.Connection:
     values = {
-        "host": server.host,
-        "username": server.username,
-        "password": server.password,
         "tls": oci.TLS_INSECURE,
         "proxy_url": proxy.url,
         "proxy_username": proxy.username,
@@ -31,7 +29,12 @@ def via_proxy(server, proxy, **fields) -> oci.Connection:
         "timeout": 5.0,
     }
     values.update(fields)
-    return oci.Connection(**values)
+    return oci.Connection(
+        host=server.host,
+        username=server.username,
+        password=server.password,
+        transport=Transport(**values),
+    )
 
 
 def tunnel_to(ssh_server, **fields) -> SshTarget:
@@ -46,14 +49,16 @@ def tunnel_to(ssh_server, **fields) -> SshTarget:
     return SshTarget(**values)
 
 
-def via_tunnel(server, ssh_server, *, host: str = "", **fields) -> oci.Connection:
+def via_tunnel(
+    server, ssh_server, *, host: str = "", tls: str = oci.TLS_INSECURE, ca_pem: str = "", **fields
+) -> oci.Connection:
     return oci.Connection(
         host=host or server.host,
         username=server.username,
         password=server.password,
-        tls=oci.TLS_INSECURE,
-        ssh=tunnel_to(ssh_server, **fields),
-        timeout=5.0,
+        transport=Transport(
+            tls=tls, ca_pem=ca_pem, ssh=tunnel_to(ssh_server, **fields), timeout=5.0
+        ),
     )
 
 
@@ -106,6 +111,19 @@ def test_proxy_with_wrong_credentials_says_the_proxy_rejected_them(
     assert "wrong" not in str(error)
 
 
+def test_wrong_proxy_credentials_on_a_plain_http_route_are_the_proxys_refusal(
+    private_registry, auth_proxy
+):
+    # Remembered as plain HTTP: the request goes to the proxy as an absolute URI, whose
+    # refusal (tinyproxy: a 401 of its own) must not read as the registry's.
+    conn = via_proxy(private_registry, auth_proxy, proxy_password="wrong-proxy-pw")
+    oci._remember(conn, plain_http=True)
+    error = ping_error(conn)
+    assert error.cause == oci.RegistryError.PROXY_AUTH, str(error)
+    assert "rejected the proxy username and password" in str(error)
+    assert "wrong-proxy-pw" not in str(error)
+
+
 def test_proxy_without_credentials_asks_for_them(private_registry, auth_proxy):
     error = ping_error(
         via_proxy(private_registry, auth_proxy, proxy_username="", proxy_password="")
@@ -115,14 +133,17 @@ def test_proxy_without_credentials_asks_for_them(private_registry, auth_proxy):
 
 
 def test_proxy_host_that_is_not_a_valid_name_is_reported_not_raised(private_registry):
-    conn = oci.Connection(host=private_registry.host, proxy_url="http://proxy..example:3128")
+    conn = oci.Connection(
+        host=private_registry.host, transport=Transport(proxy_url="http://proxy..example:3128")
+    )
     error = ping_error(conn)
     assert error.kind == oci.RegistryError.UNREACHABLE
     assert "not a valid host name" in str(error)
 
 
 def test_registry_host_that_is_not_a_valid_name_is_reported_not_raised():
-    error = ping_error(oci.Connection(host="registry..example:5000", tls=oci.TLS_INSECURE))
+    conn = oci.Connection(host="registry..example:5000", transport=Transport(tls=oci.TLS_INSECURE))
+    error = ping_error(conn)
     assert error.kind == oci.RegistryError.UNREACHABLE
     assert "not a valid host name" in str(error)
 
@@ -136,7 +157,9 @@ def test_proxy_that_is_down_is_reported_as_refused(private_registry, http_proxy)
 
 
 def test_proxy_that_cannot_reach_the_registry_says_so(http_proxy):
-    conn = oci.Connection(host=f"127.0.0.1:{free_port()}", proxy_url=http_proxy.url, timeout=5.0)
+    conn = oci.Connection(
+        host=f"127.0.0.1:{free_port()}", transport=Transport(proxy_url=http_proxy.url, timeout=5.0)
+    )
     error = ping_error(conn)
     assert error.cause == oci.RegistryError.PROXY_UPSTREAM
     assert "could not connect to it" in str(error)
@@ -159,8 +182,7 @@ def test_plain_http_registry_answers_through_the_tunnel(private_registry, ssh_se
 
 
 def test_https_registry_answers_through_the_tunnel_with_tls_verified(tls_registry, ssh_server, ca):
-    conn = via_tunnel(tls_registry, ssh_server)
-    conn = oci.Connection(**{**conn.__dict__, "tls": oci.TLS_CA, "ca_pem": ca.cert_pem})
+    conn = via_tunnel(tls_registry, ssh_server, tls=oci.TLS_CA, ca_pem=ca.cert_pem)
     assert oci.ping(conn).base_url == f"https://{tls_registry.host}"
 
 
@@ -176,8 +198,10 @@ def test_connection_and_tunnel_reprs_hold_no_secret(ssh_server, http_proxy):
         type("S", (), {"host": "r:5000", "username": "u", "password": "registry-pw"})(),
         http_proxy, proxy_username="pu", proxy_password="proxy-pw",
     )  # fmt: skip
-    tunneled = oci.Connection(host="r:5000", ssh=tunnel_to(ssh_server, password="ssh-pw"))
-    text = repr(proxied) + repr(tunneled) + repr(tunneled.ssh)
+    tunneled = oci.Connection(
+        host="r:5000", transport=Transport(ssh=tunnel_to(ssh_server, password="ssh-pw"))
+    )
+    text = repr(proxied) + repr(tunneled) + repr(tunneled.transport.ssh)
     for secret in ("registry-pw", "proxy-pw", "ssh-pw", "PRIVATE KEY"):
         assert secret not in text
 
@@ -245,11 +269,8 @@ def test_ssh_server_that_is_down_is_reported_unreachable(private_registry, ssh_s
 @pytest.mark.parametrize("host", ["bastion..example.com", "x" * 70 + ".example.com"])
 def test_ssh_host_that_is_not_a_valid_name_is_reported_not_raised(private_registry, host):
     # A typo'd host fails IDNA encoding (UnicodeError) before any connection is tried.
-    conn = oci.Connection(
-        host=private_registry.host,
-        ssh=SshTarget(host=host, username="tunnel", password="pw", trust_on_first_use=True),
-        timeout=5.0,
-    )
+    ssh = SshTarget(host=host, username="tunnel", password="pw", trust_on_first_use=True)
+    conn = oci.Connection(host=private_registry.host, transport=Transport(ssh=ssh, timeout=5.0))
     error = ping_error(conn)
     assert error.cause == oci.RegistryError.SSH_UNREACHABLE
     assert f"Could not reach the SSH server {host}:22" in str(error)

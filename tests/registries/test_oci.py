@@ -6,18 +6,19 @@ import tempfile
 import pytest
 from urllib3.exceptions import InsecureRequestWarning
 
+from config.http import Transport
 from registries import oci
 from registries.oci import Connection, RegistryClient, RegistryError
 
 
-def connect(server, *, username=None, password=None, **kw) -> Connection:
+def connect(server, *, username=None, password=None, **transport) -> Connection:
     """A Connection to a test registry, with its own credentials unless told otherwise."""
+    transport.setdefault("timeout", 5.0)
     return Connection(
         host=server.host,
         username=server.username if username is None else username,
         password=server.password if password is None else password,
-        timeout=kw.pop("timeout", 5.0),
-        **kw,
+        transport=Transport(**transport),
     )
 
 
@@ -89,7 +90,9 @@ def test_server_that_is_not_a_registry_is_a_protocol_error(token_registry):
     # The token service is an HTTP server that answers 404 on /v2/.
     realm_host = token_registry.token_server.realm.split("/")[2]
 
-    error = ping_error(Connection(host=realm_host, tls=oci.TLS_INSECURE, timeout=5))
+    error = ping_error(
+        Connection(host=realm_host, transport=Transport(tls=oci.TLS_INSECURE, timeout=5))
+    )
 
     assert error.kind == "protocol"
     assert "does not look like a container registry" in str(error)
@@ -200,7 +203,7 @@ def test_closed_port_is_reported_as_unreachable():
         sock.bind(("127.0.0.1", 0))
         host = f"127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening
 
-    error = ping_error(Connection(host=host, timeout=2))
+    error = ping_error(Connection(host=host, transport=Transport(timeout=2)))
 
     assert error.kind == "unreachable"
     assert host in str(error)
@@ -208,7 +211,7 @@ def test_closed_port_is_reported_as_unreachable():
 
 
 def test_unknown_host_name_is_reported_as_unreachable():
-    error = ping_error(Connection(host="registry.invalid", timeout=2))
+    error = ping_error(Connection(host="registry.invalid", transport=Transport(timeout=2)))
 
     assert error.kind == "unreachable"
     assert "registry.invalid" in str(error)
@@ -220,7 +223,7 @@ def test_server_that_never_answers_is_reported_as_unreachable_after_the_timeout(
         sock.listen()  # the kernel accepts the connection; nobody ever answers
         host = f"127.0.0.1:{sock.getsockname()[1]}"
 
-        error = ping_error(Connection(host=host, timeout=0.3))
+        error = ping_error(Connection(host=host, transport=Transport(timeout=0.3)))
 
     assert error.kind == "unreachable"
     assert "did not answer within 0.3 seconds" in str(error)
@@ -234,7 +237,7 @@ def test_connection_repr_does_not_contain_the_password():
 
 
 def test_ca_mode_without_a_ca_certificate_is_a_tls_error():
-    error = ping_error(Connection(host="registry.example.com", tls=oci.TLS_CA))
+    error = ping_error(Connection(host="registry.example.com", transport=Transport(tls=oci.TLS_CA)))
 
     assert error.kind == "tls"
 

@@ -1,19 +1,19 @@
-"""An SSH tunnel for registry traffic: paramiko, one ``direct-tcpip`` channel per connection.
+"""An SSH tunnel for outbound HTTP: paramiko, one ``direct-tcpip`` channel per connection.
 
 :class:`SshTunnel` logs in to an SSH server once (lazily, on the first connection)
 and then hands out ordinary sockets whose other end is a channel to a host:port as
 seen from the SSH server. Each socket is one end of a ``socketpair``; a small pump
 thread copies bytes between the other end and the channel. Callers (urllib3, via
-``registries.oci``) therefore do TLS, SNI and certificate checks on a real socket,
-with the registry's real host name, exactly as on a direct connection; no local
-port is ever opened for other processes to use.
+``config.http``, for registries and Helm repositories alike) therefore do TLS, SNI and
+certificate checks on a real socket, with the server's real host name, exactly as on a
+direct connection; no local port is ever opened for other processes to use.
 
 The server's host key is checked against pinned ``known_hosts`` lines; with no pin,
 an unknown key is refused unless "trust on first use" is on, in which case the key
 is accepted and handed to ``on_host_key_learned`` to be stored. A key that differs
 from a pinned one is always refused.
 
-Framework-free, like ``registries.oci``; no secret ever appears in a repr or message.
+Framework-free, like ``config.http``; no secret ever appears in a repr or message.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 DEFAULT_SSH_PORT = 22
 _PUMP_CHUNK = 64 * 1024
@@ -44,7 +45,7 @@ class TunnelError(Exception):
     SSH_UNREACHABLE = "ssh_unreachable"  # the SSH server could not be reached or spoke no SSH
     SSH_AUTH = "ssh_auth"  # the SSH server rejected the user's password or key
     HOST_KEY = "host_key"  # the server's host key is unknown or differs from the pinned one
-    FORWARD = "forward"  # the SSH server could not connect to the target (registry)
+    FORWARD = "forward"  # the SSH server could not connect to the target (registry, repository)
     SETTINGS = "settings"  # the tunnel's own settings are unusable (e.g. a bad private key)
 
     def __init__(self, message: str, *, cause: str) -> None:
@@ -147,6 +148,7 @@ def load_private_key(text: str) -> paramiko.PKey:
     Raises ``ValueError`` with a message for the user.
     """
     data = (text or "").strip().encode() + b"\n"
+    loaded: PrivateKeyTypes
     try:
         try:
             loaded = serialization.load_ssh_private_key(data, password=None)
@@ -188,7 +190,9 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     def __init__(self, tunnel: SshTunnel) -> None:
         self.tunnel = tunnel
 
-    def missing_host_key(self, client, hostname, key) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         target = self.tunnel.target
         pinned = self.tunnel.pinned_keys
         if pinned:
@@ -237,9 +241,10 @@ class SshTunnel:
     so a burst of requests does not hammer the server with failing logins.
     """
 
-    def __init__(self, target: SshTarget, *, timeout: float = 10.0) -> None:
+    def __init__(self, target: SshTarget, *, timeout: float = 10.0, what: str = "registry") -> None:
         self.target = target
         self.timeout = timeout
+        self.what = what  # what is reached through the tunnel, for messages
         self.learned_host_key = ""  # a known_hosts line, when trusted on first use
         self.channels_opened = 0
         self._client: paramiko.SSHClient | None = None
@@ -372,7 +377,7 @@ class SshTunnel:
         except paramiko.ChannelException as exc:
             raise TunnelError(
                 f"The SSH server {self.target.address} could not connect to {host}:{port} "
-                f"({exc.text or 'channel open failed'}). Check that the registry is reachable "
+                f"({exc.text or 'channel open failed'}). Check that the {self.what} is reachable "
                 "from the SSH server, and that the server allows TCP forwarding.",
                 cause=TunnelError.FORWARD,
             ) from None
