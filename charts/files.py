@@ -74,7 +74,7 @@ def request_files(version: ChartVersion) -> str:
     if version.files_next_attempt_at and version.files_next_attempt_at > now:
         when = timezone.localtime(version.files_next_attempt_at).strftime("%H:%M")
         return f"The last attempt failed; the next one is at {when}."
-    fields = {"files_requested_at": now}
+    fields: dict[str, object] = {"files_requested_at": now}
     if version.files_attempts >= MAX_ATTEMPTS:
         fields["files_attempts"] = MAX_ATTEMPTS - 1
     ChartVersion.objects.filter(pk=version.pk).update(**fields)
@@ -151,11 +151,11 @@ def fetch_archive(version: ChartVersion) -> bytes:
     if source.is_oci:
         if not version.archive_digest:
             raise ValueError("the index holds no chart layer for this version.")
-        with oci.RegistryClient(source.registry.connection()) as client:
+        with oci.RegistryClient(source.oci_registry.connection()) as client:
             return client.get_blob(source.api_repository, version.archive_digest, max_bytes=limit)
     if not version.archive_url:
         raise ValueError("the repository index gives no download URL for this version.")
-    with HelmRepoClient(source.helm_repository.endpoint()) as client:
+    with HelmRepoClient(source.helm.endpoint()) as client:
         data = client.fetch_archive(version.archive_url, max_bytes=limit)
     expected = version.digest.removeprefix("sha256:").lower()
     if len(expected) == 64 and hashlib.sha256(data).hexdigest() != expected:

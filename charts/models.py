@@ -145,7 +145,7 @@ class HelmRepository(ConnectionSettings):
         try:
             super().clean()  # rules shared through base classes (how the repository is reached)
         except ValidationError as exc:
-            exc.update_error_dict(errors)
+            exc.update_error_dict(errors)  # type: ignore[arg-type]  # messages are plain text
         if errors:
             raise ValidationError(errors)
 
@@ -230,37 +230,50 @@ class ChartSource(Leased):
     def is_oci(self) -> bool:
         return self.kind == self.Kind.OCI
 
+    # The database's check constraint gives each kind its origin; these say so to the types.
+    @property
+    def oci_registry(self) -> Registry:
+        """The registry an OCI source reads (present: ``chart_source_kind_matches_origin``)."""
+        assert self.registry is not None, f"source {self.pk} is OCI but has no registry"
+        return self.registry
+
+    @property
+    def helm(self) -> HelmRepository:
+        """The Helm repository a Helm source reads (present, by the same constraint)."""
+        assert self.helm_repository is not None, f"source {self.pk} is Helm but has no repository"
+        return self.helm_repository
+
     @property
     def name(self) -> str:
         if self.is_oci:
-            return f"{self.registry.name}/{self.repository}"
-        return self.helm_repository.name
+            return f"{self.oci_registry.name}/{self.repository}"
+        return self.helm.name
 
     @property
     def location(self) -> str:
         """Where it is, as a user would type it."""
         if self.is_oci:
-            return f"oci://{self.registry.url}/{self.repository}"
-        return self.helm_repository.url
+            return f"oci://{self.oci_registry.url}/{self.repository}"
+        return self.helm.url
 
     @property
     def api_repository(self) -> str:
         """The repository name in the registry API: the URL's path prefix, then the repository."""
-        prefix = split_url(self.registry.url)[1]
+        prefix = split_url(self.oci_registry.url)[1]
         return "/".join(part for part in (prefix.strip("/"), self.repository) if part)
 
     @property
     def is_active(self) -> bool:
         if self.is_oci:
-            return self.registry.chart_source
-        return self.helm_repository.active
+            return self.oci_registry.chart_source
+        return self.helm.active
 
     @property
     def own_host(self) -> str:
         """The host (and port) the source is read from: the only one its icons may come from."""
         if self.is_oci:
-            return split_url(self.registry.url)[0]
-        return urlsplit(self.helm_repository.url).netloc
+            return split_url(self.oci_registry.url)[0]
+        return urlsplit(self.helm.url).netloc
 
 
 class SyncRun(Run):

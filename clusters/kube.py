@@ -12,6 +12,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import urllib3
 from kubernetes import client
@@ -182,7 +183,8 @@ class KubeClient:
 
     def may(self, verb: str, resource: str, namespace: str) -> bool | None:
         """A SelfSubjectAccessReview; None when the server gives no answer."""
-        body = {
+        # The client takes plain dicts as bodies (its stubs name only its model classes).
+        body: Any = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SelfSubjectAccessReview",
             "spec": {
@@ -215,9 +217,8 @@ class KubeClient:
             answer = self.core.list_secret_for_all_namespaces(
                 field_selector=f"metadata.name={name}", _request_timeout=self._timeout
             )
-        return {
-            item.metadata.namespace for item in answer.items or [] if item.metadata.name == name
-        }
+        found = (_object_meta(item) for item in answer.items or [])
+        return {meta.namespace or "" for meta in found if meta.name == name}
 
     def read_secret(self, namespace: str, name: str) -> SecretState | None:
         try:
@@ -234,7 +235,7 @@ class KubeClient:
     def create_secret(
         self, namespace: str, name: str, type_: str, labels: dict, data: dict
     ) -> None:
-        body = {
+        body: Any = {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": name, "namespace": namespace, "labels": labels},
@@ -285,14 +286,15 @@ class KubeClient:
             )
         accounts = {}
         for item in answer.items or []:
-            if item.metadata.name != "default":
+            meta = _object_meta(item)
+            if meta.name != "default" or not meta.namespace:
                 continue
-            accounts[item.metadata.namespace] = ServiceAccountState(
-                namespace=item.metadata.namespace,
-                name=item.metadata.name,
+            accounts[meta.namespace] = ServiceAccountState(
+                namespace=meta.namespace,
+                name=meta.name,
                 pull_secrets=tuple(ref.name for ref in item.image_pull_secrets or [] if ref.name),
-                annotations=dict(item.metadata.annotations or {}),
-                resource_version=item.metadata.resource_version or "",
+                annotations=dict(meta.annotations or {}),
+                resource_version=meta.resource_version or "",
             )
         return accounts
 
@@ -330,8 +332,13 @@ def _selected(labels: dict[str, str], wanted: dict[str, str | None]) -> bool:
     )
 
 
-def _secret_state(item) -> SecretState:
-    meta = item.metadata
+def _object_meta(item: Any) -> client.V1ObjectMeta:
+    """An object's metadata; an object listed without any is treated as nameless."""
+    return item.metadata or client.V1ObjectMeta()
+
+
+def _secret_state(item: Any) -> SecretState:
+    meta = _object_meta(item)
     return SecretState(
         namespace=meta.namespace or "",
         name=meta.name or "",

@@ -139,7 +139,7 @@ class Cluster(Leased):
         try:
             super().clean()
         except ValidationError as exc:
-            exc.update_error_dict(errors)
+            exc.update_error_dict(errors)  # type: ignore[arg-type]  # messages are plain text
         if errors:
             raise ValidationError(errors)
 

@@ -46,7 +46,7 @@ def declare(
     Every choice needs a colour: a status added later without one stops start-up here,
     rather than showing an unstyled badge.
     """
-    choices = dict(model._meta.get_field(field).flatchoices)
+    choices = dict(getattr(model._meta.get_field(field), "flatchoices", ()))
     # What a model it extends declared (Run for every kind of run), never its own earlier one.
     inherited = next(
         (_declared[(k, field)] for k in model.__mro__[1:] if (k, field) in _declared), {}

@@ -247,6 +247,9 @@ class ConnectionSettings(models.Model):
 
     # --- SSH host key pinning ---------------------------------------------------------
 
+    # The pinned key as the row was read (None for an instance not read from the database).
+    _ssh_host_key_loaded: str | None = None
+
     @classmethod
     def from_db(cls, db: Any, field_names: Any, values: Any) -> Any:
         instance = super().from_db(db, field_names, values)

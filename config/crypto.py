@@ -67,7 +67,7 @@ class EncryptedTextField(models.TextField):
             return ""
         return encrypt(value)
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs):  # type: ignore[override]  # Django's own fields do the same
         # Never let a generic ModelForm render a stored secret back into a page.
         from django import forms
 

@@ -108,7 +108,7 @@ class Lease:
         owner = owner or uuid.uuid4().hex
         now = timezone.now()
         free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-        taken = model.objects.filter(free, pk=pk).update(
+        taken = model._default_manager.filter(free, pk=pk).update(
             lease_owner=owner, lease_expires_at=now + lease_duration()
         )
         return cls(model, pk, owner) if taken else None
@@ -116,13 +116,13 @@ class Lease:
     def renew(self) -> bool:
         """Extend the lease; False when it is no longer ours (expired and taken over)."""
         return bool(
-            self.model.objects.filter(pk=self.pk, lease_owner=self.owner).update(
+            self.model._default_manager.filter(pk=self.pk, lease_owner=self.owner).update(
                 lease_expires_at=timezone.now() + lease_duration()
             )
         )
 
     def release(self) -> None:
-        self.model.objects.filter(pk=self.pk, lease_owner=self.owner).update(
+        self.model._default_manager.filter(pk=self.pk, lease_owner=self.owner).update(
             lease_owner="", lease_expires_at=None
         )
 
@@ -271,8 +271,8 @@ class Run(Leased):
     @classmethod
     def of_subject(cls: type[RunT], subject_id: int) -> models.QuerySet[RunT]:
         if not cls.subject_field:
-            return cls.objects.filter(pk=subject_id)
-        return cls.objects.filter(**{f"{cls.subject_field}_id": subject_id})
+            return cls._default_manager.filter(pk=subject_id)
+        return cls._default_manager.filter(**{f"{cls.subject_field}_id": subject_id})
 
     def waiting(self: RunT) -> RunT | None:
         """The next queued run of the same subject (not this one), oldest first."""
@@ -342,7 +342,7 @@ def send_run_by_name(task_name: str, pk: int) -> None:
     """Send a run's task, noting when on its row (the recovery's clock for lost messages)."""
     model = next((m for m in run_models() if m.task_name == task_name), None)
     if model is not None:
-        model.objects.filter(pk=pk).update(sent_at=timezone.now())
+        model._default_manager.filter(pk=pk).update(sent_at=timezone.now())
     send(task_name, pk)
 
 
@@ -360,7 +360,7 @@ def queue_run(model: type[RunT], *, join: bool = True, **fields: Any) -> RunT:
         )
         if waiting is not None:
             return waiting
-    run = model.objects.create(**fields)
+    run = model._default_manager.create(**fields)
     enqueue_on_commit(model.task_name, run.pk)
     return run
 
@@ -415,7 +415,7 @@ def execute(
     with their own message; anything else is logged with its traceback and ends the run
     with a short note, so the worker survives and nothing stays "running".
     """
-    run = model.objects.filter(pk=run_id).first()
+    run = model._default_manager.filter(pk=run_id).first()
     if run is None or run.status != RunStatus.QUEUED:
         return run
     owner = uuid.uuid4().hex
@@ -425,7 +425,7 @@ def execute(
         if subject_lease is None:
             return run  # waits: the holder sends it when it ends, or recovery does
     now = timezone.now()
-    started = model.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+    started = model._default_manager.filter(pk=run.pk, status=RunStatus.QUEUED).update(
         status=RunStatus.RUNNING,
         started_at=now,
         lease_owner=owner,
@@ -434,7 +434,7 @@ def execute(
     if not started:  # another worker took this very run a moment ago
         if subject_lease is not None:
             subject_lease.release()
-        return model.objects.filter(pk=run_id).first()
+        return model._default_manager.filter(pk=run_id).first()
     run.refresh_from_db()
     try:
         if model.subject_field:
@@ -453,7 +453,7 @@ def execute(
             waiting = run.waiting()
             if waiting is not None:
                 send_run_by_name(model.task_name, waiting.pk)
-    return model.objects.filter(pk=run_id).first()
+    return model._default_manager.filter(pk=run_id).first()
 
 
 def _outcome_of(
@@ -490,7 +490,7 @@ def _finish(
     model: type[Run], run: Run, owner: str, outcome: Outcome, progress: dict[str, Any]
 ) -> None:
     fields = {**progress, **outcome.fields}
-    updated = model.objects.filter(pk=run.pk, lease_owner=owner).update(
+    updated = model._default_manager.filter(pk=run.pk, lease_owner=owner).update(
         status=outcome.status,
         error=outcome.error,
         finished_at=timezone.now(),
@@ -504,7 +504,7 @@ def _finish(
 
 def _write_progress(model: type[Run], pk: int, owner: str, progress: dict[str, Any]) -> None:
     if progress:
-        model.objects.filter(pk=pk, lease_owner=owner).update(**dict(progress))
+        model._default_manager.filter(pk=pk, lease_owner=owner).update(**dict(progress))
 
 
 def _dead_message(model: type[Run], run: Run) -> str:
@@ -517,7 +517,7 @@ def _close_dead_runs(model: type[Run], run: Run) -> None:
     """Runs of the same subject still "running" while we hold its lease lost their worker."""
     dead = model.of_subject(run.subject_id).filter(status=RunStatus.RUNNING).exclude(pk=run.pk)
     for other in dead:
-        model.objects.filter(pk=other.pk, status=RunStatus.RUNNING).update(
+        model._default_manager.filter(pk=other.pk, status=RunStatus.RUNNING).update(
             status=RunStatus.FAILED,
             finished_at=timezone.now(),
             error=_dead_message(model, other),
@@ -549,8 +549,10 @@ def recover_runs(now: datetime | None = None) -> Recovered:
     recovered = Recovered()
     resend_before = now - timedelta(seconds=settings.WHARF_RUN_RESEND_AFTER_SECONDS)
     for model in run_models():
-        for run in model.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now):
-            closed = model.objects.filter(
+        for run in model._default_manager.filter(
+            status=RunStatus.RUNNING, lease_expires_at__lt=now
+        ):
+            closed = model._default_manager.filter(
                 pk=run.pk, status=RunStatus.RUNNING, lease_owner=run.lease_owner
             ).update(
                 status=RunStatus.FAILED,
@@ -565,11 +567,15 @@ def recover_runs(now: datetime | None = None) -> Recovered:
             recovered.closed += 1
             if model.subject_field:
                 Lease(model.subject_model(), run.subject_id, run.lease_owner).release()
-        stale = model.objects.filter(status=RunStatus.QUEUED).filter(
+        stale = model._default_manager.filter(status=RunStatus.QUEUED).filter(
             Q(sent_at__lt=resend_before) | Q(sent_at__isnull=True, queued_at__lt=resend_before)
         )
         if model.subject_field:
-            busy = model.subject_model().objects.filter(lease_expires_at__gte=now).values("pk")
+            busy = (
+                model.subject_model()
+                ._default_manager.filter(lease_expires_at__gte=now)
+                .values("pk")
+            )
             stale = stale.exclude(**{f"{model.subject_field}__in": busy})
         sent_subjects: set[int] = set()
         for run in stale.order_by("queued_at", "pk"):

@@ -27,15 +27,14 @@ if TYPE_CHECKING:
 # A base loader: every scalar stays the text written (1.10 is "1.10", not 1.1; no dates,
 # no !!binary, no .nan), and charts.metadata gives each field Helm's type. The C one is
 # many times faster on a big index.yaml.
-try:
-    YamlLoader = yaml.CBaseLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    YamlLoader = yaml.BaseLoader
+YamlLoader: type[yaml.BaseLoader] | type[yaml.CBaseLoader] = getattr(
+    yaml, "CBaseLoader", yaml.BaseLoader
+)
 
 
 def sync_helm_source(source: ChartSource, progress: Progress) -> Tally:
     """Index a classic Helm repository from its ``index.yaml``."""
-    endpoint = source.helm_repository.endpoint()
+    endpoint = source.helm.endpoint()
     with HelmRepoClient(endpoint) as client:
         progress.track(client)
         response = client.fetch_index(

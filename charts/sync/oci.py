@@ -60,7 +60,7 @@ class NotAChart:
 def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> Tally:
     """Index the Helm charts in one repository of an OCI registry."""
     repository = source.api_repository
-    client = oci.RegistryClient(source.registry.connection())
+    client = oci.RegistryClient(source.oci_registry.connection())
     progress.track(client)
     try:
         tags = client.list_tags(
@@ -105,8 +105,11 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
             # for the next run), and let the run say how much that was.
             writer.flush()
             refresh_charts(writer.touched)
-            exc.partial = Tally(added=writer.added, updated=writer.updated)
-            raise
+            raise SyncError(
+                str(exc),
+                retry_after=exc.retry_after,
+                partial=Tally(added=writer.added, updated=writer.updated),
+            ) from exc
         writer.flush()
     finally:
         client.close()

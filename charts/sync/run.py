@@ -28,7 +28,8 @@ MAX_ERRORS_SHOWN = 5
 
 
 class CountsRequests(Protocol):
-    requests_made: int
+    @property
+    def requests_made(self) -> int: ...
 
 
 def queue_sync(source: ChartSource, *, trigger: str, deep: bool = False) -> SyncRun:
@@ -98,8 +99,9 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
         else:
             tally = sync_helm_source(source, progress)
     except (SyncError, oci.RegistryError, HelmRepoError) as exc:
-        tally = getattr(exc, "partial", None) or tally
-        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, SyncError) and exc.partial is not None:
+            tally = exc.partial
+        retry_after = exc.retry_after
         if retry_after:
             until = timezone.now() + timedelta(seconds=retry_after)
             ChartSource.objects.filter(pk=source.pk).update(retry_not_before=until)

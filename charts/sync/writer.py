@@ -26,11 +26,14 @@ WRITE_BATCH = 500
 
 
 class SyncError(Exception):
-    """A sync cannot go on; the message is shown on the run."""
+    """A sync cannot go on; the message is shown on the run, ``partial`` what it did first."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, partial: Tally | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.partial = partial
 
 
 @dataclass
