@@ -63,11 +63,15 @@ class MetadataError(ValueError):
 
 def clean_text(value: str, limit: int) -> str:
     """Text without NUL or other control characters, at most ``limit`` characters."""
-    return _UNPRINTABLE.sub("", value)[:limit]
+    if not value.isprintable():  # the rare case: only then the (slower) substitution
+        value = _UNPRINTABLE.sub("", value)
+    return value if len(value) <= limit else value[:limit]
 
 
 def _text(value: Any, limit: int) -> str | None:
     """A scalar as text; None for what is no text (a mapping, a list, NaN, infinity)."""
+    if type(value) is str:  # nearly always: the index is read without type resolution
+        return clean_text(value, limit)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

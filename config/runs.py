@@ -101,17 +101,23 @@ class Lease:
     model: type[Leased]
     pk: int
     owner: str
+    took_over: bool = False
 
     @classmethod
     def acquire(cls, model: type[Leased], pk: int, *, owner: str = "") -> Lease | None:
-        """Take the row's lease if it is free or expired; ``None`` if a live owner holds it."""
+        """Take the row's lease if it is free or expired; ``None`` if a live owner holds it.
+
+        ``took_over`` on the lease says it had expired under another owner (a dead one).
+        """
         owner = owner or uuid.uuid4().hex
         now = timezone.now()
-        free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-        taken = model._default_manager.filter(free, pk=pk).update(
-            lease_owner=owner, lease_expires_at=now + lease_duration()
-        )
-        return cls(model, pk, owner) if taken else None
+        rows = model._default_manager.filter(pk=pk)
+        lease = {"lease_owner": owner, "lease_expires_at": now + lease_duration()}
+        if rows.filter(lease_expires_at__isnull=True).update(**lease):
+            return cls(model, pk, owner)
+        if rows.filter(lease_expires_at__lt=now).update(**lease):
+            return cls(model, pk, owner, took_over=True)
+        return None
 
     def renew(self) -> bool:
         """Extend the lease; False when it is no longer ours (expired and taken over)."""
@@ -360,8 +366,9 @@ def queue_run(model: type[RunT], *, join: bool = True, **fields: Any) -> RunT:
         )
         if waiting is not None:
             return waiting
-    run = model._default_manager.create(**fields)
-    enqueue_on_commit(model.task_name, run.pk)
+    # Sent once this commits: noted now, which saves writing it again then.
+    run = model._default_manager.create(sent_at=timezone.now(), **fields)
+    transaction.on_commit(lambda: send(model.task_name, run.pk))
     return run
 
 
@@ -425,19 +432,22 @@ def execute(
         if subject_lease is None:
             return run  # waits: the holder sends it when it ends, or recovery does
     now = timezone.now()
-    started = model._default_manager.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING,
-        started_at=now,
-        lease_owner=owner,
-        lease_expires_at=now + lease_duration(),
-    )
+    running = {
+        "status": RunStatus.RUNNING,
+        "started_at": now,
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_duration(),
+    }
+    started = model._default_manager.filter(pk=run.pk, status=RunStatus.QUEUED).update(**running)
     if not started:  # another worker took this very run a moment ago
         if subject_lease is not None:
             subject_lease.release()
         return model._default_manager.filter(pk=run_id).first()
-    run.refresh_from_db()
+    for name, value in running.items():
+        setattr(run, name, value)
+    finished = False
     try:
-        if model.subject_field:
+        if subject_lease is not None and subject_lease.took_over:
             _close_dead_runs(model, run)
         leases = [Lease(model, run.pk, owner)]
         if subject_lease is not None:
@@ -446,14 +456,15 @@ def execute(
         context.heartbeat.on_beat = lambda: _write_progress(model, run.pk, owner, context.progress)
         with context.heartbeat:
             outcome = _outcome_of(model, run, work, context, expected)
-        _finish(model, run, owner, outcome, context.progress)
+        finished = _finish(model, run, owner, outcome, context.progress)
     finally:
         if subject_lease is not None:
             subject_lease.release()
             waiting = run.waiting()
             if waiting is not None:
                 send_run_by_name(model.task_name, waiting.pk)
-    return model._default_manager.filter(pk=run_id).first()
+    # What _finish wrote is what the row holds now, unless another worker took it over.
+    return run if finished else model._default_manager.filter(pk=run_id).first()
 
 
 def _outcome_of(
@@ -488,18 +499,23 @@ def _outcome_of(
 
 def _finish(
     model: type[Run], run: Run, owner: str, outcome: Outcome, progress: dict[str, Any]
-) -> None:
-    fields = {**progress, **outcome.fields}
-    updated = model._default_manager.filter(pk=run.pk, lease_owner=owner).update(
-        status=outcome.status,
-        error=outcome.error,
-        finished_at=timezone.now(),
-        lease_owner="",
-        lease_expires_at=None,
-        **fields,
-    )
-    if not updated:
+) -> bool:
+    """Write the outcome on the run (and on ``run``); False if the run is no longer ours."""
+    fields = {
+        **progress,
+        **outcome.fields,
+        "status": outcome.status,
+        "error": outcome.error,
+        "finished_at": timezone.now(),
+        "lease_owner": "",
+        "lease_expires_at": None,
+    }
+    if not model._default_manager.filter(pk=run.pk, lease_owner=owner).update(**fields):
         log.warning("%s %s finished after another worker took it over", model.kind, run.pk)
+        return False
+    for name, value in fields.items():
+        setattr(run, name, value)
+    return True
 
 
 def _write_progress(model: type[Run], pk: int, owner: str, progress: dict[str, Any]) -> None:

@@ -170,7 +170,8 @@ def test_the_recovery_sends_a_run_that_never_reached_a_worker_again(
     source = helm_source(helm_repo)
     run = SyncRun.objects.get(source=source)
     queued_syncs.clear()
-    SyncRun.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    SyncRun.objects.filter(pk=run.pk).update(queued_at=an_hour_ago, sent_at=an_hour_ago)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert sync_due_sources() == 0  # the source still has its (lost) queued run
@@ -191,12 +192,12 @@ def test_the_schedule_syncs_again_a_source_whose_run_lost_its_worker(
     helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
     source = helm_source(helm_repo)
     SyncRun.objects.all().delete()
+    expired = timezone.now() - timedelta(minutes=5)
     stuck = SyncRun.objects.create(
-        source=source,
-        status=SyncRun.Status.RUNNING,
-        lease_owner="killed",
-        lease_expires_at=timezone.now() - timedelta(minutes=5),
+        source=source, status=SyncRun.Status.RUNNING, lease_owner="killed", lease_expires_at=expired
     )
+    # The killed worker held the source too; its lease lapsed with it.
+    ChartSource.objects.filter(pk=source.pk).update(lease_owner="killed", lease_expires_at=expired)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert sync_due_sources() == 1
