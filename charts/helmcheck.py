@@ -17,22 +17,16 @@ def check_helm_repository(repository: HelmRepository) -> ConnectionCheck:
     """
     endpoint = repository.endpoint()
     steps: list[str] = []
-    pinned_before = repository.ssh_host_key
     try:
-        with HelmRepoClient(endpoint) as client:
-            response = client.fetch_index(
-                max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
-                deadline=settings.WHARF_HELM_INDEX_DEADLINE,
-            )
-        parsed = parse_index(response.body, endpoint)
+        with repository.noting_route(steps, endpoint.transport):
+            with HelmRepoClient(endpoint) as client:
+                response = client.fetch_index(
+                    max_bytes=settings.WHARF_HELM_INDEX_MAX_BYTES,
+                    deadline=settings.WHARF_HELM_INDEX_DEADLINE,
+                )
+            parsed = parse_index(response.body, endpoint)
     except (HelmRepoError, SyncError) as exc:
         return ConnectionCheck(False, str(exc), steps)
-    finally:
-        if repository.ssh_host_key != pinned_before:
-            steps.append(repository.trusted_host_key_step())
-    route = repository.route_step(endpoint.transport)
-    if route:
-        steps.append(route)
     if parsed.refused:
         steps.append(
             f"{len(parsed.refused)} entries would be skipped, as Helm skips them: "

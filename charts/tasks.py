@@ -12,19 +12,10 @@ from charts import files
 from charts.models import ChartSource, SyncRun
 from charts.push import run_push
 from charts.sync import queue_sync, run_sync
-from config.runs import RunStatus
-
-# The soft limit ends the run as failed with a message; the hard one kills a stuck worker.
-_HARD_LIMIT_MARGIN = 30
+from config.runs import RunStatus, run_task
 
 
-@shared_task(
-    name="charts.tasks.sync_chart_source",
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=settings.WHARF_SYNC_TIME_LIMIT,
-    time_limit=settings.WHARF_SYNC_TIME_LIMIT + _HARD_LIMIT_MARGIN,
-)
+@run_task("charts.tasks.sync_chart_source", "WHARF_SYNC_TIME_LIMIT")
 def sync_chart_source(run_id: int) -> None:
     """Run one queued sync; a redelivered task finds it finished and does nothing."""
     run_sync(run_id)
@@ -54,13 +45,7 @@ def sync_due_sources() -> int:
     return queued
 
 
-@shared_task(
-    name="charts.tasks.read_chart_files",
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=settings.WHARF_CHART_FILES_TIME_LIMIT,
-    time_limit=settings.WHARF_CHART_FILES_TIME_LIMIT + _HARD_LIMIT_MARGIN,
-)
+@run_task("charts.tasks.read_chart_files", "WHARF_CHART_FILES_TIME_LIMIT")
 def read_chart_files(version_id: int = 0) -> int:
     """Read the values.yaml and README of the versions due, the asked-for ones first.
 
@@ -71,13 +56,7 @@ def read_chart_files(version_id: int = 0) -> int:
     return files.read_pending_files(seconds=budget)
 
 
-@shared_task(
-    name="charts.tasks.push_chart",
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=settings.WHARF_PUSH_TIME_LIMIT,
-    time_limit=settings.WHARF_PUSH_TIME_LIMIT + _HARD_LIMIT_MARGIN,
-)
+@run_task("charts.tasks.push_chart", "WHARF_PUSH_TIME_LIMIT")
 def push_chart(push_id: int) -> None:
     """Push one recorded chart upload; a redelivered task finds it finished and does nothing."""
     run_push(push_id)

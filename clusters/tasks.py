@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 
 from clusters import pullsecrets
 from clusters.models import Cluster, ReconcileRun
+from config.runs import run_task
 
 
-@shared_task(
-    name="clusters.tasks.reconcile_cluster_pull_secrets",
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=settings.WHARF_RECONCILE_TIME_LIMIT,
-    time_limit=settings.WHARF_RECONCILE_TIME_LIMIT + 30,
-)
+@run_task("clusters.tasks.reconcile_cluster_pull_secrets", "WHARF_RECONCILE_TIME_LIMIT")
 def reconcile_cluster_pull_secrets(run_id: int) -> None:
     """Do one queued reconcile; a redelivered task finds it finished and does nothing."""
     pullsecrets.run_reconcile(run_id)

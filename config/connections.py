@@ -8,6 +8,8 @@ trusted on first use. Forms only lay the fields out and keep stored secrets.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -244,6 +246,20 @@ class ConnectionSettings(models.Model):
             else f"pinned when the {self.connection_target} is saved"
         )
         return f"Trusted the SSH server's host key on first use ({describe_key(keys[0])}); {saved}."
+
+    @contextlib.contextmanager
+    def noting_route(self, steps: list[str], transport: http.Transport) -> Iterator[None]:
+        """Around a "Test connection": note in ``steps`` a host key trusted on first use
+        (also when the check then fails), and, once it succeeded, the route it took."""
+        pinned_before = self.ssh_host_key
+        try:
+            yield
+        finally:
+            if self.ssh_host_key != pinned_before:
+                steps.append(self.trusted_host_key_step())
+        route = self.route_step(transport)
+        if route:
+            steps.append(route)
 
     # --- SSH host key pinning ---------------------------------------------------------
 

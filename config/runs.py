@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
 from django.conf import settings
@@ -318,6 +319,26 @@ badges.declare(
 def run_models() -> list[type[Run]]:
     """Every concrete kind of run."""
     return [m for m in apps.get_models() if issubclass(m, Run)]
+
+
+# --- tasks ------------------------------------------------------------------------------
+
+# The soft limit ends the run as failed, with a message; the hard one, this much later, kills
+# a worker process still stuck past it.
+HARD_LIMIT_MARGIN = 30
+
+
+def run_task(name: str, time_limit_setting: str) -> Callable[[Callable[..., Any]], Any]:
+    """The Celery task of one kind of background work: named, late-acknowledged, and bounded
+    by that kind's time limit (a setting), as every Wharf task is."""
+    limit = int(getattr(settings, time_limit_setting))
+    return shared_task(
+        name=name,
+        acks_late=True,
+        ignore_result=True,
+        soft_time_limit=limit,
+        time_limit=limit + HARD_LIMIT_MARGIN,
+    )
 
 
 # --- queueing ---------------------------------------------------------------------------

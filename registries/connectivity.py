@@ -25,17 +25,11 @@ def check_connection(registry: Registry) -> ConnectionCheck:
         return ConnectionCheck(False, str(exc), steps)
     if isinstance(registry.provider_spec, EcrProvider) and not registry.is_public:
         steps.append("AWS accepted the credentials and issued an ECR authorization token.")
-    pinned_before = registry.ssh_host_key
     try:
-        result = oci.ping(connection)
+        with registry.noting_route(steps, connection.transport):
+            result = oci.ping(connection)
     except oci.RegistryError as exc:
         return ConnectionCheck(False, str(exc), steps)
-    finally:
-        if registry.ssh_host_key != pinned_before:
-            steps.append(registry.trusted_host_key_step())
-    route = registry.route_step(connection.transport)
-    if route:
-        steps.append(route)
     if result.auth_scheme == "none":
         how = "it answered without asking for credentials"
     else:
