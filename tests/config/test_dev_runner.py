@@ -1,0 +1,105 @@
+"""`make run`'s runner (scripts/run-all.sh) stops all of its processes on SIGTERM or Ctrl-C.
+
+The runner is started for real, in a session of its own, on the embedded defaults (SQLite
+and the filesystem broker under a temporary folder): the web server, a Celery worker and
+beat. Then the whole process group gets the signal a terminal's Ctrl-C or a supervisor
+sends, and no process of that session may be left after 10 seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.servers.base import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+STOP_WITHIN = 10.0
+
+
+def session_processes(sid: int) -> list[str]:
+    """The command lines of every live process in session ``sid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            state, session = fields[0], int(fields[3])
+            if session == sid and state != "Z":
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def wait_for(check, *, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def runner(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "WHARF_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'wharf.sqlite3'}",
+        "PORT": str(port),
+        "PYTHON": sys.executable,
+        "LOG_LEVEL": "INFO",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    log = (tmp_path / "runner.log").open("wb")
+    process = subprocess.Popen(
+        ["./scripts/run-all.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    sid = process.pid
+    try:
+        yield process, sid, port, tmp_path / "runner.log"
+    finally:
+        if session_processes(sid):
+            os.killpg(sid, signal.SIGKILL)  # never leave the machine with leftovers
+        process.wait(timeout=10)
+        log.close()
+
+
+def started(port: int, log_path: Path) -> bool:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
+    except requests.RequestException:
+        return False
+    log = log_path.read_text(errors="replace")
+    return "ready." in log and "beat: Starting" in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_dev_runner_stops_every_process_it_started(runner, sig):
+    process, sid, port, log_path = runner
+    wait_for(lambda: started(port, log_path), what="web, worker and beat to start", timeout=60)
+    assert len(session_processes(sid)) >= 4  # the runner, web, worker (+ pool), beat
+
+    os.killpg(sid, sig)
+
+    deadline = time.monotonic() + STOP_WITHIN
+    while session_processes(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = session_processes(sid)
+    assert left == [], f"still running {STOP_WITHIN:g} s after {sig.name}: {left}"
