@@ -92,7 +92,7 @@ def started(port: int, log_path: Path) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_the_dev_runner_stops_every_process_it_started(runner, sig):
-    process, sid, port, log_path = runner
+    _process, sid, port, log_path = runner
     wait_for(lambda: started(port, log_path), what="web, worker and beat to start", timeout=60)
     assert len(session_processes(sid)) >= 4  # the runner, web, worker (+ pool), beat
 
