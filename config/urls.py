@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import views
+from config import health, views
 
 handler403 = "config.views.permission_denied"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("healthz", health.HealthView.as_view(), name="healthz"),
+    path("readyz", health.ReadinessView.as_view(), name="readyz"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", views.SignOutView.as_view(), name="logout"),
     path("global/registries/", include("registries.urls")),

@@ -23,7 +23,7 @@ from tests.factories import RegistryFactory
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("public", "user", "superuser")
+ROLES = ("public", "probe", "user", "superuser")
 WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 # What a superuser may get: a page, a redirect, "not this method", a refused change
 # (409, a rule or a running job), an htmx form error (422). Never a 500.
@@ -133,8 +133,9 @@ def test_the_walk_finds_every_app_and_skips_the_admin():
     assert not any(s.route.startswith("admin/") for s in SCREENS)
 
 
-def test_only_the_sign_in_page_is_public():
+def test_only_the_sign_in_page_and_the_probes_are_public():
     assert [s.name for s in SCREENS if s.role == "public"] == ["login"]
+    assert sorted(s.name for s in SCREENS if s.role == "probe") == ["healthz", "readyz"]
 
 
 ALL = [pytest.param(s, m, id=f"{m}-{s.name}") for s in SCREENS for m in ("get", "post")]
@@ -142,10 +143,12 @@ ALL = [pytest.param(s, m, id=f"{m}-{s.name}") for s in SCREENS for m in ("get", 
 
 @pytest.mark.parametrize(("screen", "method"), ALL)
 def test_anonymous_is_sent_to_sign_in(client, objects, broker, screen, method):
-    refused = screen.role != "public"
+    refused = screen.role not in ("public", "probe")
     response = request(client, method, url_of(screen, objects), broker, refused=refused)
 
-    if screen.role == "public":
+    if screen.role == "probe":
+        assert response.status_code == (200 if method == "get" else 405)
+    elif screen.role == "public":
         assert response.status_code == 200
     else:
         assert response.status_code == 302
