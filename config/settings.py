@@ -16,8 +16,22 @@ from config.keys import dev_fernet_key, dev_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class _SecretFiles(environ.FileAwareMapping):
+    """The environment, where ``<NAME>_FILE`` names a file holding ``<NAME>`` (a Kubernetes
+    Secret mounted as a file); the newline an editor or ``echo`` leaves at its end is not
+    part of the value."""
+
+    def __getitem__(self, key: str) -> str:
+        value = super().__getitem__(key)
+        return value.rstrip("\r\n") if self.env.get(key + "_FILE") else value
+
+
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Every setting can also come from a file: SECRET_KEY_FILE, WHARF_ENCRYPTION_KEYS_FILE,
+# DATABASE_URL_FILE, REDIS_URL_FILE, WHARF_ADMIN_PASSWORD_FILE, …
+env = environ.FileAwareEnv()
+env.ENVIRON = _SecretFiles()
 
 VAR_DIR = Path(env.str("WHARF_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -100,6 +114,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'wharf.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # Persistent connections (checked before reuse) instead of one per request.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("WHARF_DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one SQLite file: WAL lets readers
     # and one writer work at once, IMMEDIATE transactions plus a busy timeout make

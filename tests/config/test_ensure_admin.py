@@ -38,3 +38,13 @@ def test_generated_password_is_printed_once_and_works(monkeypatch):
     assert authenticate(signin_request(), username="admin", password=password) is not None
     assert password not in run()
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
+
+
+def test_admin_password_can_come_from_a_mounted_secret_file(monkeypatch, tmp_path):
+    secret = tmp_path / "admin-password"
+    secret.write_text("from-a-file-456\n")
+    monkeypatch.delenv("WHARF_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("WHARF_ADMIN_PASSWORD_FILE", str(secret))
+    output = run()
+    assert "from-a-file-456" not in output
+    assert authenticate(signin_request(), username="admin", password="from-a-file-456")

@@ -129,3 +129,46 @@ def test_deploy_check_is_quiet_about_https_once_it_is_configured(tmp_path):
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert "security.W004" not in output and "security.W008" not in output, output
+
+
+def test_every_secret_can_come_from_a_mounted_file(tmp_path):
+    # A Kubernetes Secret mounted as files: the value is the file's content, without
+    # the newline an editor leaves at its end.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "secret_key").write_text("k" * 50 + "\n")
+    (secrets / "keys").write_text("a" * 43 + "=\n")
+    (secrets / "redis").write_text("redis://127.0.0.1:6379/5\n")
+    result = start(
+        tmp_path,
+        DEBUG="0",
+        SECRET_KEY_FILE=str(secrets / "secret_key"),
+        WHARF_ENCRYPTION_KEYS_FILE=str(secrets / "keys"),
+        REDIS_URL_FILE=str(secrets / "redis"),
+    )
+    assert result.returncode == 0, result.stderr
+    secret_key, keys, broker = json.loads(result.stdout)
+    assert secret_key == "k" * 50
+    assert broker == "redis://127.0.0.1:6379/5"
+    assert "a" * 43 + "=" in json.dumps(keys)
+    assert "\n" not in json.dumps(keys)
+
+
+def test_a_missing_secret_file_stops_start_up_naming_it(tmp_path):
+    result = start(tmp_path, DEBUG="0", SECRET_KEY_FILE=str(tmp_path / "absent"))
+    assert result.returncode != 0
+    assert "absent" in result.stderr
+
+
+def test_postgresql_keeps_connections_and_checks_them_before_reuse(tmp_path):
+    probe = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(json.dumps([d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHARF_", "DATABASE_URL"))}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", WHARF_VAR_DIR=str(tmp_path), DEBUG="1",
+               DATABASE_URL="postgres://u@127.0.0.1:5432/x", WHARF_DB_CONN_MAX_AGE="30")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [30, True]

@@ -4,11 +4,12 @@ The password comes from ``WHARF_ADMIN_PASSWORD``; without it one is generated an
 printed this one time (it is stored only as a hash).
 """
 
-import os
 import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from config.settings import env as settings_env
 
 
 class Command(BaseCommand):
@@ -19,7 +20,8 @@ class Command(BaseCommand):
         if User.objects.filter(is_superuser=True).exists():
             self.stdout.write("A superuser exists already; nothing to do.")
             return
-        password = os.environ.get("WHARF_ADMIN_PASSWORD", "")
+        # Read now, not at start-up, and from WHARF_ADMIN_PASSWORD_FILE too (a mounted Secret).
+        password = settings_env.str("WHARF_ADMIN_PASSWORD", default="")
         generated = not password
         if generated:
             password = secrets.token_urlsafe(16)
