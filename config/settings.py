@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.keys import dev_fernet_key, dev_secret
 
@@ -213,6 +214,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# One queue per kind of work, so that a slow registry stuck in chart syncs cannot starve
+# pull-secret reconciles (ECR tokens expire) or pushes. A worker started without -Q (make
+# run's) consumes them all; production runs workers per queue (README: "Queues").
+WHARF_QUEUES = ("sync", "push", "reconcile", "celery")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in WHARF_QUEUES]
+CELERY_TASK_ROUTES = {
+    "charts.tasks.sync_chart_source": {"queue": "sync"},
+    "charts.tasks.read_chart_files": {"queue": "sync"},
+    "charts.tasks.push_chart": {"queue": "push"},
+    "clusters.tasks.reconcile_cluster_pull_secrets": {"queue": "reconcile"},
+    "clusters.tasks.reconcile_all_pull_secrets": {"queue": "reconcile"},
+    # The rest (the scheduled fan-out of syncs, recovery of runs) is quick: "celery".
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 

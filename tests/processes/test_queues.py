@@ -1,0 +1,119 @@
+"""One queue per kind of work: a slow registry cannot starve pull-secret reconciles.
+
+The routing is checked on the settings; then for real, with two worker processes on
+Redis taking distinct queues: a reconcile finishes while a chart sync hangs on an
+upstream that drips its index a byte at a time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.conf import settings
+
+from charts.models import SyncRun
+from charts.sync.run import queue_sync
+from clusters.models import ReconcileRun
+from clusters.pullsecrets import request_reconcile
+from config.celery import app
+from tests.charts.helpers import helm_source
+from tests.clusters.factories import inject
+from tests.factories import RegistryFactory
+from tests.hostile import DrippingServer
+from tests.workers import Workers
+
+
+def queue_of(task_name: str) -> str:
+    return app.amqp.router.route({}, task_name, (), {})["queue"].name
+
+
+@pytest.mark.parametrize(
+    ("task_name", "queue"),
+    [
+        ("charts.tasks.sync_chart_source", "sync"),
+        ("charts.tasks.read_chart_files", "sync"),
+        ("charts.tasks.push_chart", "push"),
+        ("clusters.tasks.reconcile_cluster_pull_secrets", "reconcile"),
+        ("clusters.tasks.reconcile_all_pull_secrets", "reconcile"),
+        ("charts.tasks.sync_due_sources", "celery"),
+        ("config.tasks.recover_runs", "celery"),
+    ],
+)
+def test_each_kind_of_work_goes_to_its_own_queue(task_name, queue):
+    assert queue_of(task_name) == queue
+
+
+def test_every_task_wharf_has_is_routed_to_a_queue_a_worker_consumes():
+    app.loader.import_default_modules()
+    wharf_tasks = [name for name in app.tasks if not name.startswith("celery.")]
+    assert len(wharf_tasks) >= 7
+    for name in wharf_tasks:
+        assert queue_of(name) in settings.WHARF_QUEUES, name
+
+
+def test_a_worker_started_without_queues_consumes_every_queue():
+    # make run's single worker has no -Q: it must still take every kind of work.
+    assert [queue.name for queue in app.amqp.queues.values()] == list(settings.WHARF_QUEUES)
+
+
+def wait_for(check, *, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_reconcile_finishes_while_a_sync_hangs_on_a_dripping_upstream(
+    tmp_path, broker, add_cluster
+):
+    workers = Workers(tmp_path, redis_db=11)
+    # An index that takes 20 minutes to arrive: the sync worker is stuck in it.
+    dripping = DrippingServer(interval=2.0, give_up=120.0)
+    try:
+        with dripping:
+            cluster, fake = add_cluster("prod")
+            inject(RegistryFactory(name="acme"))
+            source = helm_source(dripping)
+            broker.messages.clear()
+            broker._taken = 0
+            SyncRun.objects.all().delete()
+            ReconcileRun.objects.all().delete()
+
+            workers.start("sync-worker", "sync")
+            workers.start("reconcile-worker", "reconcile")
+
+            sync_run = queue_sync(source, trigger=SyncRun.Trigger.MANUAL)
+            workers.deliver(broker)
+            wait_for(lambda: dripping.paths, what="the sync to ask the dripping upstream")
+            wait_for(
+                lambda: SyncRun.objects.filter(pk=sync_run.pk, status="running").exists(),
+                what="the sync to be running",
+            )
+
+            (reconcile,) = request_reconcile([cluster.pk])
+            workers.deliver(broker)
+            finished = wait_for(
+                lambda: (
+                    ReconcileRun.objects.filter(pk=reconcile.pk, finished_at__isnull=False)
+                    .values_list("status", "secrets_created")
+                    .first()
+                ),
+                what="the reconcile to finish",
+            )
+
+            assert finished == ("succeeded", 1), workers.log("reconcile-worker")
+            assert fake.secret("team-a", "wharf-acme") is not None
+            # ... while the sync still hangs on its upstream, on the other worker.
+            assert SyncRun.objects.get(pk=sync_run.pk).status == "running"
+            assert "Task clusters.tasks.reconcile_cluster_pull_secrets[" not in workers.log(
+                "sync-worker"
+            )
+    finally:
+        workers.stop()
