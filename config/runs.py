@@ -478,6 +478,8 @@ def execute(
         with context.heartbeat:
             outcome = _outcome_of(model, run, work, context, expected)
         finished = _finish(model, run, owner, outcome, context.progress)
+        if finished:
+            _log_outcome(model, run, outcome)
     finally:
         if subject_lease is not None:
             subject_lease.release()
@@ -486,6 +488,28 @@ def execute(
                 send_run_by_name(model.task_name, waiting.pk)
     # What _finish wrote is what the row holds now, unless another worker took it over.
     return run if finished else model._default_manager.filter(pk=run_id).first()
+
+
+def _log_outcome(model: type[Run], run: Run, outcome: Outcome) -> None:
+    """One line per finished run, for the operator (JSON logs make its fields fields): what
+    ran, on what, how it ended and how long it took; a failure is a warning with the
+    message the run shows (never a secret: users read it)."""
+    subject = getattr(run, model.subject_field, None) if model.subject_field else None
+    seconds = (timezone.now() - run.started_at).total_seconds() if run.started_at else 0.0
+    fields = {
+        "run_kind": model.kind,
+        "run_id": run.pk,
+        "subject": str(subject) if subject is not None else "",
+        "outcome": outcome.status,
+        "duration_seconds": round(seconds, 3),
+    }
+    about = f" of {subject}" if subject is not None else ""
+    if outcome.status == RunStatus.FAILED:
+        log.warning("%s %s%s failed after %.1f s: %s", model.kind, run.pk, about, seconds,
+                    outcome.error, extra=fields)  # fmt: skip
+    else:
+        log.info("%s %s%s %s in %.1f s", model.kind, run.pk, about, outcome.status, seconds,
+                 extra=fields)  # fmt: skip
 
 
 def _outcome_of(

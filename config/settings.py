@@ -305,15 +305,28 @@ CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"] = {
     "options": {"expires": max(WHARF_RECONCILE_INTERVAL * 60.0 - 30, 30)},
 }
 
+# "plain" lines for people, or "json": one JSON object a line, for a log collector.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f'LOG_FORMAT must be "plain" or "json", not {LOG_FORMAT!r}.')
+# Celery workers and beat log through the same handlers (and format) as the web.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "config.logging.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
     "filters": {"forbidden_without_traceback": {"()": "config.logging.ForbiddenWithoutTraceback"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["forbidden_without_traceback"],
         }
     },

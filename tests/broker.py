@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.utils.module_loading import autodiscover_modules
 from kombu.exceptions import OperationalError
 
 
@@ -45,7 +46,9 @@ class SentTasks:
         """Run every message not run yet, in order, including those they send; how many."""
         from config.celery import app
 
-        app.loader.import_default_modules()  # every app's tasks module, as a worker does
+        # Every app's tasks module, as a worker imports them. (Not through Celery's loader:
+        # its Django fix-up runs django.setup() again, which resets logging under caplog.)
+        autodiscover_modules("tasks")
         done = 0
         while self._taken < len(self.messages):
             if done >= limit:

@@ -244,8 +244,9 @@ class EmulatorLoop:
             await cluster.server.__aexit__(None, None, None)
             await cluster.__aexit__(None, None, None)
 
-        if cluster in self.running:
-            self.running.remove(cluster)
+        # By identity: kmock's emulators compare by value, which recurses between two.
+        if any(running is cluster for running in self.running):
+            self.running = [running for running in self.running if running is not cluster]
             self._run(stop())
 
     def close(self) -> None:

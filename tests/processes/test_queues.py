@@ -11,6 +11,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
 
 from charts.models import SyncRun
 from charts.sync.run import queue_sync
@@ -45,7 +46,7 @@ def test_each_kind_of_work_goes_to_its_own_queue(task_name, queue):
 
 
 def test_every_task_wharf_has_is_routed_to_a_queue_a_worker_consumes():
-    app.loader.import_default_modules()
+    autodiscover_modules("tasks")
     wharf_tasks = [name for name in app.tasks if not name.startswith("celery.")]
     assert len(wharf_tasks) >= 7
     for name in wharf_tasks:
