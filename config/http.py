@@ -51,6 +51,7 @@ import urllib3.connection
 import urllib3.connectionpool
 from urllib3.exceptions import InsecureRequestWarning, LocationParseError
 
+from config import metrics
 from config.tunnel import SshTarget, SshTunnel, TunnelError
 
 # --- TLS modes --------------------------------------------------------------------------
@@ -517,14 +518,25 @@ class HttpSession:
             response = self._send(method, url, verify, **kw)
         except requests.exceptions.RequestException:
             watch.done = True
+            metrics.request_done(self.host, url, None, None)
             if watch.fired:
                 raise DeadlineExceeded(budget) from None
             raise
         except BaseException:
             watch.done = True
+            metrics.request_done(self.host, url, None, None)
             raise
         finally:
             _current_watch.reset(token)
+        status = response.status_code
+        metrics.request_done(
+            self.host,
+            url,
+            status,
+            parse_retry_after(response.headers.get("Retry-After"))
+            if status in (429, 503)
+            else None,
+        )
         if kw.get("stream"):
             response._wharf_watch = watch  # type: ignore[attr-defined]  # read_limited ends it
         else:

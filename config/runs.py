@@ -39,7 +39,7 @@ from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config import badges
+from config import badges, metrics
 
 log = logging.getLogger(__name__)
 
@@ -503,6 +503,7 @@ def _log_outcome(model: type[Run], run: Run, outcome: Outcome) -> None:
         "outcome": outcome.status,
         "duration_seconds": round(seconds, 3),
     }
+    metrics.run_finished(model.kind, subject, outcome.status, seconds)
     about = f" of {subject}" if subject is not None else ""
     if outcome.status == RunStatus.FAILED:
         log.warning("%s %s%s failed after %.1f s: %s", model.kind, run.pk, about, seconds,

@@ -305,6 +305,10 @@ CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"] = {
     "options": {"expires": max(WHARF_RECONCILE_INTERVAL * 60.0 - 30, 30)},
 }
 
+# /metrics (Prometheus): open to anyone who reaches it unless this is set; then only
+# for "Authorization: Bearer <token>".
+WHARF_METRICS_TOKEN = env.str("WHARF_METRICS_TOKEN", default="")
+
 # "plain" lines for people, or "json": one JSON object a line, for a log collector.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):

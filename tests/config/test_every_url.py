@@ -135,7 +135,7 @@ def test_the_walk_finds_every_app_and_skips_the_admin():
 
 def test_only_the_sign_in_page_and_the_probes_are_public():
     assert [s.name for s in SCREENS if s.role == "public"] == ["login"]
-    assert sorted(s.name for s in SCREENS if s.role == "probe") == ["healthz", "readyz"]
+    assert sorted(s.name for s in SCREENS if s.role == "probe") == ["healthz", "metrics", "readyz"]
 
 
 ALL = [pytest.param(s, m, id=f"{m}-{s.name}") for s in SCREENS for m in ("get", "post")]
