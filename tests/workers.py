@@ -116,3 +116,53 @@ class Workers:
             self.kill(name)
         self.redis.flushdb()
         self.producer.close()
+
+
+class Web:
+    """A web server process of Wharf on a free port, sharing the test database and broker,
+    and a signed-in ``requests`` session for it (``post()`` sends the CSRF token)."""
+
+    def __init__(self, workers: Workers, name: str) -> None:
+        import requests
+
+        from tests.servers.base import free_port
+
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        log = (workers.tmp_path / f"{name}.log").open("wb")
+        env = {**workers.env, "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"}
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload",
+             "--skip-checks"],
+            cwd=ROOT, env={**env, "DEBUG": "1"}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        workers.processes[name] = self.process
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+        def answers() -> bool:
+            try:
+                return self.session.get(self.url + "/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(answers, what=f"web {name} to serve", timeout=60)
+
+    def sign_in(self, username: str, password: str) -> None:
+        self.session.get(self.url + "/accounts/login/", timeout=10)
+        response = self.session.post(
+            self.url + "/accounts/login/",
+            data={"username": username, "password": password,
+                  "csrfmiddlewaretoken": self.session.cookies["csrftoken"]},
+            timeout=10, allow_redirects=False,
+        )  # fmt: skip
+        assert response.status_code == 302, response.text[:500]
+
+    def post(self, path: str, data=None, files=None):
+        return self.session.post(
+            self.url + path, data=data or {}, files=files, timeout=30, allow_redirects=False,
+            headers={"X-CSRFToken": self.session.cookies["csrftoken"], "Referer": self.url},
+        )  # fmt: skip
