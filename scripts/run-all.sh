@@ -7,6 +7,11 @@ PY=${PYTHON:-.venv/bin/python}
 PORT=${PORT:-8000}
 STOP_SECONDS=${STOP_SECONDS:-8}
 export DEBUG=${DEBUG:-1}
+# The web's and the worker's processes count into one directory, which /metrics adds up
+# (prometheus-client's multiprocess mode); last run's figures are cleared.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-${WHARF_VAR_DIR:-var}/metrics}
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
 
 pids=()
 

@@ -95,6 +95,9 @@ def test_the_dev_runner_stops_every_process_it_started(runner, sig):
     _process, sid, port, log_path = runner
     wait_for(lambda: started(port, log_path), what="web, worker and beat to start", timeout=60)
     assert len(session_processes(sid)) >= 4  # the runner, web, worker (+ pool), beat
+    metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert metrics.status_code == 200 and "wharf_runs_queued" in metrics.text
+    assert (log_path.parent / "var" / "metrics").is_dir()  # shared by web and worker
 
     os.killpg(sid, sig)
 
