@@ -30,6 +30,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -39,6 +40,9 @@ from prometheus_client.registry import Collector
 from config.health import ProbeView
 
 log = logging.getLogger(__name__)
+# No ``…_created`` series beside each counter and histogram (multiprocess mode has none
+# either): the same names whichever way /metrics is served.
+disable_created_metrics()
 
 # --- events ---------------------------------------------------------------------------
 
