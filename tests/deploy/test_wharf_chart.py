@@ -18,9 +18,11 @@ import yaml
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.urls import reverse
+from kmock import KubernetesEmulator, Server
 
 from charts.models import Chart, ChartPush
 from tests.charts.helpers import oci_registry, source_of, unique
+from tests.clusters.emulator import EmulatorLoop, FakeCluster
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "chart" / "wharf"
 RELEASE = "prod"
@@ -212,6 +214,8 @@ def test_web_probes_ask_healthz_for_liveness_and_readyz_for_readiness_on_the_web
     # Kubelet's probes send the pod's IP as Host: Django must answer to it.
     assert env_of(web)["ALLOWED_HOSTS"]["value"].endswith(",$(POD_IP)")
     assert env_of(web)["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    names = [e["name"] for e in web["env"]]
+    assert names.index("POD_IP") < names.index("ALLOWED_HOSTS")  # $(POD_IP) expands
 
 
 def test_service_sends_its_port_to_the_web_pods():
@@ -321,9 +325,66 @@ def test_without_existing_secret_the_chart_generates_keys_in_a_hook_secret_made_
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     job = one(manifests, "Job", f"{FULLNAME}-migrate")["metadata"]["annotations"]
     assert int(annotations["helm.sh/hook-weight"]) < int(job["helm.sh/hook-weight"])
-    # lookup finds nothing offline; in a cluster it hands back the keys already there.
-    template = (CHART / "templates" / "secret.yaml").read_text()
-    assert 'lookup "v1" "Secret" .Release.Namespace $name' in template
+    # Offline, lookup finds nothing: a second render makes new keys (in a cluster an
+    # upgrade keeps them: test_an_upgrade_keeps_the_keys_already_in_the_cluster).
+    assert one(render(), "Secret", FULLNAME)["data"] != secret["data"]
+
+
+class OpenCluster(FakeCluster):
+    """An emulated API server that asks for no token (Helm sent none to a plain-HTTP one)."""
+
+    async def _handle(self, request):
+        return await KubernetesEmulator._handle(self, request)
+
+
+@pytest.fixture
+def cluster_with_keys():
+    """An emulated cluster already holding the chart's Secret from an earlier install."""
+    loop = EmulatorLoop()
+
+    async def start() -> OpenCluster:
+        cluster = OpenCluster()
+        await cluster.__aenter__()
+        cluster.server = Server(cluster)
+        await cluster.server.__aenter__()
+        return cluster
+
+    cluster = loop._run(start())
+    loop.running.append(cluster)
+    cluster.add_namespace(NAMESPACE)
+    kept = {
+        "secret-key": "kept-django-secret-key",
+        "encryption-keys": Fernet.generate_key().decode(),
+        "admin-password": "kept-admin-password",
+    }
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in kept.items()}
+    cluster.put_secret(NAMESPACE, FULLNAME, {"type": "Opaque", "data": data})
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
+        "users": [{"name": "anyone", "user": {}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "anyone"}}],
+        "current-context": "emulator",
+    }
+    try:
+        yield yaml.safe_dump(kubeconfig), kept
+    finally:
+        loop.close()
+
+
+def test_an_upgrade_keeps_the_keys_already_in_the_cluster(cluster_with_keys):
+    kubeconfig, kept = cluster_with_keys
+
+    with (
+        helm.Config(kubeconfig_content=kubeconfig, namespace=NAMESPACE) as config,
+        helm.Chart.load(CHART) as chart,
+    ):
+        # As `helm upgrade` renders: lookup reads the live Secret.
+        rendered = config.render(chart, {}, name=RELEASE, namespace=NAMESPACE, is_upgrade=True)
+    secret = yaml.safe_load(rendered["wharf/templates/secret.yaml"])
+
+    assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == kept
 
 
 def test_keys_given_in_values_are_used_as_they_are():
