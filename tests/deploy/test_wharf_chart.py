@@ -528,6 +528,24 @@ def test_ingress_with_tls_routes_its_host_to_the_service_and_wharf_trusts_the_pr
         ]
 
 
+def test_django_leaves_the_https_redirect_to_the_ingress_unless_asked():
+    env = env_of(container(render(INGRESS_TLS), f"{FULLNAME}-web"))
+    assert env["SECURE_SSL_REDIRECT"]["value"] == "0"  # Prometheus scrapes plain HTTP
+
+    asked = {**INGRESS_TLS, "wharf": {"sslRedirect": True}}
+    assert (
+        env_of(container(render(asked), f"{FULLNAME}-web"))["SECURE_SSL_REDIRECT"]["value"] == "1"
+    )
+
+
+def test_behind_tls_proxy_can_be_turned_off_with_a_tls_ingress():
+    values = {**INGRESS_TLS, "wharf": {"behindTlsProxy": False}}
+    web = container(render(values), f"{FULLNAME}-web")
+
+    assert env_of(web)["WHARF_BEHIND_TLS_PROXY"]["value"] == "0"
+    assert "httpHeaders" not in web["readinessProbe"]["httpGet"]
+
+
 def test_no_service_monitor_is_rendered_unless_enabled():
     assert of_kind(render(), "ServiceMonitor") == {}
 

@@ -170,6 +170,8 @@ from an env var filled from a Secret.
   value: {{ include "wharf.csrfTrustedOrigins" . | quote }}
 - name: WHARF_BEHIND_TLS_PROXY
   value: {{ ternary "1" "0" (eq (include "wharf.behindTlsProxy" .) "true") | quote }}
+- name: SECURE_SSL_REDIRECT
+  value: {{ ternary "1" "0" .Values.wharf.sslRedirect | quote }}
 - name: WHARF_TRUSTED_PROXIES
   value: {{ .Values.wharf.trustedProxies | quote }}
 - name: LOG_LEVEL
