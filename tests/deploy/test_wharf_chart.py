@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import kubernetes.client
 import pytest
 import yaml
 from cryptography.fernet import Fernet
@@ -143,6 +144,46 @@ def secret_files(pod: dict) -> dict[str, tuple[str, str]]:
     return files
 
 
+def unknown_fields(data: Any, type_name: str, path: str) -> list[str]:
+    """Paths in ``data`` that the Kubernetes API type ``type_name`` has no field for.
+
+    Read from the official client's models (their ``attribute_map``/``openapi_types``), so
+    a misspelt or misplaced key in a template (``readOnlyRootFileSystem``, a probe field
+    one level too deep) is found here rather than by an API server.
+    """
+    scalars = ("str", "int", "bool", "float", "bytes", "object", "datetime")
+    if data is None or type_name in scalars:
+        return []
+    if type_name.startswith(("list[", "List[")):
+        inner = type_name[5:-1]
+        return [
+            p for i, item in enumerate(data) for p in unknown_fields(item, inner, f"{path}[{i}]")
+        ]
+    if type_name.startswith(("dict(", "Dict[")):
+        inner = type_name.split(",", 1)[1][:-1].strip()
+        return [p for k, v in data.items() for p in unknown_fields(v, inner, f"{path}.{k}")]
+    model = getattr(kubernetes.client, type_name)
+    fields = {
+        json_name: model.openapi_types[attr] for attr, json_name in model.attribute_map.items()
+    }
+    problems = []
+    for key, value in data.items():
+        if key not in fields:
+            problems.append(f"{path}.{key}")
+        else:
+            problems.extend(unknown_fields(value, fields[key], f"{path}.{key}"))
+    return problems
+
+
+API_TYPES = {
+    ("apps/v1", "Deployment"): "V1Deployment",
+    ("batch/v1", "Job"): "V1Job",
+    ("v1", "Service"): "V1Service",
+    ("v1", "Secret"): "V1Secret",
+    ("networking.k8s.io/v1", "Ingress"): "V1Ingress",
+}
+
+
 # --- lint, schema, package -------------------------------------------------------------
 
 
@@ -153,6 +194,18 @@ def test_chart_lints_without_errors(values):
     assert report["total_charts_linted"] == 1
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] >= 2] == []  # no warnings either
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_every_manifest_uses_only_fields_its_kubernetes_api_type_has(values):
+    manifests = render(values)
+
+    kinds = {(m["apiVersion"], m["kind"]) for m in manifests}
+    assert kinds - set(API_TYPES) <= {("monitoring.coreos.com/v1", "ServiceMonitor")}
+    for m in manifests:
+        type_name = API_TYPES.get((m["apiVersion"], m["kind"]))
+        if type_name:
+            assert unknown_fields(m, type_name, m["kind"]) == [], m["metadata"]["name"]
 
 
 def test_schema_rejects_replicas_given_as_a_word():
