@@ -304,16 +304,16 @@ def test_every_pod_runs_non_root_on_a_read_only_root_file_system_without_capabil
             assert sc["capabilities"] == {"drop": ["ALL"]}, name
             assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
             mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-            assert mounts == {
-                "/var/lib/wharf": "var",
-                "/tmp": "tmp",
-                "/run/secrets/wharf": "secrets",
-            }, name
+            writable = {"/var/lib/wharf": "var", "/tmp": "tmp"}
+            if name.endswith("-web"):
+                writable["/run/wharf-metrics"] = "metrics"
+            assert mounts == {**writable, "/run/secrets/wharf": "secrets"}, name
+            assert all(m.get("readOnly") for m in c["volumeMounts"] if m["name"] == "secrets")
             assert env_of(c)["WHARF_VAR_DIR"]["value"] == "/var/lib/wharf"
             assert env_of(c)["DEBUG"]["value"] == "0"
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes["var"] == {"name": "var", "emptyDir": {}}
-        assert volumes["tmp"] == {"name": "tmp", "emptyDir": {}}
+        for volume in writable.values():
+            assert volumes[volume] == {"name": volume, "emptyDir": {}}, name
 
 
 def test_resources_placement_and_pod_annotations_reach_the_pods():
@@ -674,6 +674,46 @@ def test_each_extra_worker_is_its_own_deployment_on_its_queues():
         for d in of_kind(manifests, "Deployment").values()
     ]
     assert len(selectors) == len(set(selectors))
+
+
+def test_worker_concurrency_is_passed_to_the_image_and_each_worker_may_set_its_own():
+    values = {
+        "worker": {"concurrency": 4},
+        "workers": [
+            {"name": "reconcile", "queues": ["reconcile"], "concurrency": 16},
+            {"name": "sync", "queues": ["sync"]},
+        ],
+    }
+    manifests = render(values)
+
+    def concurrency(name):
+        entry = env_of(container(manifests, f"{FULLNAME}-{name}")).get("WHARF_WORKER_CONCURRENCY")
+        return entry and entry["value"]
+
+    assert concurrency("worker") == "4"
+    assert concurrency("worker-reconcile") == "16"
+    assert concurrency("worker-sync") == "4"
+    assert concurrency("worker") != concurrency("worker-reconcile")
+    assert "WHARF_WORKER_CONCURRENCY" not in env_of(container(render(), f"{FULLNAME}-worker"))
+
+
+def test_web_pods_count_metrics_of_every_gunicorn_worker_into_their_own_empty_dir():
+    manifests = render()
+    web = container(manifests, f"{FULLNAME}-web")
+
+    assert env_of(web)["PROMETHEUS_MULTIPROC_DIR"]["value"] == "/run/wharf-metrics"
+    assert {"name": "metrics", "mountPath": "/run/wharf-metrics"} in web["volumeMounts"]
+    # Not shared: a worker's or beat's processes are not the web's.
+    for name in ("worker", "beat"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in env_of(container(manifests, f"{FULLNAME}-{name}"))
+
+
+def test_a_grace_period_of_zero_is_kept():
+    beat = one(
+        render({"beat": {"terminationGracePeriodSeconds": 0}}), "Deployment", f"{FULLNAME}-beat"
+    )
+
+    assert beat["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 0
 
 
 def test_without_the_all_queue_worker_every_queue_must_have_a_worker():

@@ -316,7 +316,7 @@ spec:
   {{- if .job }}
   restartPolicy: Never
   {{- end }}
-  terminationGracePeriodSeconds: {{ $spec.terminationGracePeriodSeconds | default 30 }}
+  terminationGracePeriodSeconds: {{ hasKey $spec "terminationGracePeriodSeconds" | ternary $spec.terminationGracePeriodSeconds 30 }}
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
   {{- if .job }}
@@ -332,6 +332,11 @@ spec:
       emptyDir: {}
     - name: tmp
       emptyDir: {}
+    {{- if .web }}
+    # prometheus-client's multiprocess files: new and empty with each pod.
+    - name: metrics
+      emptyDir: {}
+    {{- end }}
     {{- include "wharf.secretsVolume" (dict "root" $root "adminPassword" .job) | nindent 4 }}
   {{- with $spec.nodeSelector }}
   nodeSelector:
@@ -398,4 +403,8 @@ volumeMounts:
   - name: secrets
     mountPath: {{ include "wharf.secretsDir" $root }}
     readOnly: true
+  {{- if .web }}
+  - name: metrics
+    mountPath: {{ $root.Values.metrics.multiprocDir }}
+  {{- end }}
 {{- end }}
