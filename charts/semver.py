@@ -63,8 +63,16 @@ def is_semver(version: str) -> bool:
 
 
 def is_helm_version(version: str) -> bool:
-    """Whether Helm's index loader takes ``version`` (``1.2``, ``v1.2.3`` included)."""
-    return isinstance(version, str) and HELM_VERSION.fullmatch(version) is not None
+    """Whether Helm's semver parser takes ``version`` (``1.2``, ``v1.2.3``, ``01.2.3``
+    included; a numeric pre-release identifier with a leading zero, ``1.0.0-01``, not)."""
+    if not isinstance(version, str) or HELM_VERSION.fullmatch(version) is None:
+        return False
+    prerelease = version.split("+", 1)[0].partition("-")[2]
+    return not any(
+        part.isdigit() and len(part) > 1 and part.startswith("0")
+        for part in prerelease.split(".")
+        if prerelease
+    )
 
 
 def is_prerelease(version: str) -> bool:
