@@ -327,6 +327,8 @@ class Chart(models.Model):
     description = models.TextField(blank=True)
     icon = models.CharField(max_length=1000, blank=True)
     keywords = models.TextField(blank=True, help_text="Space-separated, for search.")
+    # The latest version's content warning (ChartVersion.content_warning), for its card.
+    latest_warning = models.TextField(blank=True)
     version_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -392,6 +394,9 @@ class ChartVersion(models.Model):
     values_yaml = models.TextField(blank=True)
     readme = models.TextField(blank=True)
     files_error = models.TextField(blank=True)
+    # Set when the archive is read: its own Chart.yaml names another chart or version
+    # than the source said (the values and README shown are the archive's).
+    content_warning = models.TextField(blank=True)
     files_attempts = models.PositiveSmallIntegerField(default=0)
     files_next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Asked for from the chart page ("Read now"): read before the rest.
