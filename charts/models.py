@@ -301,6 +301,10 @@ class SyncRun(Run):
     warnings = models.TextField(
         blank=True, help_text="Entries skipped one by one (the rest was indexed)."
     )
+    # OCI: tags not read because they are not Helm charts (their config media type is
+    # not Helm's) or were refused by an earlier run; the first ones by name, and how many.
+    skipped_tags = models.JSONField(default=list, blank=True)
+    skipped_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -308,6 +312,11 @@ class SyncRun(Run):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.status} {self.queued_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def skipped_not_named(self) -> int:
+        """Skipped tags beyond the ones kept by name."""
+        return max(self.skipped_count - len(self.skipped_tags or []), 0)
 
 
 class ChartQuerySet(models.QuerySet):

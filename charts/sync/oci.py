@@ -94,6 +94,7 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
         )
 
         writer = VersionWriter(source, progress)
+        refused_now: set[str] = set()  # named in this run's warnings already
         try:
             for result in read_tags(client, repository, to_read):
                 if isinstance(result, NotAChart):
@@ -102,6 +103,7 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
                     writer.add(result)
                 elif isinstance(result, Refused):
                     ignored[result.tag] = result.digest
+                    refused_now.add(result.tag)
                     tally.warnings.append(result.message)
                 else:
                     tally.errors.append(result)
@@ -135,6 +137,7 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
     ignored = {tag: digest for tag, digest in ignored.items() if tag in listed}
     if ignored != (source.ignored_tags or {}):
         ChartSource.objects.filter(pk=source.pk).update(ignored_tags=ignored)
+    tally.skipped = sorted(tag for tag in ignored if tag not in refused_now)
     return tally
 
 

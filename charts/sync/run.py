@@ -25,6 +25,8 @@ from config import runs
 from registries import oci
 
 MAX_ERRORS_SHOWN = 5
+# Skipped tags kept by name on a run (the count is kept whole).
+MAX_SKIPPED_TAGS_KEPT = 50
 
 
 class CountsRequests(Protocol):
@@ -111,6 +113,8 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
         "updated": tally.updated,
         "removed": tally.removed,
         "warnings": summarise_errors(tally.warnings),
+        "skipped_tags": tally.skipped[:MAX_SKIPPED_TAGS_KEPT],
+        "skipped_count": len(tally.skipped),
         **progress.counters(),
     }
     if tally.added or tally.updated:

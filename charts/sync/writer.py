@@ -80,6 +80,8 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     # Entries refused one by one (the rest was indexed): shown on the run, not a failure.
     warnings: list[str] = field(default_factory=list)
+    # OCI tags not read: not Helm charts, or refused by an earlier run.
+    skipped: list[str] = field(default_factory=list)
 
 
 def text(value, limit: int) -> str:
