@@ -79,7 +79,12 @@ class Progress:
 
 def run_sync(run_id: int) -> SyncRun | None:
     """Do the queued run ``run_id``; safe to call twice (a redelivered task does nothing)."""
-    return runs.execute(SyncRun, run_id, _sync)
+    run = runs.execute(SyncRun, run_id, _sync)
+    if run is not None and (run.added or run.updated):
+        # values.yaml and README of what is new, latest first; sent once the run is
+        # finished, so that what a read finds (a mismatch) is added to a finished run.
+        files.queue_reading()
+    return run
 
 
 def _sync(context: runs.RunContext) -> runs.Outcome:
@@ -117,8 +122,6 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
         "skipped_count": len(tally.skipped),
         **progress.counters(),
     }
-    if tally.added or tally.updated:
-        files.queue_reading()  # values.yaml and README of what is new, latest first
     if tally.errors:
         return runs.Outcome(runs.RunStatus.FAILED, summarise_errors(tally.errors), fields)
     ChartSource.objects.filter(pk=source.pk).update(
