@@ -292,7 +292,9 @@ class SyncRun(Run):
 
     source = models.ForeignKey(ChartSource, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
-    deep = models.BooleanField(default=False, help_text="Also re-checks every tag's digest.")
+    deep = models.BooleanField(
+        default=False, help_text="Also re-checks the tags that are not charts."
+    )
     added = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
