@@ -273,3 +273,23 @@ def test_an_index_pyyaml_wrote_with_anchors_is_read_as_helm_reads_it(helm, helm_
     for version in ChartVersion.objects.filter(chart__source=source).select_related("chart"):
         (helm_item,) = helm_read[version.chart.name]
         assert version.metadata["maintainers"] == helm_item["maintainers"] == maintainers
+
+
+def test_wharf_orders_a_charts_versions_as_helm_does(helm, helm_repo):
+    # Helm sorts each chart's versions when it loads an index (its semver, loose forms too).
+    versions = ["1.0.0", "v2.0.0", "1.10", "2.0.0-rc.1", "v1.9.0+build.1", "0.9.0", "1.2"]
+    helm_repo.write_index(helm_index([{"name": "order", "version": v} for v in versions]))
+    helm_order = [item["version"] for item in helm.repo_index(helm_repo.url)["entries"]["order"]]
+    source = helm_source(helm_repo)
+    sync(source)
+
+    from charts.models import Chart
+    from charts.semver import semver_key
+
+    wharf_order = sorted(
+        ChartVersion.objects.filter(chart__source=source).values_list("version", flat=True),
+        key=semver_key,
+        reverse=True,
+    )
+    assert wharf_order == helm_order
+    assert Chart.objects.get(source=source).latest_version == "v2.0.0"
