@@ -11,8 +11,11 @@ Links are refused outright, not only those that escape the chart folder: ``helm 
 follows links when it builds an archive, so a real chart has none, and refusing them all
 leaves nothing to get wrong.
 
-No Django and no network here: the sync code and a later "push chart" feature call
-:func:`read_chart_archive` (alias :func:`validate_chart_archive`) on bytes they hold.
+No Django and no network here: the sync code, the background file reads and the push
+call :func:`read_chart_archive` (alias :func:`validate_chart_archive`) on bytes they hold.
+It checks the archive, not the chart's name or version: a chart Helm loads from a source
+is shown whatever its name (``my_chart``) or version (``v1.2.0``); the rules of a push
+are Helm's push rules, in :mod:`charts.uploads`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from charts.semver import is_semver
-
 __all__ = [
-    "CHART_NAME",
     "ChartArchiveError",
     "ChartFiles",
     "read_chart_archive",
@@ -40,13 +40,6 @@ try:
     _YamlLoader: type = yaml.CSafeLoader
 except AttributeError:  # PyYAML built without libyaml
     _YamlLoader = yaml.SafeLoader
-
-# Lowercase letters, digits and dashes, starting and ending with a letter or digit
-# (a DNS label, the form an OCI repository path segment and a release name can both use).
-CHART_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-CHART_NAME_RULE = (
-    "lowercase letters, digits and dashes only, starting and ending with a letter or digit"
-)
 
 MIB = 2**20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -68,11 +61,11 @@ class ChartFiles:
 
     @property
     def name(self) -> str:
-        return self.chart["name"]
+        return str(self.chart["name"])
 
     @property
     def version(self) -> str:
-        return self.chart["version"]
+        return str(self.chart["version"])
 
 
 class _BoundedDecompressor(io.RawIOBase):
@@ -174,19 +167,11 @@ def _parse_chart_yaml(text: str, member_name: str) -> dict:
             f"{member_name} uses YAML aliases that expand to far more data than the file "
             "holds; write the values out instead of repeating anchors."
         )
+    # Only what every reader needs: what a push may take is charts.uploads' business
+    # (Helm's own rules), and a chart shown from a source is shown as Helm would load it.
     for key in ("name", "version"):
         if chart.get(key) in (None, ""):
             raise ChartArchiveError(f"{member_name} has no {key!r}.")
-    name, version = chart["name"], chart["version"]
-    if not isinstance(name, str) or not CHART_NAME.match(name):
-        raise ChartArchiveError(
-            f"{member_name}: the chart name {name!r} is not valid; use {CHART_NAME_RULE}."
-        )
-    if not isinstance(version, str) or not is_semver(version):
-        raise ChartArchiveError(
-            f"{member_name}: the version {version!r} is not a SemVer 2 version "
-            "(MAJOR.MINOR.PATCH with an optional -pre-release and +build, e.g. 1.2.3-rc.1)."
-        )
     return chart
 
 

@@ -21,9 +21,9 @@ from django.conf import settings
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from charts.archive import ChartArchiveError, read_chart_archive
+from charts.archive import ChartArchiveError, ChartFiles, read_chart_archive
 from charts.helmrepo import HelmRepoClient, HelmRepoError
-from charts.models import ChartVersion
+from charts.models import ChartVersion, SyncRun
 from config import runs
 from registries import oci
 
@@ -114,15 +114,59 @@ def read_files(version: ChartVersion) -> bool:
             files_claimed_until=None,
         )
         return False
+    warning = content_mismatch(version, files)
     ChartVersion.objects.filter(pk=version.pk).update(
         values_yaml=files.values_yaml or "",
         readme=files.readme or "",
+        content_warning=warning,
         files_error="",
         files_read_at=timezone.now(),
         files_requested_at=None,
         files_claimed_until=None,
     )
     return True
+
+
+def content_mismatch(version: ChartVersion, files: ChartFiles) -> str:
+    """A warning if the archive's own Chart.yaml names another chart or version than the
+    source (the OCI config, the index entry) did; also kept on the chart, if it is its
+    latest version, and added to the source's last run. "" when they agree."""
+    chart = version.chart
+    said = (chart.name, version.version)
+    found = (files.name, files.version)
+    if said == found:
+        warning = ""
+    else:
+        where = (
+            f"the registry's config of the tag {version.tag}"
+            if chart.source.is_oci
+            else "the repository's index.yaml"
+        )
+        warning = (
+            f"{chart.name} {version.version}: the chart archive's own Chart.yaml says "
+            f"{files.name} {files.version}, but {where} says {chart.name} "
+            f"{version.version}. The values and README shown are the archive's; the "
+            "chart was probably packaged or pushed with the wrong version."
+        )
+        _add_to_last_run(chart.source.last_run_id, warning)
+    if version.version == chart.latest_version and chart.latest_warning != warning:
+        type(chart).objects.filter(pk=chart.pk).update(latest_warning=warning)
+    return warning
+
+
+MAX_RUN_WARNINGS = 50
+
+
+def _add_to_last_run(run_id: int | None, warning: str) -> None:
+    if run_id is None:
+        return
+    run = SyncRun.objects.filter(pk=run_id).only("warnings").first()
+    if run is None or warning in run.warnings:
+        return
+    if run.warnings.count("\n") + 1 >= MAX_RUN_WARNINGS:
+        return  # bounded: the chart pages still say it
+    text = f"{run.warnings}\n{warning}" if run.warnings else warning
+    SyncRun.objects.filter(pk=run_id).update(warnings=text)
 
 
 def read_pending_files(*, limit: int = 200, seconds: float = 240.0) -> int:

@@ -292,7 +292,9 @@ class SyncRun(Run):
 
     source = models.ForeignKey(ChartSource, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
-    deep = models.BooleanField(default=False, help_text="Also re-checks every tag's digest.")
+    deep = models.BooleanField(
+        default=False, help_text="Also re-checks the tags that are not charts."
+    )
     added = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
@@ -301,6 +303,10 @@ class SyncRun(Run):
     warnings = models.TextField(
         blank=True, help_text="Entries skipped one by one (the rest was indexed)."
     )
+    # OCI: tags not read because they are not Helm charts (their config media type is
+    # not Helm's) or were refused by an earlier run; the first ones by name, and how many.
+    skipped_tags = models.JSONField(default=list, blank=True)
+    skipped_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -308,6 +314,11 @@ class SyncRun(Run):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.status} {self.queued_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def skipped_not_named(self) -> int:
+        """Skipped tags beyond the ones kept by name."""
+        return max(self.skipped_count - len(self.skipped_tags or []), 0)
 
 
 class ChartQuerySet(models.QuerySet):
@@ -327,6 +338,8 @@ class Chart(models.Model):
     description = models.TextField(blank=True)
     icon = models.CharField(max_length=1000, blank=True)
     keywords = models.TextField(blank=True, help_text="Space-separated, for search.")
+    # The latest version's content warning (ChartVersion.content_warning), for its card.
+    latest_warning = models.TextField(blank=True)
     version_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -392,6 +405,9 @@ class ChartVersion(models.Model):
     values_yaml = models.TextField(blank=True)
     readme = models.TextField(blank=True)
     files_error = models.TextField(blank=True)
+    # Set when the archive is read: its own Chart.yaml names another chart or version
+    # than the source said (the values and README shown are the archive's).
+    content_warning = models.TextField(blank=True)
     files_attempts = models.PositiveSmallIntegerField(default=0)
     files_next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Asked for from the chart page ("Read now"): read before the rest.

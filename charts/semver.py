@@ -16,6 +16,7 @@ __all__ = [
     "is_helm_version",
     "is_prerelease",
     "is_semver",
+    "parse_helm_version",
     "parse_semver",
     "semver_key",
 ]
@@ -37,6 +38,31 @@ HELM_VERSION = re.compile(
 )
 
 SemVer = tuple[int, int, int, tuple[str, ...], tuple[str, ...]]
+
+_HELM_PARTS = re.compile(
+    r"v?(?P<major>[0-9]+)(?:\.(?P<minor>[0-9]+))?(?:\.(?P<patch>[0-9]+))?"
+    r"(?:-(?P<prerelease>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
+
+
+def parse_helm_version(version: str) -> SemVer | None:
+    """Like :func:`parse_semver`, for every version Helm takes: ``v2.0.0`` is 2.0.0 and
+    ``1.10`` is 1.10.0, as Helm's semver parser reads them; None if Helm refuses it."""
+    parsed = parse_semver(version)
+    if parsed is not None or not is_helm_version(version):
+        return parsed
+    match = _HELM_PARTS.fullmatch(version)
+    if match is None:
+        return None
+    pre, build = match["prerelease"], match["build"]
+    return (
+        int(match["major"]),
+        int(match["minor"] or 0),
+        int(match["patch"] or 0),
+        tuple(pre.split(".")) if pre else (),
+        tuple(build.split(".")) if build else (),
+    )
 
 
 def parse_semver(version: str) -> SemVer | None:
@@ -63,13 +89,22 @@ def is_semver(version: str) -> bool:
 
 
 def is_helm_version(version: str) -> bool:
-    """Whether Helm's index loader takes ``version`` (``1.2``, ``v1.2.3`` included)."""
-    return isinstance(version, str) and HELM_VERSION.fullmatch(version) is not None
+    """Whether Helm's semver parser takes ``version`` (``1.2``, ``v1.2.3``, ``01.2.3``
+    included; a numeric pre-release identifier with a leading zero, ``1.0.0-01``, not)."""
+    if not isinstance(version, str) or HELM_VERSION.fullmatch(version) is None:
+        return False
+    prerelease = version.split("+", 1)[0].partition("-")[2]
+    return not any(
+        part.isdigit() and len(part) > 1 and part.startswith("0")
+        for part in prerelease.split(".")
+        if prerelease
+    )
 
 
 def is_prerelease(version: str) -> bool:
-    """Whether ``version`` is a SemVer pre-release (``1.0.0-rc.1``); False when not SemVer."""
-    parsed = parse_semver(version)
+    """Whether ``version`` is a pre-release (``1.0.0-rc.1``, ``v1.0-rc.1``); False when
+    Helm would not take it as a version."""
+    parsed = parse_helm_version(version)
     return bool(parsed and parsed[3])
 
 
@@ -83,10 +118,11 @@ def _identifier_key(identifier: str) -> tuple[int, int, str]:
 def semver_key(version: str) -> tuple:
     """A sort key that orders versions by SemVer 2 precedence (build metadata ignored).
 
-    Strings that are not SemVer sort before every valid version, among themselves by text,
-    so sorting a mixed list never raises.
+    Versions Helm takes in a looser form sort as Helm sorts them (``v2.0.0`` as 2.0.0,
+    ``1.10`` as 1.10.0). Other strings sort before every valid version, among themselves
+    by text, so sorting a mixed list never raises.
     """
-    parsed = parse_semver(version)
+    parsed = parse_helm_version(version)
     if parsed is None:
         return (0, (), 0, (), str(version))
     major, minor, patch, pre, _build = parsed

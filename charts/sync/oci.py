@@ -1,9 +1,10 @@
 """Indexing the Helm charts of one repository in an OCI registry.
 
-A known tag costs nothing, a new one a manifest and a config blob (read several at a
-time), never the chart archive; a deep sync re-checks known tags with ``HEAD`` to find
-overwritten ones. Tags that are not charts (container images beside them) are
-remembered by digest and not read again.
+A known tag costs one ``HEAD`` of its manifest (its digest, no body), so that a tag
+overwritten in the registry is re-read by the next sync; a new or changed one costs a
+manifest and a config blob (read several at a time), never the chart archive. Tags that
+are not charts (container images beside them) are remembered by digest and not read
+again; a deep sync re-checks those too.
 """
 
 from __future__ import annotations
@@ -85,10 +86,15 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
             if t not in ignored and (t not in known or known[t].removed_upstream_at is not None)
         ]
         tally = Tally()
-        if deep:
-            to_read += changed_tags(client, repository, tags, known, ignored, tally)
+        # The tag list carries no digests: every sync HEADs each known chart tag (within
+        # the concurrency bound), so an overwritten tag never shows its old content for
+        # longer than one sync. Tags that are not charts are re-checked by a deep sync.
+        to_read += changed_tags(
+            client, repository, tags, known, ignored, tally, include_ignored=deep
+        )
 
         writer = VersionWriter(source, progress)
+        refused_now: set[str] = set()  # named in this run's warnings already
         try:
             for result in read_tags(client, repository, to_read):
                 if isinstance(result, NotAChart):
@@ -97,6 +103,7 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
                     writer.add(result)
                 elif isinstance(result, Refused):
                     ignored[result.tag] = result.digest
+                    refused_now.add(result.tag)
                     tally.warnings.append(result.message)
                 else:
                     tally.errors.append(result)
@@ -130,14 +137,24 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
     ignored = {tag: digest for tag, digest in ignored.items() if tag in listed}
     if ignored != (source.ignored_tags or {}):
         ChartSource.objects.filter(pk=source.pk).update(ignored_tags=ignored)
+    tally.skipped = sorted(tag for tag in ignored if tag not in refused_now)
     return tally
 
 
-def changed_tags(client, repository, tags, known, ignored, tally: Tally) -> list[str]:
-    """Known tags whose manifest digest changed (a tag was overwritten): HEAD each one."""
+def changed_tags(
+    client, repository, tags, known, ignored, tally: Tally, *, include_ignored: bool
+) -> list[str]:
+    """Known tags whose manifest digest changed (a tag was overwritten): HEAD each one.
+
+    ``include_ignored`` also re-checks the tags remembered as not charts (or refused).
+    """
     candidates = [
-        t for t in tags if (t in known and not known[t].removed_upstream_at) or t in ignored
+        t
+        for t in tags
+        if (t in known and not known[t].removed_upstream_at) or (include_ignored and t in ignored)
     ]
+    if not candidates:
+        return []
     changed = []
     with ThreadPoolExecutor(max_workers=settings.WHARF_CHART_SYNC_CONCURRENCY) as pool:
         futures = {pool.submit(client.manifest_digest, repository, t): t for t in candidates}

@@ -25,6 +25,8 @@ from config import runs
 from registries import oci
 
 MAX_ERRORS_SHOWN = 5
+# Skipped tags kept by name on a run (the count is kept whole).
+MAX_SKIPPED_TAGS_KEPT = 50
 
 
 class CountsRequests(Protocol):
@@ -77,7 +79,12 @@ class Progress:
 
 def run_sync(run_id: int) -> SyncRun | None:
     """Do the queued run ``run_id``; safe to call twice (a redelivered task does nothing)."""
-    return runs.execute(SyncRun, run_id, _sync)
+    run = runs.execute(SyncRun, run_id, _sync)
+    if run is not None and (run.added or run.updated):
+        # values.yaml and README of what is new, latest first; sent once the run is
+        # finished, so that what a read finds (a mismatch) is added to a finished run.
+        files.queue_reading()
+    return run
 
 
 def _sync(context: runs.RunContext) -> runs.Outcome:
@@ -111,10 +118,10 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
         "updated": tally.updated,
         "removed": tally.removed,
         "warnings": summarise_errors(tally.warnings),
+        "skipped_tags": tally.skipped[:MAX_SKIPPED_TAGS_KEPT],
+        "skipped_count": len(tally.skipped),
         **progress.counters(),
     }
-    if tally.added or tally.updated:
-        files.queue_reading()  # values.yaml and README of what is new, latest first
     if tally.errors:
         return runs.Outcome(runs.RunStatus.FAILED, summarise_errors(tally.errors), fields)
     ChartSource.objects.filter(pk=source.pk).update(

@@ -80,6 +80,8 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     # Entries refused one by one (the rest was indexed): shown on the run, not a failure.
     warnings: list[str] = field(default_factory=list)
+    # OCI tags not read: not Helm charts, or refused by an earlier run.
+    skipped: list[str] = field(default_factory=list)
 
 
 def text(value, limit: int) -> str:
@@ -153,7 +155,7 @@ class VersionWriter:
                 )
                 row.updated_at = now
                 row.removed_upstream_at = None
-                row.values_yaml = row.readme = row.files_error = ""
+                row.values_yaml = row.readme = row.files_error = row.content_warning = ""
                 row.files_read_at = row.files_next_attempt_at = None
                 row.files_attempts = 0
                 changed.append(row)
@@ -197,6 +199,7 @@ UPDATE_FIELDS = [
     "values_yaml",
     "readme",
     "files_error",
+    "content_warning",
     "files_read_at",
     "files_attempts",
     "files_next_attempt_at",
@@ -259,7 +262,14 @@ def refresh_charts(chart_ids: Iterable[int]) -> None:
         rows = ChartVersion.objects.filter(
             chart_id__in=chunk, removed_upstream_at__isnull=True
         ).values_list(
-            "chart_id", "version", "prerelease", "app_version", "description", "icon", "keywords"
+            "chart_id",
+            "version",
+            "prerelease",
+            "app_version",
+            "description",
+            "icon",
+            "keywords",
+            "content_warning",
         )
         for row in rows:
             chart_id, version, prerelease = row[0], row[1], row[2]
@@ -271,11 +281,22 @@ def refresh_charts(chart_ids: Iterable[int]) -> None:
         for chart_id in chunk:
             chart = Chart(pk=chart_id, version_count=counts[chart_id])
             if chart_id in best:
-                _, (_, version, _, app_version, description, icon, keywords) = best[chart_id]
+                _, (_, version, _, app_version, description, icon, keywords, warning) = best[
+                    chart_id
+                ]
                 chart.latest_version, chart.app_version = version, app_version
                 chart.description, chart.icon, chart.keywords = description, icon, keywords
+                chart.latest_warning = warning
             charts.append(chart)
         Chart.objects.bulk_update(
             charts,
-            ["latest_version", "app_version", "description", "icon", "keywords", "version_count"],
+            [
+                "latest_version",
+                "app_version",
+                "description",
+                "icon",
+                "keywords",
+                "latest_warning",
+                "version_count",
+            ],
         )

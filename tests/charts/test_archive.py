@@ -246,14 +246,16 @@ def test_chart_yaml_without_name_or_version_is_refused(missing):
     assert f"has no '{missing}'" in refusal(good_chart(**{"demo/Chart.yaml": chart}))
 
 
-@pytest.mark.parametrize("name", ["Demo", "-demo", "demo-", "de_mo", "de.mo", "1.0"])
-def test_a_chart_name_that_breaks_the_naming_rule_is_refused(name):
-    chart = f"name: '{name}'\nversion: 1.0.0\n".encode()
-    message = refusal(good_chart(**{"demo/Chart.yaml": chart}))
-    assert "lowercase letters, digits and dashes" in message
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("my_chart", "1.0.0"), ("MyChart", "1.0.0"), ("demo", "v1.2.0"), ("demo", "1.2")],
+)
+def test_reading_for_display_takes_names_and_versions_helm_loads(name, version):
+    # Push rules (an OCI repository name, a tag) are not reading rules: a chart Helm
+    # loads from a Helm repository is shown with its README and values.
+    chart = f"apiVersion: v2\nname: '{name}'\nversion: '{version}'\n".encode()
 
+    files = read_chart_archive(good_chart(**{"demo/Chart.yaml": chart}))
 
-@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "1.0.0.0", "latest"])
-def test_a_version_that_is_not_semver_is_refused(version):
-    chart = f"name: demo\nversion: {version}\n".encode()
-    assert "not a SemVer 2 version" in refusal(good_chart(**{"demo/Chart.yaml": chart}))
+    assert (files.name, files.version) == (name, version)
+    assert (files.values_yaml, files.readme) == ("replicaCount: 1\n", "# Demo\n")

@@ -90,7 +90,9 @@ def test_each_new_version_costs_a_manifest_and_a_config_blob_and_no_archive(tls_
     assert all(v.files_read_at is None for v in versions_of(source).values())
 
 
-def test_resync_of_unchanged_repository_reads_only_the_tag_list(tls_chart_registry):
+def test_resync_of_unchanged_repository_reads_the_tag_list_and_a_head_per_tag(
+    tls_chart_registry,
+):
     repo = unique("charts/db")
     push_versions(tls_chart_registry, repo, "db", ["1.0.0", "1.0.1"])
     source = source_of(oci_registry(tls_chart_registry, [repo]), repo)
@@ -102,7 +104,8 @@ def test_resync_of_unchanged_repository_reads_only_the_tag_list(tls_chart_regist
 
     assert run.status == SyncRun.Status.SUCCEEDED
     assert (run.added, run.updated, run.removed) == (0, 0, 0)
-    assert run.http_requests <= 2  # the tag list, plus the Basic-auth challenge
+    # The tag list (plus the Basic-auth challenge), then one HEAD per known tag.
+    assert run.http_requests <= 2 + 2
     assert blob_requests(tls_chart_registry) == blobs_before
     assert {v.version: v.updated_at for v in versions_of(source).values()} == before
 
@@ -198,7 +201,7 @@ def test_a_tag_deleted_upstream_is_marked_removed_and_hidden(chart_registry):
     assert Chart.objects.get(source=source).latest_version == "1.0.0"
 
 
-def test_deep_sync_finds_an_overwritten_tag(chart_registry):
+def test_a_plain_resync_finds_an_overwritten_tag(chart_registry):
     repo = unique("charts/moving")
     push_versions(chart_registry, repo, "moving", ["1.0.0"], description="first")
     source = source_of(oci_registry(chart_registry, [repo]), repo)
@@ -207,12 +210,10 @@ def test_deep_sync_finds_an_overwritten_tag(chart_registry):
         "1.0.0"
     ]
 
-    shallow = sync(source)
-    assert shallow.updated == 0  # a plain resync trusts known tags
-    deep = sync(source, deep=True)
+    run = sync(source)
 
-    assert deep.status == SyncRun.Status.SUCCEEDED, deep.error
-    assert deep.updated == 1
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.updated == 1
     version = versions_of(source)["1.0.0"]
     assert (version.digest, version.description) == (new_digest, "second")
 
@@ -419,8 +420,9 @@ def test_later_runs_reuse_what_the_first_learned_about_a_plain_http_basic_auth_r
 
     # First run: an https:// probe, a 401, then the tag list, manifest and config.
     assert first.http_requests == PLAIN_HTTP_PROBE + 1 + 1 + 2
-    # Next run, in a new client: plain HTTP and Basic credentials from the first request.
-    assert again.http_requests == 1
+    # Next run, in a new client: plain HTTP and Basic credentials from the first request
+    # (the tag list, and the HEAD that re-checks the one known tag).
+    assert again.http_requests == 1 + 1
     assert again.status == SyncRun.Status.SUCCEEDED
 
 

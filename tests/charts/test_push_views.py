@@ -84,12 +84,16 @@ BAD_ARCHIVES = {
         "has no 'version'",
     ),
     "invalid name": (
-        deterministic_tgz({"bad/Chart.yaml": b"name: Bad_Name\nversion: 1.0.0\n"}),
-        "the chart name 'Bad_Name' is not valid",
+        deterministic_tgz({"bad/Chart.yaml": b"apiVersion: v2\nname: Bad_Name\nversion: 1.0.0\n"}),
+        "the chart name 'Bad_Name' cannot name an OCI repository",
     ),
     "version not SemVer": (
-        deterministic_tgz({"bad/Chart.yaml": b"name: bad\nversion: '1.0'\n"}),
-        "is not a SemVer 2 version",
+        deterministic_tgz({"bad/Chart.yaml": b"apiVersion: v2\nname: bad\nversion: '1.0.0.0'\n"}),
+        "is not a version Helm accepts",
+    ),
+    "no apiVersion": (
+        deterministic_tgz({"bad/Chart.yaml": b"name: bad\nversion: '1.0.0'\n"}),
+        "it has no apiVersion",
     ),
     "YAML alias bomb": (
         # 500 bytes of YAML that expand to a 10 GB config blob when written out as JSON.

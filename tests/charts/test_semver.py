@@ -84,3 +84,14 @@ def test_prerelease_is_detected_and_build_metadata_is_not_a_prerelease():
     assert is_prerelease("1.0.0-rc.1")
     assert not is_prerelease("1.0.0+build")
     assert not is_prerelease("not-a-version")
+
+
+@pytest.mark.parametrize(
+    ("version", "taken"),
+    [("v1.2.3", True), ("1.2", True), ("01.2.3", True), ("1.0.0-0a", True),
+     ("1.0.0+01", True), ("1.0.0-01", False), ("1.0.0-x.01", False), ("1.2.3.4", False)],
+)  # fmt: skip
+def test_helm_versions_are_what_helms_semver_parser_takes(version, taken):
+    from charts.semver import is_helm_version
+
+    assert is_helm_version(version) is taken
