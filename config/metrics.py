@@ -212,14 +212,7 @@ class StateCollector(Collector):
 
 def exposition() -> bytes:
     """The text of ``/metrics``: every process's events, and the database's state."""
-    registry: CollectorRegistry
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = CollectorRegistry()
-        for collector in list(REGISTRY._collector_to_names):
-            registry.register(collector)
+    registry = _process_registry()
     registry.register(StateCollector())
     return generate_latest(registry)
 
@@ -253,3 +246,53 @@ def mark_process_dead(pid: int) -> None:
     """gunicorn's ``child_exit`` hook: a dead worker's live gauges stop counting."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(pid)
+
+
+# --- a worker's own endpoint -------------------------------------------------------------
+
+
+def _process_registry() -> CollectorRegistry:
+    """Every process's counters on this host (multiprocess mode), else this process's."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in list(REGISTRY._collector_to_names):
+            registry.register(collector)
+    return registry
+
+
+def worker_metrics_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The WSGI app of a Celery worker's ``/metrics``: the events its pool counted (the
+    database's state is the web's to export), behind the same optional bearer token."""
+    token = settings.WHARF_METRICS_TOKEN  # from WHARF_METRICS_TOKEN(_FILE)
+    if environ.get("PATH_INFO") != "/metrics":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Only /metrics is here.\n"]
+    scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if token and not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)):
+        challenge = ("WWW-Authenticate", 'Bearer realm="wharf-metrics"')
+        start_response("401 Unauthorized", [("Content-Type", "text/plain"), challenge])
+        return [b"A bearer token is needed for /metrics.\n"]
+    body = generate_latest(_process_registry())
+    start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Cache-Control", "no-store")])
+    return [body]
+
+
+def serve_worker_metrics(port: int, host: str = "0.0.0.0") -> Any:  # noqa: S104 (a pod's port)
+    """Serve :func:`worker_metrics_app` on ``host:port`` from a daemon thread; the server."""
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
+            pass
+
+    server = make_server(host, port, worker_metrics_app, Server, QuietHandler)
+    threading.Thread(target=server.serve_forever, name="wharf-metrics", daemon=True).start()
+    log.info("Worker metrics on http://%s:%s/metrics", host, port)
+    return server

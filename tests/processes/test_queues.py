@@ -21,7 +21,7 @@ from config.celery import app
 from tests.charts.helpers import helm_source
 from tests.clusters.factories import inject
 from tests.factories import RegistryFactory
-from tests.hostile import DrippingServer
+from tests.hostile import Answer, DrippingServer, RecordingServer
 from tests.workers import Workers
 
 
@@ -118,3 +118,43 @@ def test_a_reconcile_finishes_while_a_sync_hangs_on_a_dripping_upstream(
             )
     finally:
         workers.stop()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_serves_what_its_pool_counted_on_its_own_metrics_port(tmp_path, broker):
+    import requests
+
+    from tests.servers.base import free_port
+
+    workers = Workers(tmp_path, redis_db=15)
+    port = free_port()
+    (tmp_path / "metrics").mkdir()
+    with RecordingServer({"/charts/index.yaml": Answer(404, b"no")}) as server:
+        source = helm_source(type("Server", (), {"url": server.url("/charts")})())
+        SyncRun.objects.all().delete()  # the save's own sync: this test queues its own
+        broker.messages.clear()
+        broker._taken = 0
+        try:
+            workers.start("counting", "sync", env={
+                "WHARF_WORKER_METRICS_PORT": str(port),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+                "WHARF_METRICS_TOKEN": "worker-scrape-token",
+            })  # fmt: skip
+            run = queue_sync(source, trigger=SyncRun.Trigger.MANUAL)
+            workers.deliver(broker)
+            wait_for(
+                lambda: SyncRun.objects.filter(pk=run.pk, status="failed").exists(),
+                what="the sync to fail on the 404",
+            )
+            url = f"http://127.0.0.1:{port}/metrics"
+            refused = requests.get(url, timeout=10)
+            text = requests.get(
+                url, headers={"Authorization": "Bearer worker-scrape-token"}, timeout=10
+            ).text
+        finally:
+            workers.stop()
+    assert refused.status_code == 401
+    expected = f'wharf_chart_sync_runs_total{{outcome="failed",source="{source}"}} 1.0'
+    assert expected in text
+    assert f'wharf_registry_request_errors_total{{kind="index",registry="{server.host}"}}' in text
