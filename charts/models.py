@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from charts.helmrepo import ARCHIVE_HOSTS_LABEL, HelmEndpoint, parse_host
+from charts.semver import is_prerelease
 from config import http
 from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
@@ -344,6 +345,11 @@ class Chart(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("charts:chart_detail", args=[self.pk])
+
+    @property
+    def is_prerelease(self) -> bool:
+        """Whether the version the store shows is a pre-release (it has no release yet)."""
+        return is_prerelease(self.latest_version)
 
     def display_icon(self, icon: str | None = None) -> str:
         """The icon URL if the browser may load it, else "".
