@@ -84,8 +84,13 @@ class ChartSourceListView(ObjectListView):
         return {"sync_minutes": settings.WHARF_CHART_SYNC_INTERVAL // 60}
 
 
-def runs_context(source: ChartSource) -> dict:
-    """The source's recent runs, as a table that polls while one is queued or running."""
+def runs_context(source: ChartSource, *, partial: bool = False) -> dict:
+    """The source's recent runs, as a table that polls while one is queued or running.
+
+    The table alone (``partial``, an htmx answer) also carries the number of charts in the
+    store, swapped out of band into the page's header: so the count a run changes is up
+    to date when the run's last poll shows it finished.
+    """
     runs = list(source.runs.all()[:RUNS_SHOWN])
     going = any(not run.finished for run in runs)
     url = reverse("charts:chartsource_runs", args=[source.pk])
@@ -93,6 +98,8 @@ def runs_context(source: ChartSource) -> dict:
         "source": source,
         "runs": runs,
         "poll": Polled("runs", url, "charts/partials/_runs.html", active=going),
+        "chart_count": source.charts.exclude(latest_version="").count(),
+        "chart_count_oob": partial,
     }
 
 
@@ -101,18 +108,14 @@ class ChartSourceView(SuperuserRequiredMixin, View):
         source = get_object_or_404(
             ChartSource.objects.select_related("registry", "helm_repository"), pk=pk
         )
-        context = {
-            **runs_context(source),
-            "chart_count": source.charts.exclude(latest_version="").count(),
-        }
-        return render(request, "charts/source_detail.html", context)
+        return render(request, "charts/source_detail.html", runs_context(source))
 
 
 class ChartSourceRunsView(SuperuserRequiredMixin, View):
     """The runs table alone, polled by htmx while a run is queued or running."""
 
     def get(self, request, pk):
-        context = runs_context(get_object_or_404(ChartSource, pk=pk))
+        context = runs_context(get_object_or_404(ChartSource, pk=pk), partial=True)
         return poll_response(request, not context["poll"].active, context)
 
 
@@ -131,7 +134,7 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
             if not htmx_partial(request):  # the runs table shows it in place
                 messages.success(request, f"Sync of {source} queued.")
         if htmx_partial(request):
-            context = runs_context(source)
+            context = runs_context(source, partial=True)
             return poll_response(request, not context["poll"].active, context)
         return HttpResponseRedirect(source.get_absolute_url())
 

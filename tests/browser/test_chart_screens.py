@@ -127,3 +127,54 @@ def test_a_chart_page_says_it_is_reading_the_files_and_updates_itself(
 
     expect(page.locator(".chart-readme")).to_contain_text("A web server.")
     screenshot("chart-files-read")
+
+
+SHOTS = "/work/notes/shots"
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=f"{SHOTS}/store-{name}.png", full_page=True)
+
+
+def test_a_source_pages_chart_count_follows_the_run_that_ends(
+    signed_in, live_server, helm_repo, broker
+):
+    from charts.sync import run_sync
+    from tests.charts.helpers import helm_source
+
+    page = signed_in
+    helm_repo.write_index(helm_index([]))
+    source = helm_source(helm_repo)
+    page.goto(f"{live_server.url}/global/chart-sources/{source.pk}/")
+    expect(page.locator("#chart-count")).to_have_text("0 charts in the store")
+
+    archive = make_chart_archive("redis", "1.0.0")
+    helm_repo.put("charts/redis-1.0.0.tgz", archive)
+    helm_repo.write_index(helm_index([{"name": "redis", "version": "1.0.0", "archive": archive}]))
+    broker.eager = False  # the run waits for a worker: the page polls meanwhile
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#run-table tr.run-queued")).to_have_count(1)
+    run_sync(SyncRun.objects.get(source=source, status="queued").pk)  # a worker runs it
+
+    expect(page.locator("#run-table tr.run-succeeded")).to_have_count(2)  # the first, and this
+    expect(page.locator("#chart-count")).to_have_text("1 chart in the store")
+    shot(page, "source-count-after-run")
+
+
+def test_store_cards_mark_a_chart_that_has_only_pre_releases(signed_in, live_server, helm_repo):
+    from tests.charts.helpers import helm_source
+
+    entries = []
+    for name, version in (("nightly", "0.2.0-alpha.3"), ("steady", "1.4.0")):
+        archive = make_chart_archive(name, version)
+        helm_repo.put(f"charts/{name}-{version}.tgz", archive)
+        entries.append({"name": name, "version": version, "archive": archive})
+    helm_repo.write_index(helm_index(entries))
+    helm_source(helm_repo)  # its first sync runs as it is queued
+    page = signed_in
+    page.goto(f"{live_server.url}/charts/")
+    expect(page.locator(".chart-card[data-chart=nightly] [data-badge=prerelease]")).to_have_text(
+        "pre-release"
+    )
+    expect(page.locator(".chart-card[data-chart=steady] [data-badge=prerelease]")).to_have_count(0)
+    shot(page, "store-prerelease-card")
