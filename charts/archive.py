@@ -145,7 +145,8 @@ def _read_text(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int, what: 
     data = handle.read(limit + 1) if handle else b""
     if len(data) > limit:  # headers can lie; the bytes read cannot
         raise ChartArchiveError(f"{what} ({member.name!r}) is more than {_size(limit)}.")
-    return data.decode("utf-8", errors="replace")
+    # "utf-8-sig": a byte-order mark some editors write is no part of the text.
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def _readme_rank(filename: str) -> tuple[int, str]:

@@ -88,7 +88,7 @@ def test_add_sources_sync_search_and_read_a_charts_values(
         f"helm install redis redis --repo {helm_repo.url} --version 17.3.0"
     )
     expect(page.locator(".chart-readme")).to_be_visible()
-    expect(page.locator(".chart-readme")).to_contain_text("# redis")
+    expect(page.locator(".chart-readme h1")).to_have_text("redis")
     page.get_by_role("tab", name="values.yaml").click()
     expect(page.locator(".chart-values")).to_be_visible()
     expect(page.locator(".chart-values")).to_contain_text("architecture: replication")
@@ -178,3 +178,64 @@ def test_store_cards_mark_a_chart_that_has_only_pre_releases(signed_in, live_ser
     )
     expect(page.locator(".chart-card[data-chart=steady] [data-badge=prerelease]")).to_have_count(0)
     shot(page, "store-prerelease-card")
+
+
+README = """\ufeff# webapp
+
+A **team** web app. See [the docs](https://docs.example.org/webapp).
+
+![Architecture](https://cdn.example.org/arch.png)
+
+## Install
+
+1. Add the repository
+2. Install the chart
+
+```yaml
+replicaCount: 2
+```
+
+| Parameter | Description | Default |
+|-----------|-------------|--------:|
+| `replicaCount` | Pods to run | `1` |
+| `image.tag` | Image tag | `""` |
+
+<script>document.title = "pwned"</script>
+<img src="https://cdn.example.org/raw.png" onerror="document.title='pwned'">
+[click me](javascript:document.title='pwned')
+"""
+
+
+def test_a_readme_renders_as_markdown_and_the_page_loads_nothing_from_outside(
+    signed_in, live_server, helm_repo
+):
+    from tests.charts.helpers import helm_source
+
+    archive = make_chart_archive("webapp", "1.0.0", readme=README)
+    helm_repo.put("charts/webapp-1.0.0.tgz", archive)
+    helm_repo.write_index(helm_index([{"name": "webapp", "version": "1.0.0", "archive": archive}]))
+    helm_source(helm_repo)  # synced, and its files read, as the work is queued
+    page = signed_in
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{live_server.url}/charts/{Chart.objects.get(name='webapp').pk}/")
+
+    readme = page.locator(".chart-readme")
+    expect(readme.locator("h1")).to_have_text("webapp")
+    expect(readme.locator("h2")).to_have_text("Install")
+    expect(readme.locator("ol li")).to_have_count(2)
+    expect(readme.locator("pre code")).to_have_text("replicaCount: 2")
+    expect(readme.locator("table th")).to_have_text(["Parameter", "Description", "Default"])
+    expect(readme.locator("table tbody tr")).to_have_count(2)
+    image = readme.get_by_role("link", name="Image: Architecture")
+    expect(image).to_have_attribute("href", "https://cdn.example.org/arch.png")
+    expect(readme.get_by_role("link", name="the docs")).to_have_attribute(
+        "rel", "noopener noreferrer nofollow"
+    )
+    expect(readme.locator("img, script")).to_have_count(0)
+    expect(readme.get_by_role("link", name="click me")).to_have_count(0)
+    assert page.title() != "pwned"
+    page.wait_for_load_state("networkidle")
+    outside = [url for url in requested if not url.startswith(live_server.url)]
+    assert outside == []
+    shot(page, "readme-markdown")
