@@ -392,11 +392,12 @@ class ChartVersion(models.Model):
     indexed_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    # values.yaml and README, read from the archive in the background (charts/files.py),
-    # never in a page view, and kept.
+    # values.yaml, values.schema.json and README, read from the archive in the background
+    # (charts/files.py), never in a page view, and kept.
     files_read_at = models.DateTimeField(null=True, blank=True)
     values_yaml = models.TextField(blank=True)
     readme = models.TextField(blank=True)
+    values_schema = models.TextField(blank=True, help_text="values.schema.json, as written.")
     files_error = models.TextField(blank=True)
     files_attempts = models.PositiveSmallIntegerField(default=0)
     files_next_attempt_at = models.DateTimeField(null=True, blank=True)

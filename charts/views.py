@@ -17,6 +17,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from charts.compare import chart_dependencies, values_diff
 from charts.files import request_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
@@ -264,21 +265,31 @@ class ChartStoreView(SignedInView):
         return allow_icons_from(render(request, template, context), sources)
 
 
+def get_store_chart_or_404(pk) -> Chart:
+    return get_object_or_404(
+        Chart.objects.in_store().select_related("source__registry", "source__helm_repository"),
+        pk=pk,
+    )
+
+
+def listed_versions(chart: Chart) -> list[ChartVersion]:
+    """The chart's versions still upstream, newest (SemVer) first; 404 when none is left."""
+    versions = sorted(
+        chart.versions.filter(removed_upstream_at__isnull=True).only(
+            "id", "version", "prerelease", "app_version", "created", "chart_id"
+        ),
+        key=lambda v: semver_key(v.version),
+        reverse=True,
+    )
+    if not versions:  # every version went upstream between two queries
+        raise Http404("This chart has no version left.")
+    return versions
+
+
 class ChartView(SignedInView):
     def get(self, request, pk):
-        chart = get_object_or_404(
-            Chart.objects.in_store().select_related("source__registry", "source__helm_repository"),
-            pk=pk,
-        )
-        versions = sorted(
-            chart.versions.filter(removed_upstream_at__isnull=True).only(
-                "id", "version", "prerelease", "app_version", "created", "chart_id"
-            ),
-            key=lambda v: semver_key(v.version),
-            reverse=True,
-        )
-        if not versions:  # every version went upstream between two queries
-            raise Http404("This chart has no version left.")
+        chart = get_store_chart_or_404(pk)
+        versions = listed_versions(chart)
         wanted = text_param(request, "version", limit=255) or chart.latest_version
         chosen = next((v for v in versions if v.version == wanted), None)
         if chosen is None:
@@ -293,6 +304,7 @@ class ChartView(SignedInView):
             "selected": selected,
             "commands": helm_commands(chart, selected),
             "icon": chart.display_icon(selected.icon),
+            "dependencies": chart_dependencies(selected.metadata),
         }
         return allow_icons_from(
             render(request, "charts/chart_detail.html", context), [chart.source]
@@ -342,6 +354,71 @@ class ChartFilesView(SignedInView):
             url = reverse("charts:chart_detail", args=[pk])
             return HttpResponseRedirect(f"{url}?{urlencode({'version': version.version})}")
         return self.render_files(request, version, message)
+
+
+class ChartValuesDiffView(SignedInView):
+    """values.yaml of two versions of one chart, compared (unified or side by side).
+
+    Both files come from the background reads. GET only reads: a version whose files are
+    not read yet is said so, with "Read now" (a POST) to ask for it, and the comparison
+    polls itself until both are read.
+    """
+
+    template_name = "charts/values_diff.html"
+    partial_name = "charts/partials/_values_diff.html"
+    layouts = ("unified", "split")
+    kept = ("from", "to", "layout")  # what a POST carries back to the comparison
+
+    def choose(self, request, chart, versions):
+        by_version = {v.version: v for v in versions}
+        new = by_version.get(text_param(request, "to", limit=255) or chart.latest_version)
+        new = new or versions[0]
+        older = [v for v in versions if semver_key(v.version) < semver_key(new.version)]
+        default_old = (older or [v for v in versions if v.pk != new.pk] or [new])[0]
+        old = by_version.get(text_param(request, "from", limit=255)) or default_old
+        return old, new
+
+    def get(self, request, pk):
+        chart = get_store_chart_or_404(pk)
+        versions = listed_versions(chart)
+        old, new = self.choose(request, chart, versions)
+        pair = {v.pk: v for v in ChartVersion.objects.filter(pk__in=[old.pk, new.pk])}
+        old, new = pair[old.pk], pair[new.pk]
+        layout = text_param(request, "layout", limit=10)
+        layout = layout if layout in self.layouts else "unified"
+        both_read = old.files_state == "read" and new.files_state == "read"
+        query = urlencode({"from": old.version, "to": new.version, "layout": layout})
+        context = {
+            "chart": chart,
+            "versions": versions,
+            "old": old,
+            "new": new,
+            "layout": layout,
+            "diff": values_diff(old.values_yaml, new.values_yaml) if both_read else None,
+            "waiting": [v for v in (old, new) if v.files_state == "reading"],
+            "unread": [v for v in (old, new) if v.files_state != "read"],
+            "diff_url": f"{reverse('charts:chart_values_diff', args=[chart.pk])}?{query}",
+        }
+        if htmx_partial(request):
+            done = not context["waiting"]
+            return poll_response(request, done, context, template=self.partial_name)
+        return render(request, self.template_name, context)
+
+    def post(self, request, pk):
+        """ "Read now" for one of the two versions; back to the comparison."""
+        chart = get_store_chart_or_404(pk)
+        posted = {k: request.POST.get(k, "").replace("\x00", "")[:255] for k in self.kept}
+        version = chart.versions.filter(
+            removed_upstream_at__isnull=True, version=request.POST.get("version", "")[:255]
+        ).first()
+        if version is None:
+            messages.error(request, "That version is not in the store (any more).")
+        else:
+            with transaction.atomic():
+                messages.info(request, f"{version.version}: {request_files(version)}")
+        query = {k: v for k, v in posted.items() if v}
+        url = reverse("charts:chart_values_diff", args=[chart.pk])
+        return HttpResponseRedirect(f"{url}?{urlencode(query)}")
 
 
 def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:

@@ -239,3 +239,74 @@ def test_a_readme_renders_as_markdown_and_the_page_loads_nothing_from_outside(
     outside = [url for url in requested if not url.startswith(live_server.url)]
     assert outside == []
     shot(page, "readme-markdown")
+
+
+def test_dependencies_schema_and_values_compared_between_versions(
+    signed_in, live_server, helm_repo
+):
+    from charts.models import ChartVersion
+    from tests.charts.helpers import helm_source
+
+    schema = b'{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"replicaCount":{"type":"integer","minimum":1}}}'
+    old_values = (
+        "replicaCount: 1\nimage:\n  repository: team/web\n  tag: 1.0.0\nservice:\n  port: 80\n"
+    )
+    new_values = "replicaCount: 2\nimage:\n  repository: team/web\n  tag: 2.0.0\nservice:\n  port: 80\n  type: ClusterIP\n"
+    entries = []
+    redis = make_chart_archive("redis", "17.3.0")
+    helm_repo.put("charts/redis-17.3.0.tgz", redis)
+    entries.append({"name": "redis", "version": "17.3.0", "archive": redis})
+    dependencies = [
+        {"name": "redis", "version": "~17.3", "repository": helm_repo.url},
+        {"name": "common", "version": "2.x.x", "repository": "oci://registry.example/charts"},
+    ]
+    for version, values in (("1.0.0", old_values), ("2.0.0", new_values)):
+        extra = {"values.schema.json": schema} if version == "2.0.0" else {}
+        archive = make_chart_archive("web", version, values=values, extra=extra)
+        helm_repo.put(f"charts/web-{version}.tgz", archive)
+        entries.append(
+            {"name": "web", "version": version, "archive": archive, "dependencies": dependencies}
+        )
+    helm_repo.write_index(helm_index(entries))
+    helm_source(helm_repo)  # synced and read as queued
+    web = Chart.objects.get(name="web")
+    page = signed_in
+    page.goto(f"{live_server.url}/charts/{web.pk}/")
+
+    deps = page.locator(".chart-dependencies li")
+    expect(deps).to_have_count(2)
+    expect(deps.nth(0).get_by_role("link", name="redis")).to_have_attribute(
+        "href", f"/charts/{Chart.objects.get(name='redis').pk}/"
+    )
+    expect(deps.nth(0)).to_contain_text("~17.3")
+    expect(deps.nth(1)).to_contain_text("Not in the Chart Store.")
+    page.get_by_role("tab", name="values.schema.json").click()
+    expect(page.locator(".chart-schema")).to_contain_text('"minimum": 1')
+    shot(page, "chart-dependencies-schema")
+
+    page.get_by_role("tab", name="values.yaml").click()
+    page.get_by_role("link", name="Compare with another version").click()
+    expect(page.locator("#diff-from")).to_have_value("1.0.0")
+    expect(page.locator("#diff-to")).to_have_value("2.0.0")
+    expect(page.locator("#diff-table .diff-removed")).to_have_count(2)
+    expect(page.locator("#diff-table .diff-added")).to_have_count(3)
+    expect(page.locator(".diff-summary")).to_contain_text("+3 added")
+    shot(page, "values-diff-unified")
+
+    page.get_by_text("Side by side").click()
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("#diff-table.diff-split")).to_be_visible()
+    expect(page.locator("#diff-table tr", has_text="tag: 1.0.0")).to_contain_text("tag: 2.0.0")
+    shot(page, "values-diff-split")
+
+    # A version whose files are not read yet: said so; "Read now" (a POST) reads it.
+    ChartVersion.objects.filter(chart=web, version="1.0.0").update(
+        files_read_at=None, values_yaml=""
+    )
+    page.reload()
+    expect(page.locator(".unread-version")).to_contain_text("values.yaml of 1.0.0 is not read yet")
+    expect(page.locator("#diff-table")).to_have_count(0)
+    shot(page, "values-diff-not-read")
+    page.get_by_role("button", name="Read now").click()
+    expect(page.locator("#diff-table.diff-split")).to_be_visible()
+    expect(page.locator(".unread-version")).to_have_count(0)
