@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from charts.compare import chart_dependencies, values_diff
 from charts.files import request_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
+from charts.helmcommands import helm_commands
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
 from charts.push import push_refusal, request_push
 from charts.semver import semver_key
@@ -419,31 +419,3 @@ class ChartValuesDiffView(SignedInView):
         query = {k: v for k, v in posted.items() if v}
         url = reverse("charts:chart_values_diff", args=[chart.pk])
         return HttpResponseRedirect(f"{url}?{urlencode(query)}")
-
-
-def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:
-    """The exact ``helm pull`` / ``helm install`` lines for this version.
-
-    Names, versions and URLs come from upstream indexes: every value is shell-quoted, so a
-    line a user copies runs Helm and nothing else.
-    """
-    source = chart.source
-    q = shlex.quote
-    release = q(chart.name)
-    ver = q(version.version)
-    if source.is_oci:
-        # A Helm chart in OCI lives in its own repository: the reference names it whole.
-        ref = q(source.location)
-        pull = f"helm pull {ref} --version {ver}"
-        install = f"helm install {release} {ref} --version {ver}"
-        login = "" if source.registry.is_public else f"helm registry login {q(source.registry.url)}"
-    else:
-        url = q(source.helm_repository.url)
-        pull = f"helm pull {q(chart.name)} --repo {url} --version {ver}"
-        install = f"helm install {release} {q(chart.name)} --repo {url} --version {ver}"
-        login = ""
-        if source.helm_repository.is_private:
-            creds = " --username <username> --password <password>"
-            pull += creds
-            install += creds
-    return {"login": login, "pull": pull, "install": install}

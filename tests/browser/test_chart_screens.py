@@ -310,3 +310,31 @@ def test_dependencies_schema_and_values_compared_between_versions(
     page.get_by_role("button", name="Read now").click()
     expect(page.locator("#diff-table.diff-split")).to_be_visible()
     expect(page.locator(".unread-version")).to_have_count(0)
+
+
+def test_install_lines_for_each_way_to_reach_a_registry_each_copied_by_its_button(
+    signed_in, live_server, chart_registry
+):
+    from tests.charts.helpers import oci_registry, source_of, sync
+
+    repository = f"{unique('charts/copy')}/webapp"
+    push_versions(chart_registry, repository, "webapp", ["2.1.0"])
+    sync(source_of(oci_registry(chart_registry, [repository]), repository))
+    page = signed_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.goto(f"{live_server.url}/charts/{Chart.objects.get(name='webapp').pk}/")
+
+    ref = f"oci://{chart_registry.host}/{repository}"
+    plain = page.locator("[data-variant=plain-http]")
+    expect(plain).to_contain_text("If the registry speaks plain HTTP")
+    expect(page.locator("#helm-install")).to_have_text(
+        f"helm install webapp {ref} --version 2.1.0 --plain-http"
+    )
+    expect(page.locator("#helm-insecure-tls-pull")).to_have_text(
+        f"helm pull {ref} --version 2.1.0 --insecure-skip-tls-verify"
+    )
+    plain.locator("[data-command=install] .copy-button").click()
+    expect(plain.locator("[data-command=install] .copy-button")).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"helm install webapp {ref} --version 2.1.0 --plain-http"
+    shot(page, "install-lines-copied")
