@@ -217,3 +217,51 @@ def test_the_skip_verify_line_pulls_from_https_with_an_unverified_certificate(
     assert (tmp_path / "helmcheck-0.3.0.tgz").exists()
     without = helm_pull(line.replace(f" {INSECURE_SKIP_TLS_VERIFY}", ""), tmp_path)
     assert without.returncode != 0 and "certificate" in without.stderr
+
+
+# Signs in as the login line says (each of its flags -> the SDK's login option), then pulls.
+LOGIN_AND_PULL = textwrap.dedent(
+    """
+    import json, os, sys
+    import helm_python
+    host, login_options, ref, pull_options = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+    with helm_python.RegistryClient(
+        plain_http=login_options.get("plain_http", False),
+        credentials_file=os.path.join(os.environ["HOME"], "registry.json"),
+    ) as client:
+        client.login(host, os.environ["HELM_USERNAME"], os.environ["HELM_PASSWORD"], **login_options)
+        print(json.dumps(client.pull(ref, **pull_options)))
+    """
+)
+LOGIN_OPTION = {PLAIN_HTTP: "plain_http", "--insecure": "insecure"}
+
+
+def test_the_login_line_signs_in_to_a_private_plain_http_registry(
+    sdk, private_chart_registry, tmp_path
+):
+    chart = chart_in(private_chart_registry)
+    guide = helm_commands(chart, chart.versions.get())
+    commands = {c.key: c.line for c in guide.variants[0].commands}
+    words = shlex.split(commands["login"])  # "$HELM_USERNAME" stays a shell variable here
+    assert words[:3] == ["helm", "registry", "login"]
+    host = words[3]
+    assert words[-4:] == ["--username", "$HELM_USERNAME", "--password", "$HELM_PASSWORD"]
+    login_options = {LOGIN_OPTION[w]: True for w in words[4:-4]}
+    ref, options = pull_options(commands["pull"])
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "HELM_CONFIG_HOME": str(tmp_path),
+        "HELM_USERNAME": private_chart_registry.username,
+        "HELM_PASSWORD": private_chart_registry.password,
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", LOGIN_AND_PULL, host, json.dumps(login_options), ref,
+         json.dumps({**options, "destination": str(tmp_path)})],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+    assert login_options == {"plain_http": True}
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "helmcheck-0.3.0.tgz").exists()
