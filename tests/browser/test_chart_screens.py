@@ -338,3 +338,37 @@ def test_install_lines_for_each_way_to_reach_a_registry_each_copied_by_its_butto
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"helm install webapp {ref} --version 2.1.0 --plain-http"
     shot(page, "install-lines-copied")
+
+
+def test_a_private_ca_repository_shows_the_ca_to_save_and_both_install_forms(
+    signed_in, live_server, ca
+):
+    from django.utils import timezone
+
+    from charts.models import ChartSource, ChartVersion, HelmRepository
+
+    repository = HelmRepository.objects.create(
+        name="internal", url="https://charts.internal.example/stable", tls_mode="ca",
+        ca_certificate=ca.cert_pem,
+    )  # fmt: skip
+    source = ChartSource.objects.create(kind="helm", helm_repository=repository)
+    chart = Chart.objects.create(source=source, name="billing", latest_version="3.0.1")
+    ChartVersion.objects.create(
+        chart=chart, version="3.0.1", fingerprint="x", files_read_at=timezone.now()
+    )
+    page = signed_in
+    page.goto(f"{live_server.url}/charts/{chart.pk}/")
+
+    url = "https://charts.internal.example/stable"
+    expect(page.locator("#helm-install")).to_have_text(
+        f"helm install billing billing --repo {url} --version 3.0.1 --ca-file internal-ca.crt"
+    )
+    expect(page.locator("#helm-repo-add-repo-add")).to_have_text(
+        f"helm repo add internal {url} --ca-file internal-ca.crt"
+    )
+    expect(page.locator("#helm-repo-add-install-repo")).to_have_text(
+        "helm install billing internal/billing --version 3.0.1"
+    )
+    page.locator(".helm-ca summary").click()
+    expect(page.locator("#helm-ca-pem")).to_contain_text("-----BEGIN CERTIFICATE-----")
+    shot(page, "install-lines-private-ca")
