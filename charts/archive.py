@@ -5,7 +5,8 @@ read as hostile input: the compressed size, the uncompressed total (counted whil
 decompressing, so a gzip bomb is caught whatever its headers claim), the number of
 members and the size of each file we read are all bounded; absolute paths, ``..``
 components, links of any kind and device or fifo members are refused; nothing is ever
-written to disk. Only ``Chart.yaml``, ``values.yaml`` and the README are kept.
+written to disk. Only ``Chart.yaml``, ``values.yaml``, ``values.schema.json`` and the
+README are kept.
 
 Links are refused outright, not only those that escape the chart folder: ``helm package``
 follows links when it builds an archive, so a real chart has none, and refusing them all
@@ -58,6 +59,7 @@ class ChartFiles:
     chart: dict  # parsed Chart.yaml
     values_yaml: str | None  # text of <chart_dir>/values.yaml, if present
     readme: str | None  # text of <chart_dir>/README.md (or another README*), if present
+    values_schema: str | None = None  # text of <chart_dir>/values.schema.json, if present
 
     @property
     def name(self) -> str:
@@ -138,7 +140,8 @@ def _read_text(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int, what: 
     data = handle.read(limit + 1) if handle else b""
     if len(data) > limit:  # headers can lie; the bytes read cannot
         raise ChartArchiveError(f"{what} ({member.name!r}) is more than {_size(limit)}.")
-    return data.decode("utf-8", errors="replace")
+    # "utf-8-sig": a byte-order mark some editors write is no part of the text.
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def _readme_rank(filename: str) -> tuple[int, str]:
@@ -217,6 +220,7 @@ def read_chart_archive(
     top_dirs: set[str] = set()
     chart_text: tuple[str, str] | None = None  # (member name, text)
     values_text: str | None = None
+    schema_text: str | None = None
     readmes: dict[str, str] = {}
     count = 0
     try:
@@ -254,6 +258,8 @@ def read_chart_archive(
                     chart_text = (path, _read_text(tar, member, max_file_bytes, "Chart.yaml"))
                 elif filename == "values.yaml":
                     values_text = _read_text(tar, member, max_file_bytes, "values.yaml")
+                elif filename == "values.schema.json":
+                    schema_text = _read_text(tar, member, max_file_bytes, "values.schema.json")
                 elif filename.lower().startswith("readme"):
                     readmes[filename] = _read_text(tar, member, max_file_bytes, "The README")
     except tarfile.TarError as exc:
@@ -268,7 +274,13 @@ def read_chart_archive(
         raise ChartArchiveError(f"The archive has no {chart_dir}/Chart.yaml.")
     chart = _parse_chart_yaml(chart_text[1], chart_text[0])
     readme = readmes[min(readmes, key=_readme_rank)] if readmes else None
-    return ChartFiles(chart_dir=chart_dir, chart=chart, values_yaml=values_text, readme=readme)
+    return ChartFiles(
+        chart_dir=chart_dir,
+        chart=chart,
+        values_yaml=values_text,
+        readme=readme,
+        values_schema=schema_text,
+    )
 
 
 # The same checks, named for the "push chart" feature, which only needs them to pass.

@@ -98,7 +98,8 @@ def claim(version_id: int, now=None) -> bool:
 
 
 def read_files(version: ChartVersion) -> bool:
-    """Read one version's values.yaml and README into the database; True on success."""
+    """Read one version's values.yaml, values.schema.json and README into the database;
+    True on success."""
     try:
         files = read_chart_archive(
             fetch_archive(version), max_archive_bytes=settings.WHARF_CHART_ARCHIVE_MAX_BYTES
@@ -119,6 +120,7 @@ def read_files(version: ChartVersion) -> bool:
         values_yaml=files.values_yaml or "",
         readme=files.readme or "",
         content_warning=warning,
+        values_schema=files.values_schema or "",
         files_error="",
         files_read_at=timezone.now(),
         files_requested_at=None,

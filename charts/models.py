@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from charts.helmrepo import ARCHIVE_HOSTS_LABEL, HelmEndpoint, parse_host
+from charts.semver import is_prerelease
 from config import http
 from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
@@ -358,6 +359,11 @@ class Chart(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("charts:chart_detail", args=[self.pk])
 
+    @property
+    def is_prerelease(self) -> bool:
+        """Whether the version the store shows is a pre-release (it has no release yet)."""
+        return is_prerelease(self.latest_version)
+
     def display_icon(self, icon: str | None = None) -> str:
         """The icon URL if the browser may load it, else "".
 
@@ -399,11 +405,12 @@ class ChartVersion(models.Model):
     indexed_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    # values.yaml and README, read from the archive in the background (charts/files.py),
-    # never in a page view, and kept.
+    # values.yaml, values.schema.json and README, read from the archive in the background
+    # (charts/files.py), never in a page view, and kept.
     files_read_at = models.DateTimeField(null=True, blank=True)
     values_yaml = models.TextField(blank=True)
     readme = models.TextField(blank=True)
+    values_schema = models.TextField(blank=True, help_text="values.schema.json, as written.")
     files_error = models.TextField(blank=True)
     # Set when the archive is read: its own Chart.yaml names another chart or version
     # than the source said (the values and README shown are the archive's).

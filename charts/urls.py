@@ -10,6 +10,11 @@ urlpatterns = [
     path("charts/", views.ChartStoreView.as_view(), name="chart_list"),
     path("charts/<int:pk>/", views.ChartView.as_view(), name="chart_detail"),
     path(
+        "charts/<int:pk>/values-diff/",
+        views.ChartValuesDiffView.as_view(),
+        name="chart_values_diff",
+    ),
+    path(
         "charts/<int:pk>/versions/<int:version_pk>/files/",
         views.ChartFilesView.as_view(),
         name="chartversion_files",

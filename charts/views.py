@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,9 +16,11 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from charts.compare import chart_dependencies, values_diff
 from charts.files import request_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
+from charts.helmcommands import helm_commands
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
 from charts.push import push_refusal, request_push
 from charts.semver import semver_key
@@ -84,8 +85,13 @@ class ChartSourceListView(ObjectListView):
         return {"sync_minutes": settings.WHARF_CHART_SYNC_INTERVAL // 60}
 
 
-def runs_context(source: ChartSource) -> dict:
-    """The source's recent runs, as a table that polls while one is queued or running."""
+def runs_context(source: ChartSource, *, partial: bool = False) -> dict:
+    """The source's recent runs, as a table that polls while one is queued or running.
+
+    The table alone (``partial``, an htmx answer) also carries the number of charts in the
+    store, swapped out of band into the page's header: so the count a run changes is up
+    to date when the run's last poll shows it finished.
+    """
     runs = list(source.runs.all()[:RUNS_SHOWN])
     going = any(not run.finished for run in runs)
     url = reverse("charts:chartsource_runs", args=[source.pk])
@@ -93,6 +99,8 @@ def runs_context(source: ChartSource) -> dict:
         "source": source,
         "runs": runs,
         "poll": Polled("runs", url, "charts/partials/_runs.html", active=going),
+        "chart_count": source.charts.exclude(latest_version="").count(),
+        "chart_count_oob": partial,
     }
 
 
@@ -101,18 +109,14 @@ class ChartSourceView(SuperuserRequiredMixin, View):
         source = get_object_or_404(
             ChartSource.objects.select_related("registry", "helm_repository"), pk=pk
         )
-        context = {
-            **runs_context(source),
-            "chart_count": source.charts.exclude(latest_version="").count(),
-        }
-        return render(request, "charts/source_detail.html", context)
+        return render(request, "charts/source_detail.html", runs_context(source))
 
 
 class ChartSourceRunsView(SuperuserRequiredMixin, View):
     """The runs table alone, polled by htmx while a run is queued or running."""
 
     def get(self, request, pk):
-        context = runs_context(get_object_or_404(ChartSource, pk=pk))
+        context = runs_context(get_object_or_404(ChartSource, pk=pk), partial=True)
         return poll_response(request, not context["poll"].active, context)
 
 
@@ -131,7 +135,7 @@ class ChartSourceSyncView(SuperuserRequiredMixin, View):
             if not htmx_partial(request):  # the runs table shows it in place
                 messages.success(request, f"Sync of {source} queued.")
         if htmx_partial(request):
-            context = runs_context(source)
+            context = runs_context(source, partial=True)
             return poll_response(request, not context["poll"].active, context)
         return HttpResponseRedirect(source.get_absolute_url())
 
@@ -261,21 +265,31 @@ class ChartStoreView(SignedInView):
         return allow_icons_from(render(request, template, context), sources)
 
 
+def get_store_chart_or_404(pk) -> Chart:
+    return get_object_or_404(
+        Chart.objects.in_store().select_related("source__registry", "source__helm_repository"),
+        pk=pk,
+    )
+
+
+def listed_versions(chart: Chart) -> list[ChartVersion]:
+    """The chart's versions still upstream, newest (SemVer) first; 404 when none is left."""
+    versions = sorted(
+        chart.versions.filter(removed_upstream_at__isnull=True).only(
+            "id", "version", "prerelease", "app_version", "created", "chart_id"
+        ),
+        key=lambda v: semver_key(v.version),
+        reverse=True,
+    )
+    if not versions:  # every version went upstream between two queries
+        raise Http404("This chart has no version left.")
+    return versions
+
+
 class ChartView(SignedInView):
     def get(self, request, pk):
-        chart = get_object_or_404(
-            Chart.objects.in_store().select_related("source__registry", "source__helm_repository"),
-            pk=pk,
-        )
-        versions = sorted(
-            chart.versions.filter(removed_upstream_at__isnull=True).only(
-                "id", "version", "prerelease", "app_version", "created", "chart_id"
-            ),
-            key=lambda v: semver_key(v.version),
-            reverse=True,
-        )
-        if not versions:  # every version went upstream between two queries
-            raise Http404("This chart has no version left.")
+        chart = get_store_chart_or_404(pk)
+        versions = listed_versions(chart)
         wanted = text_param(request, "version", limit=255) or chart.latest_version
         chosen = next((v for v in versions if v.version == wanted), None)
         if chosen is None:
@@ -290,6 +304,7 @@ class ChartView(SignedInView):
             "selected": selected,
             "commands": helm_commands(chart, selected),
             "icon": chart.display_icon(selected.icon),
+            "dependencies": chart_dependencies(selected.metadata),
         }
         return allow_icons_from(
             render(request, "charts/chart_detail.html", context), [chart.source]
@@ -341,29 +356,66 @@ class ChartFilesView(SignedInView):
         return self.render_files(request, version, message)
 
 
-def helm_commands(chart: Chart, version: ChartVersion) -> dict[str, str]:
-    """The exact ``helm pull`` / ``helm install`` lines for this version.
+class ChartValuesDiffView(SignedInView):
+    """values.yaml of two versions of one chart, compared (unified or side by side).
 
-    Names, versions and URLs come from upstream indexes: every value is shell-quoted, so a
-    line a user copies runs Helm and nothing else.
+    Both files come from the background reads. GET only reads: a version whose files are
+    not read yet is said so, with "Read now" (a POST) to ask for it, and the comparison
+    polls itself until both are read.
     """
-    source = chart.source
-    q = shlex.quote
-    release = q(chart.name)
-    ver = q(version.version)
-    if source.is_oci:
-        # A Helm chart in OCI lives in its own repository: the reference names it whole.
-        ref = q(source.location)
-        pull = f"helm pull {ref} --version {ver}"
-        install = f"helm install {release} {ref} --version {ver}"
-        login = "" if source.registry.is_public else f"helm registry login {q(source.registry.url)}"
-    else:
-        url = q(source.helm_repository.url)
-        pull = f"helm pull {q(chart.name)} --repo {url} --version {ver}"
-        install = f"helm install {release} {q(chart.name)} --repo {url} --version {ver}"
-        login = ""
-        if source.helm_repository.is_private:
-            creds = " --username <username> --password <password>"
-            pull += creds
-            install += creds
-    return {"login": login, "pull": pull, "install": install}
+
+    template_name = "charts/values_diff.html"
+    partial_name = "charts/partials/_values_diff.html"
+    layouts = ("unified", "split")
+    kept = ("from", "to", "layout")  # what a POST carries back to the comparison
+
+    def choose(self, request, chart, versions):
+        by_version = {v.version: v for v in versions}
+        new = by_version.get(text_param(request, "to", limit=255) or chart.latest_version)
+        new = new or versions[0]
+        older = [v for v in versions if semver_key(v.version) < semver_key(new.version)]
+        default_old = (older or [v for v in versions if v.pk != new.pk] or [new])[0]
+        old = by_version.get(text_param(request, "from", limit=255)) or default_old
+        return old, new
+
+    def get(self, request, pk):
+        chart = get_store_chart_or_404(pk)
+        versions = listed_versions(chart)
+        old, new = self.choose(request, chart, versions)
+        pair = {v.pk: v for v in ChartVersion.objects.filter(pk__in=[old.pk, new.pk])}
+        old, new = pair[old.pk], pair[new.pk]
+        layout = text_param(request, "layout", limit=10)
+        layout = layout if layout in self.layouts else "unified"
+        both_read = old.files_state == "read" and new.files_state == "read"
+        query = urlencode({"from": old.version, "to": new.version, "layout": layout})
+        context = {
+            "chart": chart,
+            "versions": versions,
+            "old": old,
+            "new": new,
+            "layout": layout,
+            "diff": values_diff(old.values_yaml, new.values_yaml) if both_read else None,
+            "waiting": [v for v in (old, new) if v.files_state == "reading"],
+            "unread": [v for v in (old, new) if v.files_state != "read"],
+            "diff_url": f"{reverse('charts:chart_values_diff', args=[chart.pk])}?{query}",
+        }
+        if htmx_partial(request):
+            done = not context["waiting"]
+            return poll_response(request, done, context, template=self.partial_name)
+        return render(request, self.template_name, context)
+
+    def post(self, request, pk):
+        """ "Read now" for one of the two versions; back to the comparison."""
+        chart = get_store_chart_or_404(pk)
+        posted = {k: request.POST.get(k, "").replace("\x00", "")[:255] for k in self.kept}
+        version = chart.versions.filter(
+            removed_upstream_at__isnull=True, version=request.POST.get("version", "")[:255]
+        ).first()
+        if version is None:
+            messages.error(request, "That version is not in the store (any more).")
+        else:
+            with transaction.atomic():
+                messages.info(request, f"{version.version}: {request_files(version)}")
+        query = {k: v for k, v in posted.items() if v}
+        url = reverse("charts:chart_values_diff", args=[chart.pk])
+        return HttpResponseRedirect(f"{url}?{urlencode(query)}")

@@ -33,6 +33,11 @@ class Badge:
 
 _declared: dict[tuple[type[models.Model], str], dict[str, Badge]] = {}
 
+# Badges that mark a thing rather than show a status: ``{% badge "prerelease" %}``.
+NAMED: dict[str, Badge] = {
+    "prerelease": Badge("pre-release", "warning"),
+}
+
 
 def declare(
     model: type[models.Model],

@@ -155,7 +155,8 @@ class VersionWriter:
                 )
                 row.updated_at = now
                 row.removed_upstream_at = None
-                row.values_yaml = row.readme = row.files_error = row.content_warning = ""
+                row.values_yaml = row.readme = row.values_schema = ""
+                row.files_error = row.content_warning = ""
                 row.files_read_at = row.files_next_attempt_at = None
                 row.files_attempts = 0
                 changed.append(row)
@@ -198,6 +199,7 @@ UPDATE_FIELDS = [
     "removed_upstream_at",
     "values_yaml",
     "readme",
+    "values_schema",
     "files_error",
     "content_warning",
     "files_read_at",

@@ -3,17 +3,25 @@
 from django import template
 from django.utils.html import format_html
 
-from config.badges import Badge, badge_of
+from config.badges import NAMED, Badge, badge_of
 
 register = template.Library()
 
 
 @register.simple_tag
 def badge(obj, field: str = "status", text: str = ""):
-    """A status badge for ``obj.<field>`` (or a :class:`Badge` as is), with its note if any.
+    """A status badge for ``obj.<field>`` (or a :class:`Badge` as is, or one of
+    :data:`config.badges.NAMED` by its name), with its note if any.
 
     ``text`` replaces the label (a count, "3 in sync"), keeping the colour.
     """
+    if isinstance(obj, str):
+        return format_html(
+            '<span class="badge text-bg-{}" data-badge="{}">{}</span>',
+            NAMED[obj].colour,
+            obj,
+            text or NAMED[obj].label,
+        )
     shown = obj if isinstance(obj, Badge) else badge_of(obj, field)
     html = format_html(
         '<span class="badge text-bg-{}" data-status="{}">{}</span>',

@@ -306,7 +306,7 @@ def test_chart_files_are_read_by_a_worker_and_a_page_view_fetches_nothing(
     broker.run_all()  # a worker reads the archive
     html = user_client.get(reverse("charts:chart_detail", args=[chart.pk])).content.decode()
 
-    assert "replicaCount: 3" in html and "# Redis chart" in html
+    assert "replicaCount: 3" in html and "<h1>Redis chart</h1>" in html
     assert f"helm pull redis --repo {helm_repo.url} --version 1.0.0" in html
     assert f"helm install redis redis --repo {helm_repo.url} --version 1.0.0" in html
     assert sum(".tgz" in line for line in helm_repo.access_log_lines()) == archive_reads + 1
