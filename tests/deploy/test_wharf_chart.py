@@ -201,7 +201,12 @@ def test_every_manifest_uses_only_fields_its_kubernetes_api_type_has(values):
     manifests = render(values)
 
     kinds = {(m["apiVersion"], m["kind"]) for m in manifests}
-    assert kinds - set(API_TYPES) <= {("monitoring.coreos.com/v1", "ServiceMonitor")}
+    # The Prometheus Operator's CRDs: not in the Kubernetes client's models.
+    crds = {
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+    }
+    assert kinds - set(API_TYPES) <= crds
     for m in manifests:
         type_name = API_TYPES.get((m["apiVersion"], m["kind"]))
         if type_name:
@@ -305,7 +310,7 @@ def test_every_pod_runs_non_root_on_a_read_only_root_file_system_without_capabil
             assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
             mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
             writable = {"/var/lib/wharf": "var", "/tmp": "tmp"}
-            if name.endswith("-web"):
+            if not name.endswith(("-beat", "-migrate")):  # web and every worker
                 writable["/run/wharf-metrics"] = "metrics"
             assert mounts == {**writable, "/run/secrets/wharf": "secrets"}, name
             assert all(m.get("readOnly") for m in c["volumeMounts"] if m["name"] == "secrets")
@@ -635,11 +640,93 @@ def test_service_monitor_without_auth_sends_no_token():
     assert "WHARF_METRICS_TOKEN_FILE" not in env_of(container(manifests, f"{FULLNAME}-web"))
 
 
+def test_no_pod_monitor_is_rendered_unless_enabled():
+    assert of_kind(render(), "PodMonitor") == {}
+    assert of_kind(render({"metrics": {"auth": {"enabled": True}}}), "PodMonitor") == {}
+
+
+def pod_labels(manifests: list[dict]) -> dict[str, dict[str, str]]:
+    """The labels of every Deployment's and Job's pods, by the workload's name."""
+    return {
+        m["metadata"]["name"]: m["spec"]["template"]["metadata"]["labels"]
+        for m in manifests
+        if m["kind"] in ("Deployment", "Job")
+    }
+
+
+def test_pod_monitor_selects_every_worker_pod_and_no_other():
+    manifests = render({**SERVICE_MONITOR, **QUEUE_WORKERS})
+    monitor = one(manifests, "PodMonitor", FULLNAME)
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    selected = {
+        name for name, labels in pod_labels(manifests).items() if selector <= labels.items()
+    }
+
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(monitor["spec"]["selector"]) == {"matchLabels"}
+    assert selected == {
+        f"{FULLNAME}-{name}" for name in ("worker", "worker-reconcile", "worker-sync")
+    }
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    # Another release's workers carry another instance label.
+    assert dict(selector)["app.kubernetes.io/instance"] == RELEASE
+
+
+def test_pod_monitor_scrapes_the_workers_metrics_port_with_the_bearer_token_secret():
+    values = {
+        **EXISTING_SECRET,
+        "metrics": {
+            "auth": {"enabled": True},
+            "serviceMonitor": {
+                "enabled": True,
+                "interval": "1m",
+                "scrapeTimeout": "20s",
+                "labels": {"release": "kube-prometheus"},
+            },
+        },
+    }
+    manifests = render(values)
+    monitor = one(manifests, "PodMonitor", FULLNAME)
+
+    assert monitor["spec"]["podMetricsEndpoints"] == [
+        {
+            "port": "metrics",
+            "path": "/metrics",
+            "interval": "1m",
+            "scrapeTimeout": "20s",
+            "authorization": {
+                "type": "Bearer",
+                "credentials": {"name": "wharf-keys", "key": "scrape"},
+            },
+        }
+    ]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus"
+    assert one(manifests, "ServiceMonitor", FULLNAME)["metadata"]["labels"]["release"] == (
+        "kube-prometheus"
+    )
+    # The worker checks that same token.
+    worker = one(manifests, "Deployment", f"{FULLNAME}-worker")["spec"]["template"]["spec"]
+    assert secret_files(worker)["metrics-token"] == ("wharf-keys", "scrape")
+    assert env_of(worker["containers"][0])["WHARF_METRICS_TOKEN_FILE"]["value"] == (
+        "/run/secrets/wharf/metrics-token"
+    )
+
+
+def test_pod_monitor_without_auth_sends_no_token():
+    manifests = render({"metrics": {"serviceMonitor": {"enabled": True}}})
+
+    (endpoint,) = one(manifests, "PodMonitor", FULLNAME)["spec"]["podMetricsEndpoints"]
+    assert "authorization" not in endpoint
+    assert "WHARF_METRICS_TOKEN_FILE" not in env_of(container(manifests, f"{FULLNAME}-worker"))
+
+
 def test_a_generated_metrics_token_is_kept_in_the_charts_secret():
     manifests = render(SERVICE_MONITOR)
 
     (endpoint,) = one(manifests, "ServiceMonitor", FULLNAME)["spec"]["endpoints"]
     assert endpoint["authorization"]["credentials"] == {"name": FULLNAME, "key": "metrics-token"}
+    (pod_endpoint,) = one(manifests, "PodMonitor", FULLNAME)["spec"]["podMetricsEndpoints"]
+    assert pod_endpoint["authorization"]["credentials"] == endpoint["authorization"]["credentials"]
     token = one(manifests, "Secret", FULLNAME)["data"]["metrics-token"]
     assert len(base64.b64decode(token)) >= 32
 
@@ -703,9 +790,54 @@ def test_web_pods_count_metrics_of_every_gunicorn_worker_into_their_own_empty_di
 
     assert env_of(web)["PROMETHEUS_MULTIPROC_DIR"]["value"] == "/run/wharf-metrics"
     assert {"name": "metrics", "mountPath": "/run/wharf-metrics"} in web["volumeMounts"]
-    # Not shared: a worker's or beat's processes are not the web's.
-    for name in ("worker", "beat"):
-        assert "PROMETHEUS_MULTIPROC_DIR" not in env_of(container(manifests, f"{FULLNAME}-{name}"))
+    volumes = one(manifests, "Deployment", f"{FULLNAME}-web")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "metrics", "emptyDir": {}} in volumes
+
+
+@pytest.mark.parametrize("worker", ["worker", "worker-reconcile", "worker-sync"])
+def test_every_worker_serves_its_pools_metrics_on_the_metrics_port(worker):
+    manifests = render(QUEUE_WORKERS)
+    pod = one(manifests, "Deployment", f"{FULLNAME}-{worker}")["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+
+    assert c["ports"] == [{"name": "metrics", "containerPort": 9808, "protocol": "TCP"}]
+    assert env_of(c)["WHARF_WORKER_METRICS_PORT"]["value"] == "9808"
+    # The pool's processes count into one directory of their own pod (an emptyDir).
+    assert env_of(c)["PROMETHEUS_MULTIPROC_DIR"]["value"] == "/run/wharf-metrics"
+    assert {"name": "metrics", "mountPath": "/run/wharf-metrics"} in c["volumeMounts"]
+    assert {"name": "metrics", "emptyDir": {}} in pod["volumes"]
+
+
+def test_the_workers_metrics_port_and_directory_come_from_values():
+    values = {"metrics": {"workerPort": 9100, "multiprocDir": "/run/counts"}, **QUEUE_WORKERS}
+    manifests = render(values)
+
+    for name in ("worker", "worker-reconcile", "worker-sync"):
+        c = container(manifests, f"{FULLNAME}-{name}")
+        assert c["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+        assert env_of(c)["WHARF_WORKER_METRICS_PORT"]["value"] == "9100"
+        assert env_of(c)["PROMETHEUS_MULTIPROC_DIR"]["value"] == "/run/counts"
+        assert {"name": "metrics", "mountPath": "/run/counts"} in c["volumeMounts"]
+
+
+def test_schema_rejects_a_worker_metrics_port_out_of_range():
+    with (
+        helm.Chart.load(CHART) as chart,
+        pytest.raises(helm.HelmValuesError, match="/metrics/workerPort"),
+    ):
+        chart.validate_schema({"metrics": {"workerPort": 70000}})
+
+
+def test_beat_serves_and_counts_no_metrics():
+    manifests = render(SERVICE_MONITOR)
+    pod = one(manifests, "Deployment", f"{FULLNAME}-beat")["spec"]["template"]["spec"]
+    (beat,) = pod["containers"]
+
+    assert "ports" not in beat
+    assert "WHARF_WORKER_METRICS_PORT" not in env_of(beat)
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env_of(beat)
+    assert "metrics" not in {v["name"] for v in pod["volumes"]}
+    assert "metrics" not in {m["name"] for m in beat["volumeMounts"]}
 
 
 def test_a_grace_period_of_zero_is_kept():

@@ -31,6 +31,14 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+The label every worker pod (the all-queue worker and each of workers) has and no other pod
+has: what the PodMonitor selects. Not in the Deployments' selectors, which are immutable.
+*/}}
+{{- define "wharf.workerPodLabel" -}}
+wharf/worker: "true"
+{{- end }}
+
 {{- define "wharf.labels" -}}
 helm.sh/chart: {{ include "wharf.chart" .root }}
 {{ include "wharf.selectorLabels" . }}
@@ -284,6 +292,7 @@ One pod template. Arguments (a dict):
   args       the image's entry point and its arguments
   env        extra env entries for this component (a list)
   web        true: the web port and probes
+  worker     true: a Celery worker, whose own /metrics is on the port named metrics
   job        true: the migration Job (restartPolicy Never, migrate first, then the admin)
 */}}
 {{- define "wharf.podTemplate" -}}
@@ -292,6 +301,9 @@ One pod template. Arguments (a dict):
 metadata:
   labels:
     {{- include "wharf.labels" (dict "root" $root "component" .component) | nindent 4 }}
+    {{- if .worker }}
+    {{- include "wharf.workerPodLabel" $root | nindent 4 }}
+    {{- end }}
     {{- with $root.Values.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -332,7 +344,7 @@ spec:
       emptyDir: {}
     - name: tmp
       emptyDir: {}
-    {{- if .web }}
+    {{- if or .web .worker }}
     # prometheus-client's multiprocess files: new and empty with each pod.
     - name: metrics
       emptyDir: {}
@@ -389,6 +401,12 @@ readinessProbe:
   httpGet: {path: /readyz, port: http{{ with $headers }}, httpHeaders: {{ toJson . }}{{ end }}}
   {{- toYaml $spec.readinessProbe | nindent 2 }}
 {{- end }}
+{{- if .worker }}
+ports:
+  - name: metrics
+    containerPort: {{ $root.Values.metrics.workerPort }}
+    protocol: TCP
+{{- end }}
 securityContext:
   {{- toYaml $root.Values.securityContext | nindent 2 }}
 {{- with $spec.resources }}
@@ -403,7 +421,7 @@ volumeMounts:
   - name: secrets
     mountPath: {{ include "wharf.secretsDir" $root }}
     readOnly: true
-  {{- if .web }}
+  {{- if or .web .worker }}
   - name: metrics
     mountPath: {{ $root.Values.metrics.multiprocDir }}
   {{- end }}
