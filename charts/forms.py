@@ -18,6 +18,7 @@ from charts.uploads import (
 )
 from config.forms import (
     KEEP_SECRET_HELP,
+    CheckedSaveForm,
     ConnectionFieldsForm,
     ModelRulesFormMixin,
     SecretField,
@@ -31,7 +32,7 @@ CONNECTION_FIELDS = ("url", "access", "username", "password")
 
 
 class HelmRepositoryForm(
-    ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, forms.ModelForm
+    ModelRulesFormMixin, StyledFormMixin, CheckedSaveForm, ConnectionFieldsForm, forms.ModelForm
 ):
     access = forms.ChoiceField(
         label="Repository type", choices=HelmRepository.Access.choices, widget=forms.RadioSelect
@@ -70,6 +71,10 @@ class HelmRepositoryForm(
         state = self.data if self.is_bound else {**self.initial}
         self.access = state.get("access") or self.instance.access or HelmRepository.Access.PUBLIC
         self.init_connection_fields(state, tls_label="TLS")
+        self.fields["save_without_checking"].help_text = (
+            "For a repository the dashboard cannot reach: it is saved without reading its "
+            "index.yaml first."
+        )
         if self.editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot be changed."

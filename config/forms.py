@@ -13,6 +13,7 @@ from config.validators import validate_pem_certificates
 
 __all__ = [
     "KEEP_SECRET_HELP",
+    "CheckedSaveForm",
     "ConnectionFieldsForm",
     "ModelRulesFormMixin",
     "ProxyUrlField",
@@ -113,6 +114,27 @@ class ModelRulesFormMixin:
         if kept:
             super()._update_errors(ValidationError(kept))
         return None
+
+
+class CheckedSaveForm(forms.Form):
+    """A form whose save is refused when "Test connection" fails, unless the user ticks
+    "Save without checking the connection" (``ObjectEditView.before_save`` runs the check).
+
+    Mixed into a ModelForm that defines ``connection_changed()``: an edit that leaves the
+    connection as it was is not checked again.
+    """
+
+    save_without_checking = forms.BooleanField(
+        label="Save without checking the connection",
+        required=False,
+        help_text="For a server the dashboard cannot reach: the settings are saved unchecked.",
+    )
+
+    def connection_changed(self) -> bool:
+        raise NotImplementedError
+
+    def needs_connection_check(self) -> bool:
+        return not self.cleaned_data.get("save_without_checking") and self.connection_changed()
 
 
 class ProxyUrlField(forms.CharField):

@@ -230,7 +230,23 @@ class ObjectEditView(ObjectView):
         return self.render_form(request, form, obj)
 
     def before_save(self, request, form) -> str:
-        return ""
+        """A last check that can refuse the save: by default, the connection check of a form
+        that asks for one (:class:`config.forms.CheckedSaveForm`)."""
+        needs_check = getattr(form, "needs_connection_check", None)
+        if not self.can_test_connection or needs_check is None or not needs_check():
+            return ""
+        result = self.check_connection(form.instance)
+        self.save_check = result
+        if result.ok:
+            return ""
+        return (
+            f"Nothing was saved: the connection check failed. {result.message} "
+            f"If the dashboard cannot reach this {self.model._meta.verbose_name}, tick "
+            "“Save without checking the connection” and save again."
+        )
+
+    # The result of the connection check the save ran (None: it ran none).
+    save_check = None
 
     # "Test connection": subclasses that have one return a result with ``ok``, ``message``
     # and ``steps`` for an object built from the form (saved or not).

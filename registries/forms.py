@@ -15,6 +15,7 @@ from django.db import transaction
 
 from config.forms import (
     KEEP_SECRET_HELP,
+    CheckedSaveForm,
     ConnectionFieldsForm,
     ModelRulesFormMixin,
     SecretField,
@@ -47,7 +48,9 @@ REFRESH_FIELDS = (
 )
 
 
-class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, forms.ModelForm):
+class RegistryForm(
+    ModelRulesFormMixin, StyledFormMixin, CheckedSaveForm, ConnectionFieldsForm, forms.ModelForm
+):
     provider = forms.ChoiceField(label="Registry provider", choices=PROVIDER_CHOICES)
     registry_type = forms.ChoiceField(
         label="Registry type", choices=Registry.Type.choices, widget=forms.RadioSelect
@@ -70,7 +73,7 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
     )
     is_default = forms.BooleanField(label="Set as default registry", required=False)
     save_without_checking = forms.BooleanField(
-        label="Save without checking the connection",
+        label=CheckedSaveForm.base_fields["save_without_checking"].label,
         required=False,
         help_text="For a registry the dashboard cannot reach: the credentials are saved unchecked.",
     )
@@ -265,11 +268,8 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
         return bool(self.data.get("secret")) or bool(self.files.get("secret_file"))
 
     def needs_connection_check(self) -> bool:
-        return (
-            not self.public
-            and not self.cleaned_data.get("save_without_checking")
-            and self.connection_changed()
-        )
+        # A public registry has no credentials to check.
+        return not self.public and super().needs_connection_check()
 
 
 def _truthy(value) -> bool:
