@@ -23,10 +23,9 @@ from config.forms import (
     ModelRulesFormMixin,
     SecretField,
     StyledFormMixin,
+    refresh_attrs,
 )
 
-# Inputs whose change re-renders the fields that depend on them (htmx).
-REFRESH_FIELDS = ("access", "connection_method", "tls_mode")
 # A change to any of these means the index must be fetched again from scratch.
 CONNECTION_FIELDS = ("url", "access", "username", "password")
 
@@ -80,11 +79,9 @@ class HelmRepositoryForm(
             self.fields["name"].help_text = "The name cannot be changed."
             if self.instance.password:
                 self.fields["password"].help_text = KEEP_SECRET_HELP
-        for name in REFRESH_FIELDS:
-            self.fields[name].widget.attrs.update(
-                {"hx-post": "", "hx-vals": '{"_refresh": "1"}', "hx-target": "#repository-form",
-                 "hx-select": "#repository-form", "hx-swap": "outerHTML"}
-            )  # fmt: skip
+        # Only the credentials depend on the access type (the connection method's and TLS
+        # mode's fields are ConnectionFieldsForm's).
+        self.fields["access"].widget.attrs.update(refresh_attrs("helm-credentials"))
 
     @property
     def show_credentials(self) -> bool:

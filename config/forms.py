@@ -19,10 +19,33 @@ __all__ = [
     "ProxyUrlField",
     "SecretField",
     "StyledFormMixin",
+    "refresh_attrs",
     "validate_pem_certificates",
 ]
 
 KEEP_SECRET_HELP = "Leave blank to keep the stored value."
+
+
+def refresh_attrs(fragment: str, *, also: str = "") -> dict[str, str]:
+    """htmx attributes for an input whose change re-renders only the fields that depend on it.
+
+    htmx posts the form to its own page with ``_refresh``; the view answers with the page for
+    the new choice, of which only the element ``#fragment`` (and the ``also`` elements, out of
+    band) is swapped in: everything else, and anything typed meanwhile (static/wharf.js), stays
+    as it is. One form's refreshes run one at a time, the latest queued, so a slow answer
+    never lands after a later one.
+    """
+    attrs = {
+        "hx-post": "",
+        "hx-vals": '{"_refresh": "1"}',
+        "hx-target": f"#{fragment}",
+        "hx-select": f"#{fragment}",
+        "hx-swap": "outerHTML",
+        "hx-sync": "closest form:queue last",
+    }
+    if also:
+        attrs["hx-select-oob"] = also
+    return attrs
 
 
 class SecretField(forms.CharField):
@@ -224,6 +247,10 @@ class ConnectionFieldsForm(forms.Form):
         )
         f["ca_certificate"].label = "CA certificate (PEM)"
         f["ca_certificate"].widget.attrs.update({"rows": 4, "spellcheck": "false"})
+        # A new choice re-renders only its own fields (partials/_connection_fields.html and
+        # the CA certificate's wrapper).
+        f["connection_method"].widget.attrs.update(refresh_attrs("connection-dependent"))
+        f["tls_mode"].widget.attrs.update(refresh_attrs("tls-dependent"))
         if instance.pk is not None:
             for name in self.CONNECTION_SECRETS:
                 if getattr(instance, name):

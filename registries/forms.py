@@ -20,6 +20,7 @@ from config.forms import (
     ModelRulesFormMixin,
     SecretField,
     StyledFormMixin,
+    refresh_attrs,
 )
 from registries.models import Registry
 from registries.providers import (
@@ -27,6 +28,7 @@ from registries.providers import (
     AUTH_JSON_KEY,
     AUTH_LABELS,
     PROVIDER_CHOICES,
+    PROVIDERS,
     EcrProvider,
     get_provider,
 )
@@ -34,18 +36,20 @@ from registries.providers import (
 MAX_JSON_KEY_BYTES = 64 * 1024
 
 DEFAULT_PROVIDER = PROVIDER_CHOICES[0][0]
+DEFAULT_URLS = {"", *(p.default_url for p in PROVIDERS.values())}
 NAME_HELP = "3–30 characters: lowercase letters, digits and -, starting with a letter."
 
 
-# Inputs whose change re-renders the provider-dependent part of the form (htmx).
-REFRESH_FIELDS = (
-    "provider",
-    "registry_type",
-    "auth_type",
-    "connection_method",
-    "tls_mode",
-    "chart_source",
-)
+# Inputs whose change re-renders the fields that depend on them (htmx), and which fields
+# those are (elements of registries/partials/_form_body.html); the connection method's and
+# TLS mode's are ConnectionFieldsForm's.
+REFRESH_FIELDS = {
+    # The URL's placeholder and default, and the registry types offered, are the provider's.
+    "provider": refresh_attrs("registry-dependent", also="#help-url,#id_url,#field-registry_type"),
+    "registry_type": refresh_attrs("registry-dependent"),
+    "auth_type": refresh_attrs("registry-credentials"),
+    "chart_source": refresh_attrs("registry-repositories"),
+}
 
 
 class RegistryForm(
@@ -112,7 +116,15 @@ class RegistryForm(
         state = self.data if self.is_bound else self.initial
         self.provider_obj = get_provider(state.get("provider") or DEFAULT_PROVIDER)
         provider = self.provider_obj
-        self.public = state.get("registry_type") == Registry.Type.PUBLIC and provider.is_oci
+        # Only the choices the provider takes are offered, its first (the seed's default)
+        # picked; a submitted one it refuses is left for the model to explain.
+        submitted_type = state.get("registry_type")
+        self.registry_type = (
+            submitted_type
+            if submitted_type in provider.registry_types
+            else provider.registry_types[0]
+        )
+        self.public = self.registry_type == Registry.Type.PUBLIC
         self.auth_type = (
             state.get("auth_type")
             if state.get("auth_type") in provider.auth_types
@@ -124,7 +136,15 @@ class RegistryForm(
         f = self.fields
         f["provider"].initial = provider.key
         f["auth_type"].choices = [(k, AUTH_LABELS[k]) for k in provider.auth_types]
-        f["auth_type"].initial = self.auth_type
+        if not self.is_bound or submitted_type == self.registry_type:
+            f["registry_type"].choices = [
+                (k, label) for k, label in Registry.Type.choices if k in provider.registry_types
+            ]
+        if not self.is_bound:
+            # Over the instance's values (a new registry has none): what the form shows.
+            self.initial["provider"] = provider.key
+            self.initial["registry_type"] = self.registry_type
+            self.initial["auth_type"] = self.auth_type
         f["url"].help_text = provider.url_help
         f["url"].required = False  # the provider says what is missing, or fills its default
         f["url"].widget.attrs["placeholder"] = provider.default_url or provider.url_help
@@ -135,7 +155,10 @@ class RegistryForm(
         if self.auth_type == AUTH_JSON_KEY:
             # Another id, so that a password typed for another provider is not kept here.
             f["secret"].widget.attrs["id"] = "id_secret_json"
-        if provider.default_url and not state.get("url") and not self.is_bound:
+        url = state.get("url") or ""
+        rechosen = url in DEFAULT_URLS and url != self.instance.url  # filled in, not typed
+        if not self.is_bound and (not url or rechosen):
+            # Blank, or another provider's default after a new choice: this provider's.
             self.initial["url"] = provider.default_url
         if self.editing:
             f["name"].disabled = True
@@ -148,10 +171,8 @@ class RegistryForm(
             self.initial["repositories"] = "\n".join(self.initial["repositories"])
         self.initial.setdefault("is_default", self.instance.is_default)
         self.style_widgets()
-        for name in REFRESH_FIELDS:
-            # htmx posts the form to this same page, which answers with the fields for
-            # the new choice (the target comes from the template's wrapper).
-            f[name].widget.attrs.update({"hx-post": "", "hx-vals": '{"_refresh": "1"}'})
+        for name, attrs in REFRESH_FIELDS.items():
+            f[name].widget.attrs.update(attrs)
 
     # --- what the template shows -------------------------------------------------
 
