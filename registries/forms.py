@@ -52,6 +52,38 @@ REFRESH_FIELDS = {
 }
 
 
+class RepositoryListField(forms.CharField):
+    """The "List of repositories" (a list in the model) as text: one path per line (commas work
+    too). The model trims, deduplicates and checks each path."""
+
+    widget = forms.Textarea
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "List of repositories")
+        kwargs.setdefault(
+            "help_text",
+            "Repository paths inside the registry that hold Helm charts. One repository path "
+            "per line (commas work too).",
+        )
+        super().__init__(**kwargs)
+        self.widget.attrs.update(
+            {"rows": 3, "spellcheck": "false", "placeholder": "charts/stable\nteam/apps"}
+        )
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def prepare_initial(self, initial: dict, name: str = "repositories") -> None:
+        """The instance's list as the text the form shows (and posts back unchanged)."""
+        if isinstance(initial.get(name), list | tuple):
+            initial[name] = self.prepare_value(initial[name])
+
+    def to_python(self, value) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return [path for path in re.split(r"[\r\n,]+", text) if path.strip()]
+
+
 class RegistryForm(
     ModelRulesFormMixin, StyledFormMixin, CheckedSaveForm, ConnectionFieldsForm, forms.ModelForm
 ):
@@ -68,13 +100,7 @@ class RegistryForm(
         required=False,
         help_text="Or paste the file's content above.",
     )
-    repositories = forms.CharField(
-        label="List of repositories",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "charts/stable\nteam/apps"}),
-        help_text="Repository paths inside the registry that hold Helm charts, one per line "
-        "(commas work too).",
-    )
+    repositories = RepositoryListField()
     is_default = forms.BooleanField(label="Set as default registry", required=False)
     save_without_checking = forms.BooleanField(
         label=CheckedSaveForm.base_fields["save_without_checking"].label,
@@ -167,8 +193,7 @@ class RegistryForm(
                 f["secret"].help_text = KEEP_SECRET_HELP
         else:
             f["name"].help_text = NAME_HELP
-        if isinstance(self.initial.get("repositories"), list):  # from the instance
-            self.initial["repositories"] = "\n".join(self.initial["repositories"])
+        f["repositories"].prepare_initial(self.initial)
         self.initial.setdefault("is_default", self.instance.is_default)
         self.style_widgets()
         for name, attrs in REFRESH_FIELDS.items():
@@ -237,10 +262,6 @@ class RegistryForm(
         return self.provider_obj.is_oci
 
     # --- rules ---------------------------------------------------------------
-
-    def clean_repositories(self) -> list[str]:
-        # One per line (commas work too); the model trims, deduplicates and checks each path.
-        return re.split(r"[\n,]+", self.cleaned_data.get("repositories") or "")
 
     def clean_secret_file(self):
         upload = self.cleaned_data.get("secret_file")
