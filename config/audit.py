@@ -105,21 +105,63 @@ def record_delete(user, obj: models.Model) -> AuditEntry | None:
 
 
 @cache
-def _hidden_by_type() -> dict[str, frozenset[str]]:
-    """Per logged object type (a model's verbose name), the bookkeeping fields not shown."""
-    return {
-        str(model._meta.verbose_name): frozenset(
-            f.name
-            for f in model._meta.concrete_fields
-            if is_bookkeeping(f) and not isinstance(f, models.BinaryField)
-        )
-        for model in apps.get_models()
+def _models_by_type() -> dict[str, type[models.Model]]:
+    """Each logged object type (a model's verbose name) and its model."""
+    return {str(model._meta.verbose_name): model for model in apps.get_models()}
+
+
+def _hidden(model: type[models.Model] | None) -> frozenset[str]:
+    """A model's bookkeeping fields, which the log does not show."""
+    if model is None:
+        return frozenset()
+    return frozenset(
+        f.name
+        for f in model._meta.concrete_fields
+        if is_bookkeeping(f) and not isinstance(f, models.BinaryField)
+    )
+
+
+def _foreign_key(model: type[models.Model] | None, name: str) -> models.Field | None:
+    if model is None:
+        return None
+    field = next((f for f in model._meta.concrete_fields if f.name == name), None)
+    return field if field is not None and field.is_relation else None
+
+
+def show_changes(entries: list[AuditEntry]) -> None:
+    """Give each entry ``shown_changes``: its changed fields as the log shows them, without
+    bookkeeping fields (which entries written before they were left out may hold), and with
+    the ids older entries logged for foreign keys shown as names (one query per model)."""
+    by_type = _models_by_type()
+    rows: list[list[tuple[str, Any, models.Field | None]]] = []
+    wanted: dict[Any, set[int]] = {}
+    for entry in entries:
+        model = by_type.get(entry.object_type)
+        changes = entry.changes if isinstance(entry.changes, dict) else {}
+        row = []
+        for name, change in changes.items():
+            if name in _hidden(model):
+                continue
+            field = _foreign_key(model, name) if isinstance(change, list) else None
+            if field is not None:
+                ids = {v for v in change if isinstance(v, int) and not isinstance(v, bool)}
+                wanted.setdefault(field.related_model, set()).update(ids)
+            row.append((name, change, field))
+        rows.append(row)
+    names = {
+        related: {pk: str(obj) for pk, obj in related._default_manager.in_bulk(ids).items()}
+        for related, ids in wanted.items()
+        if ids
     }
 
+    def named(related, value):
+        if not isinstance(value, int) or isinstance(value, bool) or related not in names:
+            return value
+        return names[related].get(value, f"{related._meta.verbose_name} {value} (deleted)")
 
-def shown_changes(entry: AuditEntry) -> list[tuple[str, list]]:
-    """The entry's changed fields as the log shows them: without bookkeeping fields (which
-    entries written before they were left out may hold)."""
-    hidden = _hidden_by_type().get(entry.object_type, frozenset())
-    changes = entry.changes if isinstance(entry.changes, dict) else {}
-    return [(name, change) for name, change in changes.items() if name not in hidden]
+    for entry, row in zip(entries, rows, strict=True):
+        shown = [
+            (name, change if field is None else [named(field.related_model, v) for v in change])
+            for name, change, field in row
+        ]
+        setattr(entry, "shown_changes", shown)  # noqa: B010  (a display attribute, not a field)

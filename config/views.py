@@ -400,8 +400,7 @@ class AuditLogView(ObjectListView):
             number = 1
         page = Paginator(entries, self.page_size).get_page(number)
         rows = list(page)
-        for row in rows:
-            row.shown_changes = audit.shown_changes(row)
+        audit.show_changes(rows)
         context = {
             "objects": rows,
             "page": page,

@@ -39,6 +39,19 @@ def test_a_foreign_key_change_is_logged_and_shown_by_name(admin_client):
     assert "<code>cluster</code>: — → prod" in html
 
 
+def test_ids_older_entries_logged_for_foreign_keys_are_shown_as_names(admin_client):
+    cluster = ClusterFactory(name="prod")
+    entry(
+        object_type="environment", object_repr="prod-web", changes={"cluster": [None, cluster.pk]}
+    )
+    entry(object_type="environment", object_repr="gone-web", changes={"cluster": [None, 999]})
+
+    html = admin_client.get(URL).content.decode()
+
+    assert "<code>cluster</code>: — → prod<" in html
+    assert "<code>cluster</code>: — → cluster 999 (deleted)<" in html
+
+
 def test_bookkeeping_fields_are_not_logged():
     cluster = ClusterFactory(name="prod")
     rule = RegistryAccess.objects.create(registry=RegistryFactory(), ecr_token="t0ken")
