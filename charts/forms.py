@@ -18,20 +18,20 @@ from charts.uploads import (
 )
 from config.forms import (
     KEEP_SECRET_HELP,
+    CheckedSaveForm,
     ConnectionFieldsForm,
     ModelRulesFormMixin,
     SecretField,
     StyledFormMixin,
+    refresh_attrs,
 )
 
-# Inputs whose change re-renders the fields that depend on them (htmx).
-REFRESH_FIELDS = ("access", "connection_method", "tls_mode")
 # A change to any of these means the index must be fetched again from scratch.
 CONNECTION_FIELDS = ("url", "access", "username", "password")
 
 
 class HelmRepositoryForm(
-    ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, forms.ModelForm
+    ModelRulesFormMixin, StyledFormMixin, CheckedSaveForm, ConnectionFieldsForm, forms.ModelForm
 ):
     access = forms.ChoiceField(
         label="Repository type", choices=HelmRepository.Access.choices, widget=forms.RadioSelect
@@ -70,16 +70,18 @@ class HelmRepositoryForm(
         state = self.data if self.is_bound else {**self.initial}
         self.access = state.get("access") or self.instance.access or HelmRepository.Access.PUBLIC
         self.init_connection_fields(state, tls_label="TLS")
+        self.fields["save_without_checking"].help_text = (
+            "For a repository the dashboard cannot reach: it is saved without reading its "
+            "index.yaml first."
+        )
         if self.editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name cannot be changed."
             if self.instance.password:
                 self.fields["password"].help_text = KEEP_SECRET_HELP
-        for name in REFRESH_FIELDS:
-            self.fields[name].widget.attrs.update(
-                {"hx-post": "", "hx-vals": '{"_refresh": "1"}', "hx-target": "#repository-form",
-                 "hx-select": "#repository-form", "hx-swap": "outerHTML"}
-            )  # fmt: skip
+        # Only the credentials depend on the access type (the connection method's and TLS
+        # mode's fields are ConnectionFieldsForm's).
+        self.fields["access"].widget.attrs.update(refresh_attrs("helm-credentials"))
 
     @property
     def show_credentials(self) -> bool:

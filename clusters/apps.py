@@ -17,6 +17,17 @@ class ClustersConfig(AppConfig):
         impact.register(Cluster, cluster_impact)
         impact.register(Environment, environment_impact)
 
+        # A cluster's last known health (the list shows it).
+        badges.declare(
+            Cluster,
+            "health",
+            {
+                Cluster.Health.UNKNOWN: "secondary",
+                Cluster.Health.OK: "success",
+                Cluster.Health.FAILED: "danger",
+            },
+        )
+
         # The colour of each pull-secret target status, wherever it is shown.
         Status = PullSecretTarget.Status
         badges.declare(

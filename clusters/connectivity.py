@@ -1,4 +1,5 @@
-""" "Test connection" for a cluster: the server's version, and what the token may do."""
+""" "Test connection" for a cluster: the server's version, and what the token may do in
+every namespace Wharf keeps pull secrets in."""
 
 from __future__ import annotations
 
@@ -15,45 +16,59 @@ class ConnectionCheck:
     steps: list[str] = field(default_factory=list)
 
 
-def check_connection(cluster: Cluster, namespace: str = "") -> ConnectionCheck:
-    """Ask ``cluster`` (saved or not) for its version and the token's rights; never raises."""
-    namespace = namespace or _first_namespace(cluster)
+def check_connection(cluster: Cluster) -> ConnectionCheck:
+    """Ask ``cluster`` (saved or not) for its version and the token's rights in each of its
+    environment namespaces (``default`` while it has none); never raises."""
+    namespaces = _namespaces(cluster)
     steps: list[str] = []
     try:
         with kube.KubeClient(cluster.connection()) as api:
-            access = api.check_secret_access(namespace)
+            checks = api.check_secret_access_in(namespaces)
     except kube.KubeError as exc:
         return ConnectionCheck(False, str(exc), steps)
-    steps.append(f"Connected to Kubernetes {access.version} at {cluster.api_url}.")
-    unknown = [verb for verb, allowed in access.allowed.items() if allowed is None]
-    denied = [verb for verb, allowed in access.allowed.items() if allowed is False]
+    steps.append(f"Connected to Kubernetes {checks[0].version} at {cluster.api_url}.")
+    denied = [
+        (access.namespace, [verb for verb, ok in access.allowed.items() if ok is False])
+        for access in checks
+    ]
+    denied = [(namespace, verbs) for namespace, verbs in denied if verbs]
+    if denied:
+        where = "; ".join(f"{', '.join(verbs)} secrets in namespace {ns}" for ns, verbs in denied)
+        return ConnectionCheck(
+            False,
+            f"The token may not {where}: give its service account a role that may list, get, "
+            "create, patch and delete secrets there.",
+            steps,
+        )
+    unknown = [a.namespace for a in checks if any(ok is None for ok in a.allowed.values())]
     if unknown:
         return ConnectionCheck(
             True,
-            f"The server did not say whether the token may use secrets in namespace {namespace} "
-            "(no SelfSubjectAccessReview answer); the first reconcile will tell.",
+            "The server did not say whether the token may use secrets in "
+            f"{_named(unknown)} (no SelfSubjectAccessReview answer); the first reconcile will "
+            "tell.",
             steps,
         )
-    if denied:
-        return ConnectionCheck(
-            False,
-            f"The token may not {', '.join(denied)} secrets in namespace {namespace}: give its "
-            "service account a role that may list, get, create, patch and delete secrets.",
-            steps,
-        )
-    if access.patch_service_accounts is False:
+    no_patch = [a.namespace for a in checks if a.patch_service_accounts is False]
+    if no_patch:
         steps.append(
-            "The token may not patch service accounts: untick “Add to the default service "
-            "account” on the registries' credential access, or grant it that right."
+            f"The token may not patch service accounts in {_named(no_patch)}: untick “Add to "
+            "the default service account” on the registries' credential access, or grant it "
+            "that right."
         )
     return ConnectionCheck(
-        True, f"The token may list and write secrets in namespace {namespace}.", steps
+        True, f"The token may list and write secrets in {_named(namespaces)}.", steps
     )
 
 
-def _first_namespace(cluster: Cluster) -> str:
+def _named(namespaces: list[str]) -> str:
+    label = "namespace" if len(namespaces) == 1 else "namespaces"
+    return f"{label} {', '.join(namespaces)}"
+
+
+def _namespaces(cluster: Cluster) -> list[str]:
     if cluster.pk:
-        namespace = cluster.environments.values_list("namespace", flat=True).first()
-        if namespace:
-            return namespace
-    return "default"
+        namespaces = sorted(set(cluster.environments.values_list("namespace", flat=True)))
+        if namespaces:
+            return namespaces
+    return ["default"]

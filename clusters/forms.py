@@ -6,10 +6,16 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from clusters.models import Cluster, Environment, RegistryAccess
-from config.forms import KEEP_SECRET_HELP, ModelRulesFormMixin, SecretField, StyledFormMixin
+from config.forms import (
+    KEEP_SECRET_HELP,
+    CheckedSaveForm,
+    ModelRulesFormMixin,
+    SecretField,
+    StyledFormMixin,
+)
 
 
-class ClusterForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
+class ClusterForm(ModelRulesFormMixin, StyledFormMixin, CheckedSaveForm, forms.ModelForm):
     api_url = forms.URLField(label="API server URL", max_length=255, assume_scheme="https")
     token = SecretField(label="Bearer token", multiline=False)
 
@@ -28,13 +34,29 @@ class ClusterForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
             self.fields["name"].disabled = True
             if self.instance.token:
                 self.fields["token"].help_text = KEEP_SECRET_HELP
+        self.fields["save_without_checking"].help_text = (
+            "For a cluster the dashboard cannot reach yet: it is saved unchecked, and its "
+            "reconciles say what fails."
+        )
 
     def clean(self):
         # The cluster's rules are the model's (Cluster.clean(), run by _post_clean).
         data = super().clean()
-        if not (data.get("token") or "").strip() and self.instance.pk:
+        self.token_typed = bool((data.get("token") or "").strip())
+        if not self.token_typed and self.instance.pk:
             data["token"] = self.instance.token  # blank keeps the stored one
         return data
+
+    def connection_changed(self) -> bool:
+        """Whether a save changes how Wharf reaches the API server (or makes it reach it)."""
+        if self.instance.pk is None or self.token_typed:
+            return True
+        watched = {"api_url", "ca_certificate", "skip_tls_verify", "active"}
+        return bool(watched & set(self.changed_data))
+
+    def needs_connection_check(self) -> bool:
+        # Wharf contacts only active clusters: an inactive one is saved as it is.
+        return bool(self.cleaned_data.get("active")) and super().needs_connection_check()
 
 
 class EnvironmentForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):

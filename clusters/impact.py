@@ -23,37 +23,51 @@ def _places(targets: Iterable[PullSecretTarget]) -> str:
     )
 
 
-def _split(targets: Iterable[PullSecretTarget]) -> tuple[list, list]:
-    """(targets whose secret Wharf wrote, targets that reference a user's own secret)."""
+def _split(targets: Iterable[PullSecretTarget]) -> tuple[list, list, bool]:
+    """(targets whose secret Wharf wrote, targets that reference a user's own secret, and
+    whether Wharf listed any of them in default ServiceAccounts)."""
     targets = list(targets)
-    referencing = set(
-        RegistryAccess.objects.filter(
-            registry__in={t.registry_id for t in targets},
-            credentials=RegistryAccess.Credentials.SECRET,
-        ).values_list("registry_id", flat=True)
+    rules = {
+        rule.registry_id: rule
+        for rule in RegistryAccess.objects.filter(registry__in={t.registry_id for t in targets})
+    }
+
+    def referencing(target) -> bool:
+        rule = rules.get(target.registry_id)
+        return rule is not None and not rule.uses_registry_credentials
+
+    owned = [t for t in targets if not referencing(t)]
+    kept = [t for t in targets if referencing(t)]
+    # A target without a rule (it went meanwhile) was listed as the default rule does.
+    listed = any(
+        rules[t.registry_id].add_to_default_service_account if t.registry_id in rules else True
+        for t in targets
     )
-    owned = [t for t in targets if t.registry_id not in referencing]
-    kept = [t for t in targets if t.registry_id in referencing]
-    return owned, kept
+    return owned, kept, listed
 
 
-def _lines(owned: list, kept: list, *, where: bool = True) -> list[str]:
+def _lines(owned: list, kept: list, listed: bool) -> list[str]:
     lines = []
     if owned:
-        secrets = count(len(owned), "pull secret")
-        place = f" ({_places(owned)})" if where else ""
+        entries = ", and the entries it added to ServiceAccounts" if listed else ""
         lines.append(
-            f"Wharf removes {secrets} it wrote{place}, where the cluster is reachable, and "
-            "the entries it added to ServiceAccounts."
+            f"Wharf removes {count(len(owned), 'pull secret')} it wrote ({_places(owned)}), "
+            f"where the cluster is reachable{entries}."
         )
     if kept:
+        one = len(kept) == 1
+        it, they = ("it", "it") if one else ("them", "they")
         names = ", ".join(sorted({t.secret_name for t in kept}))
-        place = f" ({_places(kept)})" if where else ""
+        after = (
+            f" Wharf takes {it} off the default ServiceAccounts it added {it} to, and its "
+            f"status of {it} goes."
+            if listed
+            else f" Only Wharf's status of {it} goes."
+        )
         lines.append(
-            f"{count(len(kept), 'referenced secret')} ({names}){place} "
-            f"{'is' if len(kept) == 1 else 'are'} yours, not Wharf's: "
-            f"{'it stays' if len(kept) == 1 else 'they stay'} in the cluster; only "
-            "Wharf's status of them goes."
+            f"{count(len(kept), 'referenced secret')} ({names}) ({_places(kept)}) "
+            f"{'is' if one else 'are'} yours, not Wharf's: {they} "
+            f"{'stays' if one else 'stay'} in the cluster.{after}"
         )
     return lines
 
@@ -76,6 +90,13 @@ def cluster_impact(cluster: Cluster) -> list[str]:
             f"Its {count(len(environments), 'environment')} "
             f"{'goes' if len(environments) == 1 else 'go'} with it: {', '.join(environments)}."
         )
+    if not cluster.active:
+        # Wharf contacts no inactive cluster, not even to clean up before it goes.
+        lines.append(
+            "It is inactive: Wharf does not contact it, so the pull secrets it wrote there "
+            "before stay."
+        )
+        return lines
     targets = cluster.targets.select_related("cluster")
     if not targets:
         lines.append("Wharf keeps no pull secrets in it.")

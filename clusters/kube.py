@@ -172,14 +172,20 @@ class KubeClient:
     def check_secret_access(self, namespace: str) -> AccessCheck:
         """The server version, and whether the token may use secrets in ``namespace``
         (and patch its service accounts)."""
+        return self.check_secret_access_in([namespace])[0]
+
+    def check_secret_access_in(self, namespaces: list[str]) -> list[AccessCheck]:
+        """The server version (asked once), and the token's rights in each of ``namespaces``."""
         version = self.server_version()
-        allowed = {verb: self.may(verb, "secrets", namespace) for verb in SECRET_VERBS}
-        return AccessCheck(
-            version=version,
-            namespace=namespace,
-            allowed=allowed,
-            patch_service_accounts=self.may("patch", "serviceaccounts", namespace),
-        )
+        return [
+            AccessCheck(
+                version=version,
+                namespace=namespace,
+                allowed={verb: self.may(verb, "secrets", namespace) for verb in SECRET_VERBS},
+                patch_service_accounts=self.may("patch", "serviceaccounts", namespace),
+            )
+            for namespace in namespaces
+        ]
 
     def may(self, verb: str, resource: str, namespace: str) -> bool | None:
         """A SelfSubjectAccessReview; None when the server gives no answer."""

@@ -14,6 +14,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 
 from clusters import kube
 from config.crypto import EncryptedTextField
@@ -56,6 +57,11 @@ def normalise_api_url(value: str) -> str:
     return url
 
 
+# What reaching a cluster depends on, and what its health record is made of.
+CONNECTION_FIELDS = ("api_url", "token", "ca_certificate", "skip_tls_verify")
+HEALTH_FIELDS = ("health", "health_message", "health_checked_at")
+
+
 class Cluster(Leased):
     """A Kubernetes cluster Wharf keeps pull secrets in; its lease is the reconcile lock."""
 
@@ -79,6 +85,19 @@ class Cluster(Leased):
 
     last_reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", "Not checked yet"
+        OK = "ok", "Reachable"
+        FAILED = "failed", "Failing"
+
+    # What the last Test connection of the saved settings, checked save or reconcile found:
+    # the list shows it, and never asks the cluster itself.
+    health = models.CharField(
+        max_length=10, choices=Health.choices, default=Health.UNKNOWN, editable=False
+    )
+    health_message = models.TextField(blank=True, editable=False)
+    health_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,10 +115,34 @@ class Cluster(Leased):
     @classmethod
     def lease_protected_fields(cls) -> tuple[str, ...]:
         # Written only by reconciles: a stale form or admin save must not put it back.
-        return (*super().lease_protected_fields(), "last_reconciled_at")
+        return (
+            *super().lease_protected_fields(),
+            "last_reconciled_at",
+            *HEALTH_FIELDS,
+        )
 
     def get_absolute_url(self) -> str:
         return reverse("clusters:cluster_edit", args=[self.pk])
+
+    def record_health(self, ok: bool, message: str) -> None:
+        """Keep what a check or reconcile of the stored settings found (one UPDATE: a form
+        or reconcile saving this row meanwhile keeps it)."""
+        self.health = self.Health.OK if ok else self.Health.FAILED
+        self.health_message = message
+        self.health_checked_at = timezone.now()
+        Cluster.objects.filter(pk=self.pk).update(
+            **{name: getattr(self, name) for name in HEALTH_FIELDS}
+        )
+
+    def same_connection_as_stored(self) -> bool:
+        """Whether this (maybe edited, unsaved) instance reaches the cluster as the stored row
+        does: only then does a check of it say anything about the saved cluster."""
+        if self.pk is None:
+            return False
+        stored = Cluster.objects.filter(pk=self.pk).first()
+        return stored is not None and all(
+            getattr(stored, name) == getattr(self, name) for name in CONNECTION_FIELDS
+        )
 
     def clean(self) -> None:
         """Normalise and check the API server URL, the token (a stored one counts) and the TLS

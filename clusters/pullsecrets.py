@@ -301,6 +301,10 @@ def _reconcile_run(
             last_checked=timezone.now(),
         )
     Cluster.objects.filter(pk=cluster.pk).update(last_reconciled_at=timezone.now())
+    if cluster.active:  # an inactive cluster was not asked anything
+        cluster.record_health(
+            not result.error, result.error or "The last reconcile reached the API server."
+        )
     if results is not None:
         results.append(result)
     fields = {

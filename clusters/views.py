@@ -123,7 +123,17 @@ class ClusterEditView(ObjectEditView):
         return context
 
     def check_connection(self, obj):
-        return check_connection(obj)
+        result = check_connection(obj)
+        if obj.same_connection_as_stored():
+            # A check of the saved settings is the cluster's health, which its list shows.
+            obj.record_health(result.ok, result.message)
+        return result
+
+    def save(self, form):
+        cluster = super().save(form)
+        if self.save_check is not None:
+            cluster.record_health(self.save_check.ok, self.save_check.message)
+        return cluster
 
 
 class ClusterDeleteView(ObjectDeleteView):

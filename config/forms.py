@@ -13,15 +13,39 @@ from config.validators import validate_pem_certificates
 
 __all__ = [
     "KEEP_SECRET_HELP",
+    "CheckedSaveForm",
     "ConnectionFieldsForm",
     "ModelRulesFormMixin",
     "ProxyUrlField",
     "SecretField",
     "StyledFormMixin",
+    "refresh_attrs",
     "validate_pem_certificates",
 ]
 
 KEEP_SECRET_HELP = "Leave blank to keep the stored value."
+
+
+def refresh_attrs(fragment: str, *, also: str = "") -> dict[str, str]:
+    """htmx attributes for an input whose change re-renders only the fields that depend on it.
+
+    htmx posts the form to its own page with ``_refresh``; the view answers with the page for
+    the new choice, of which only the element ``#fragment`` (and the ``also`` elements, out of
+    band) is swapped in: everything else, and anything typed meanwhile (static/wharf.js), stays
+    as it is. One form's refreshes run one at a time, the latest queued, so a slow answer
+    never lands after a later one.
+    """
+    attrs = {
+        "hx-post": "",
+        "hx-vals": '{"_refresh": "1"}',
+        "hx-target": f"#{fragment}",
+        "hx-select": f"#{fragment}",
+        "hx-swap": "outerHTML",
+        "hx-sync": "closest form:queue last",
+    }
+    if also:
+        attrs["hx-select-oob"] = also
+    return attrs
 
 
 class SecretField(forms.CharField):
@@ -115,6 +139,27 @@ class ModelRulesFormMixin:
         return None
 
 
+class CheckedSaveForm(forms.Form):
+    """A form whose save is refused when "Test connection" fails, unless the user ticks
+    "Save without checking the connection" (``ObjectEditView.before_save`` runs the check).
+
+    Mixed into a ModelForm that defines ``connection_changed()``: an edit that leaves the
+    connection as it was is not checked again.
+    """
+
+    save_without_checking = forms.BooleanField(
+        label="Save without checking the connection",
+        required=False,
+        help_text="For a server the dashboard cannot reach: the settings are saved unchecked.",
+    )
+
+    def connection_changed(self) -> bool:
+        raise NotImplementedError
+
+    def needs_connection_check(self) -> bool:
+        return not self.cleaned_data.get("save_without_checking") and self.connection_changed()
+
+
 class ProxyUrlField(forms.CharField):
     """The proxy URL; a pasted ``user:password@`` is never rendered back (it is moved out)."""
 
@@ -202,6 +247,10 @@ class ConnectionFieldsForm(forms.Form):
         )
         f["ca_certificate"].label = "CA certificate (PEM)"
         f["ca_certificate"].widget.attrs.update({"rows": 4, "spellcheck": "false"})
+        # A new choice re-renders only its own fields (partials/_connection_fields.html and
+        # the CA certificate's wrapper).
+        f["connection_method"].widget.attrs.update(refresh_attrs("connection-dependent"))
+        f["tls_mode"].widget.attrs.update(refresh_attrs("tls-dependent"))
         if instance.pk is not None:
             for name in self.CONNECTION_SECRETS:
                 if getattr(instance, name):

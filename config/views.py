@@ -25,6 +25,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import models, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -39,6 +40,7 @@ from config import audit
 from config.forms import SecretField
 from config.impact import impact_of
 from config.models import AuditEntry
+from config.params import ParamError, date_param, page_param, text_param
 
 
 class SignedInView(View):
@@ -230,7 +232,23 @@ class ObjectEditView(ObjectView):
         return self.render_form(request, form, obj)
 
     def before_save(self, request, form) -> str:
-        return ""
+        """A last check that can refuse the save: by default, the connection check of a form
+        that asks for one (:class:`config.forms.CheckedSaveForm`)."""
+        needs_check = getattr(form, "needs_connection_check", None)
+        if not self.can_test_connection or needs_check is None or not needs_check():
+            return ""
+        result = self.check_connection(form.instance)
+        self.save_check = result
+        if result.ok:
+            return ""
+        return (
+            f"Nothing was saved: the connection check failed. {result.message} "
+            f"If the dashboard cannot reach this {self.model._meta.verbose_name}, tick "
+            "“Save without checking the connection” and save again."
+        )
+
+    # The result of the connection check the save ran (None: it ran none).
+    save_check = None
 
     # "Test connection": subclasses that have one return a result with ``ok``, ``message``
     # and ``steps`` for an object built from the form (saved or not).
@@ -340,10 +358,64 @@ class HomeView(SignedInView):
 
 
 class AuditLogView(ObjectListView):
+    """The audit log, newest first, 50 a page; filtered by object type, user and dates. A
+    filter that means nothing is named on the page (400) and left out; the others apply."""
+
     model = AuditEntry
-    queryset = AuditEntry.objects.select_related("user")
+    queryset = AuditEntry.objects.all()
     template_name = "audit_log.html"
     screen_title = "Audit log"
+    page_size = 50
 
-    def get_queryset(self):
-        return super().get_queryset()[:200]
+    def get(self, request):
+        entries = self.get_queryset()
+        problems: list[str] = []
+        types = sorted(set(AuditEntry.objects.values_list("object_type", flat=True)))
+        kind = text_param(request, "type", limit=100)
+        if kind and kind not in types:
+            problems.append(f"No object type “{kind}” in the log: pick one from the list.")
+        elif kind:
+            entries = entries.filter(object_type=kind)
+        username = text_param(request, "user", limit=150)
+        if username:
+            entries = entries.filter(username=username)
+        dates = {}
+        for name in ("since", "until"):
+            try:
+                dates[name] = date_param(request, name)
+            except ParamError as exc:
+                problems.append(str(exc))
+        since, until = dates.get("since"), dates.get("until")
+        if since and until and since > until:
+            problems.append("The start date is after the end date: nothing could match.")
+        else:
+            if since:
+                entries = entries.filter(created_at__date__gte=since)
+            if until:
+                entries = entries.filter(created_at__date__lte=until)
+        try:
+            number = page_param(request)
+        except ParamError as exc:
+            problems.append(str(exc))
+            number = 1
+        page = Paginator(entries, self.page_size).get_page(number)
+        rows = list(page)
+        audit.show_changes(rows)
+        context = {
+            "objects": rows,
+            "page": page,
+            **self.screen_context(),
+            "problems": problems,
+            "types": types,
+            "usernames": sorted(
+                set(AuditEntry.objects.exclude(username="").values_list("username", flat=True))
+            ),
+            "filters": {
+                "type": kind,
+                "user": username,
+                "since": since.isoformat() if since else "",
+                "until": until.isoformat() if until else "",
+            },
+            "filtered": bool(kind or username or since or until),
+        }
+        return render(request, self.template_name, context, status=400 if problems else 200)

@@ -1,11 +1,23 @@
 from django.contrib import admin
 
-from config.admin import AuditedAdmin
+from config.admin import AuditedAdmin, RulesAdminForm
+from registries.forms import RepositoryListField
 from registries.models import Registry
+
+
+class RegistryAdminForm(RulesAdminForm):
+    """The repository list as one path per line, as on Wharf's own form (not raw JSON)."""
+
+    repositories = RepositoryListField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["repositories"].prepare_initial(self.initial)
 
 
 @admin.register(Registry)
 class RegistryAdmin(AuditedAdmin):
+    form = RegistryAdminForm
     list_display = (
         "name", "provider", "url", "registry_type", "push_images", "push_helm",
         "chart_source", "is_default", "has_credentials", "updated_at",

@@ -15,10 +15,12 @@ from django.db import transaction
 
 from config.forms import (
     KEEP_SECRET_HELP,
+    CheckedSaveForm,
     ConnectionFieldsForm,
     ModelRulesFormMixin,
     SecretField,
     StyledFormMixin,
+    refresh_attrs,
 )
 from registries.models import Registry
 from registries.providers import (
@@ -26,6 +28,7 @@ from registries.providers import (
     AUTH_JSON_KEY,
     AUTH_LABELS,
     PROVIDER_CHOICES,
+    PROVIDERS,
     EcrProvider,
     get_provider,
 )
@@ -33,21 +36,57 @@ from registries.providers import (
 MAX_JSON_KEY_BYTES = 64 * 1024
 
 DEFAULT_PROVIDER = PROVIDER_CHOICES[0][0]
+DEFAULT_URLS = {"", *(p.default_url for p in PROVIDERS.values())}
 NAME_HELP = "3–30 characters: lowercase letters, digits and -, starting with a letter."
 
 
-# Inputs whose change re-renders the provider-dependent part of the form (htmx).
-REFRESH_FIELDS = (
-    "provider",
-    "registry_type",
-    "auth_type",
-    "connection_method",
-    "tls_mode",
-    "chart_source",
-)
+# Inputs whose change re-renders the fields that depend on them (htmx), and which fields
+# those are (elements of registries/partials/_form_body.html); the connection method's and
+# TLS mode's are ConnectionFieldsForm's.
+REFRESH_FIELDS = {
+    # The URL's placeholder and default, and the registry types offered, are the provider's.
+    "provider": refresh_attrs("registry-dependent", also="#help-url,#id_url,#field-registry_type"),
+    "registry_type": refresh_attrs("registry-dependent"),
+    "auth_type": refresh_attrs("registry-credentials"),
+    "chart_source": refresh_attrs("registry-repositories"),
+}
 
 
-class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, forms.ModelForm):
+class RepositoryListField(forms.CharField):
+    """The "List of repositories" (a list in the model) as text: one path per line (commas work
+    too). The model trims, deduplicates and checks each path."""
+
+    widget = forms.Textarea
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "List of repositories")
+        kwargs.setdefault(
+            "help_text",
+            "Repository paths inside the registry that hold Helm charts. One repository path "
+            "per line (commas work too).",
+        )
+        super().__init__(**kwargs)
+        self.widget.attrs.update(
+            {"rows": 3, "spellcheck": "false", "placeholder": "charts/stable\nteam/apps"}
+        )
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def prepare_initial(self, initial: dict, name: str = "repositories") -> None:
+        """The instance's list as the text the form shows (and posts back unchanged)."""
+        if isinstance(initial.get(name), list | tuple):
+            initial[name] = self.prepare_value(initial[name])
+
+    def to_python(self, value) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return [path for path in re.split(r"[\r\n,]+", text) if path.strip()]
+
+
+class RegistryForm(
+    ModelRulesFormMixin, StyledFormMixin, CheckedSaveForm, ConnectionFieldsForm, forms.ModelForm
+):
     provider = forms.ChoiceField(label="Registry provider", choices=PROVIDER_CHOICES)
     registry_type = forms.ChoiceField(
         label="Registry type", choices=Registry.Type.choices, widget=forms.RadioSelect
@@ -61,16 +100,10 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
         required=False,
         help_text="Or paste the file's content above.",
     )
-    repositories = forms.CharField(
-        label="List of repositories",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "charts/stable\nteam/apps"}),
-        help_text="Repository paths inside the registry that hold Helm charts, one per line "
-        "(commas work too).",
-    )
+    repositories = RepositoryListField()
     is_default = forms.BooleanField(label="Set as default registry", required=False)
     save_without_checking = forms.BooleanField(
-        label="Save without checking the connection",
+        label=CheckedSaveForm.base_fields["save_without_checking"].label,
         required=False,
         help_text="For a registry the dashboard cannot reach: the credentials are saved unchecked.",
     )
@@ -109,7 +142,15 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
         state = self.data if self.is_bound else self.initial
         self.provider_obj = get_provider(state.get("provider") or DEFAULT_PROVIDER)
         provider = self.provider_obj
-        self.public = state.get("registry_type") == Registry.Type.PUBLIC and provider.is_oci
+        # Only the choices the provider takes are offered, its first (the seed's default)
+        # picked; a submitted one it refuses is left for the model to explain.
+        submitted_type = state.get("registry_type")
+        self.registry_type = (
+            submitted_type
+            if submitted_type in provider.registry_types
+            else provider.registry_types[0]
+        )
+        self.public = self.registry_type == Registry.Type.PUBLIC
         self.auth_type = (
             state.get("auth_type")
             if state.get("auth_type") in provider.auth_types
@@ -121,7 +162,15 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
         f = self.fields
         f["provider"].initial = provider.key
         f["auth_type"].choices = [(k, AUTH_LABELS[k]) for k in provider.auth_types]
-        f["auth_type"].initial = self.auth_type
+        if not self.is_bound or submitted_type == self.registry_type:
+            f["registry_type"].choices = [
+                (k, label) for k, label in Registry.Type.choices if k in provider.registry_types
+            ]
+        if not self.is_bound:
+            # Over the instance's values (a new registry has none): what the form shows.
+            self.initial["provider"] = provider.key
+            self.initial["registry_type"] = self.registry_type
+            self.initial["auth_type"] = self.auth_type
         f["url"].help_text = provider.url_help
         f["url"].required = False  # the provider says what is missing, or fills its default
         f["url"].widget.attrs["placeholder"] = provider.default_url or provider.url_help
@@ -132,7 +181,10 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
         if self.auth_type == AUTH_JSON_KEY:
             # Another id, so that a password typed for another provider is not kept here.
             f["secret"].widget.attrs["id"] = "id_secret_json"
-        if provider.default_url and not state.get("url") and not self.is_bound:
+        url = state.get("url") or ""
+        rechosen = url in DEFAULT_URLS and url != self.instance.url  # filled in, not typed
+        if not self.is_bound and (not url or rechosen):
+            # Blank, or another provider's default after a new choice: this provider's.
             self.initial["url"] = provider.default_url
         if self.editing:
             f["name"].disabled = True
@@ -141,14 +193,11 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
                 f["secret"].help_text = KEEP_SECRET_HELP
         else:
             f["name"].help_text = NAME_HELP
-        if isinstance(self.initial.get("repositories"), list):  # from the instance
-            self.initial["repositories"] = "\n".join(self.initial["repositories"])
+        f["repositories"].prepare_initial(self.initial)
         self.initial.setdefault("is_default", self.instance.is_default)
         self.style_widgets()
-        for name in REFRESH_FIELDS:
-            # htmx posts the form to this same page, which answers with the fields for
-            # the new choice (the target comes from the template's wrapper).
-            f[name].widget.attrs.update({"hx-post": "", "hx-vals": '{"_refresh": "1"}'})
+        for name, attrs in REFRESH_FIELDS.items():
+            f[name].widget.attrs.update(attrs)
 
     # --- what the template shows -------------------------------------------------
 
@@ -214,10 +263,6 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
 
     # --- rules ---------------------------------------------------------------
 
-    def clean_repositories(self) -> list[str]:
-        # One per line (commas work too); the model trims, deduplicates and checks each path.
-        return re.split(r"[\n,]+", self.cleaned_data.get("repositories") or "")
-
     def clean_secret_file(self):
         upload = self.cleaned_data.get("secret_file")
         if not upload:
@@ -265,11 +310,8 @@ class RegistryForm(ModelRulesFormMixin, StyledFormMixin, ConnectionFieldsForm, f
         return bool(self.data.get("secret")) or bool(self.files.get("secret_file"))
 
     def needs_connection_check(self) -> bool:
-        return (
-            not self.public
-            and not self.cleaned_data.get("save_without_checking")
-            and self.connection_changed()
-        )
+        # A public registry has no credentials to check.
+        return not self.public and super().needs_connection_check()
 
 
 def _truthy(value) -> bool:

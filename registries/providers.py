@@ -25,6 +25,10 @@ AUTH_ACCESS_KEY = "access-key"
 AUTH_PASSWORD = "password"
 AUTH_JSON_KEY = "json-key"
 
+# Registry types (stored in Registry.registry_type; the model's choices label them).
+TYPE_PRIVATE = "private"
+TYPE_PUBLIC = "public"
+
 AUTH_LABELS = {
     AUTH_IAM_ROLE: "EC2 IAM Role",
     AUTH_ACCESS_KEY: "User Auth",
@@ -132,6 +136,11 @@ class Provider:
         if self.host_rule and not self.host_rule.fullmatch(split_url(url)[0]):
             raise ValidationError(self.host_message)
         return url
+
+    @property
+    def registry_types(self) -> tuple[str, ...]:
+        """The registry types (``Registry.Type`` values) it can be, the default first."""
+        return (TYPE_PRIVATE, TYPE_PUBLIC) if self.is_oci else (TYPE_PRIVATE,)
 
     def charts_refusal(self) -> str:
         """Why this provider's registries cannot hold Helm charts, or an empty string."""

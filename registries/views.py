@@ -36,18 +36,6 @@ class RegistryEditView(RegistryScreen, ObjectEditView):
     def save(self, form):
         return save_registry(form)
 
-    def before_save(self, request, form) -> str:
-        if not form.needs_connection_check():
-            return ""
-        result = check_connection(form.instance)
-        if result.ok:
-            return ""
-        return (
-            f"Nothing was saved: the connection check failed. {result.message} "
-            "If the dashboard cannot reach this registry, tick “Save without checking the "
-            "connection” and save again."
-        )
-
     def check_connection(self, obj):
         return check_connection(obj)
 

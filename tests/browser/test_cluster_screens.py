@@ -87,3 +87,38 @@ def test_add_cluster_and_environment_then_manage_access_and_watch_the_status(
     expect(page.locator("#pull-secrets")).to_contain_text("In sync")
     screenshot("cluster-page-status")
     assert registry.pk
+
+
+def test_a_rejected_token_is_refused_on_save_and_the_list_shows_each_clusters_health(
+    signed_in,
+    live_server,
+    start_fake_cluster,  # noqa: F811 (the fixture imported above)
+    screenshot,
+):
+    page = signed_in
+    fake = start_fake_cluster(namespaces=["web"])
+    page.goto(f"{live_server.url}/global/clusters/add/")
+    page.get_by_label("Name", exact=True).fill("prod")
+    page.get_by_label("API server URL").fill(fake.url)
+    page.get_by_label("Bearer token").fill("not-the-token")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+    expect(page.get_by_role("alert")).to_contain_text("401 Unauthorized")
+    expect(page.get_by_label("Save without checking the connection")).to_be_visible()
+    screenshot("cluster-token-rejected")
+    assert not Cluster.objects.exists()
+
+    page.get_by_label("Bearer token").fill(fake.token)
+    page.get_by_role("button", name="Save").click()
+    row = page.locator("tr[data-cluster=prod]")
+    expect(row.locator(".cluster-health")).to_contain_text("Reachable")
+
+    # Its token is rotated: the next Test connection of the saved cluster records it.
+    fake.token = "rotated-token"
+    page.get_by_role("link", name="prod", exact=True).click()
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#connection-result")).to_contain_text("401 Unauthorized")
+    page.goto(f"{live_server.url}/global/clusters/")
+    expect(row.locator(".cluster-health")).to_contain_text("Failing")
+    expect(row.locator(".cluster-health")).to_contain_text("rejected the bearer token")
+    screenshot("cluster-list-health")

@@ -182,6 +182,7 @@ def test_the_repository_form_saves_the_hosts_and_explains_a_bad_one(admin_client
     data = {
         "name": "stable", "url": "https://charts.example.com", "access": "public",
         "connection_method": "direct", "tls_mode": "secure", "active": "on",
+        "save_without_checking": "on",
     }  # fmt: skip
     page = admin_client.post(
         reverse("charts:helmrepository_add"), {**data, "archive_hosts": "github.com/releases"}

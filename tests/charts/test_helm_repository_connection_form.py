@@ -25,6 +25,7 @@ def repository_data(**overrides) -> dict:
         "connection_method": "direct",
         "tls_mode": "secure",
         "active": "on",
+        "save_without_checking": "on",  # nothing serves charts.example.com
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}

@@ -96,3 +96,42 @@ def test_command_exits_non_zero_with_the_message_on_stderr(chart_registry, tmp_p
 
     assert exit_.value.code == 1
     assert "not a gzip-compressed chart archive" in capsys.readouterr().err
+
+
+def test_command_records_its_operator_given_with_as(chart_registry, tmp_path, django_user_model):
+    from config.models import AuditEntry
+
+    alice = django_user_model.objects.create_user("alice")
+    registry = push_registry(chart_registry)
+    chart = write(tmp_path, "c.tgz", make_chart_archive(unique("cli-as"), "1.0.0"))
+
+    call_command("push_chart", registry.name, chart, "--as", "alice")
+
+    logged = AuditEntry.objects.get(object_type="chart push")
+    assert (logged.username, logged.user) == ("push_chart by alice", alice)
+    assert ChartPush.objects.get().user == alice
+
+
+def test_command_records_the_os_user_without_as(chart_registry, tmp_path):
+    import getpass
+
+    from config.models import AuditEntry
+
+    registry = push_registry(chart_registry)
+    chart = write(tmp_path, "c.tgz", make_chart_archive(unique("cli-os"), "1.0.0"))
+
+    call_command("push_chart", registry.name, chart)
+
+    logged = AuditEntry.objects.get(object_type="chart push")
+    assert logged.username == f"push_chart by os:{getpass.getuser()}"
+    assert logged.user is None
+
+
+def test_command_refuses_an_unknown_operator(chart_registry, tmp_path):
+    registry = push_registry(chart_registry)
+    chart = write(tmp_path, "c.tgz", make_chart_archive(unique("cli-nobody"), "1.0.0"))
+
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        call_command("push_chart", registry.name, chart, "--as", "nobody")
+
+    assert not ChartPush.objects.exists()

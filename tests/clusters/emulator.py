@@ -64,6 +64,8 @@ class FakeCluster(KubernetesEmulator):
     # SelfSubjectAccessReview answers: "verb" (on secrets) or "verb resource" -> allowed;
     # anything not listed is allowed; None answers without a status.
     secret_access: dict[str, bool] | None = attrs.field(factory=dict)
+    # Namespaces where every access review answers "not allowed" (RBAC bound per namespace).
+    denied_namespaces: set[str] = attrs.field(factory=set)
     # The next N secret lists answer with no items (a stale read, to provoke a 409).
     stale_secret_lists: int = 0
     # The next N secret patches answer 409 Conflict (someone else changed it meanwhile).
@@ -110,6 +112,8 @@ class FakeCluster(KubernetesEmulator):
         # Keys: "create" (on secrets) or "patch serviceaccounts".
         key = verb if resource == "secrets" else f"{verb} {resource}"
         allowed = self.secret_access.get(key, True)
+        if attributes.get("namespace") in self.denied_namespaces:
+            allowed = False
         return aiohttp.web.json_response({**review, "status": {"allowed": allowed}}, status=201)
 
     async def _serve_list(self, request) -> Any:

@@ -38,8 +38,8 @@ def test_registry_delete_page_tells_what_registries_charts_and_clusters_lose(adm
         "It is the default registry; no registry will be default afterwards.",
         "Wharf removes 1 pull secret it wrote (cluster prod: web), where the cluster is "
         "reachable, and the entries it added to ServiceAccounts.",
-        "It is a chart source for 1 repository (charts/stable): 0 charts indexed from it "
-        "leave the Chart Store.",
+        "It is a chart source for 1 repository (charts/stable): nothing indexed from it is "
+        "in the Chart Store.",
     ]
 
 
@@ -71,6 +71,102 @@ def test_a_referenced_secret_is_said_to_stay_not_to_be_removed(admin_client):
 
     assert lines == [
         "2 referenced secrets (regcred) (cluster prod: api, web) are yours, not Wharf's: "
-        "they stay in the cluster; only Wharf's status of them goes."
+        "they stay in the cluster. Wharf takes them off the default ServiceAccounts it added "
+        "them to, and its status of them goes."
     ]
     assert not any("removes" in line for line in lines)
+
+
+def delete_page_impact(client, url_name: str, obj) -> list[str]:
+    return client.get(reverse(url_name, args=[obj.pk])).context["impact"]
+
+
+def test_a_referenced_secret_listed_in_service_accounts_is_said_to_be_taken_off_them(
+    admin_client,
+):
+    from clusters.models import RegistryAccess
+
+    registry = RegistryFactory(name="acme")
+    RegistryAccess.objects.create(
+        registry=registry, all_clusters=True, add_to_default_service_account=True,
+        credentials=RegistryAccess.Credentials.SECRET, secret_name="regcred",
+    )  # fmt: skip
+    PullSecretTarget.objects.create(
+        cluster=ClusterFactory(name="prod"), namespace="web", registry=registry,
+        secret_name="regcred",
+    )  # fmt: skip
+
+    lines = delete_page_impact(admin_client, "registries:registry_delete", registry)
+
+    assert lines == [
+        "1 referenced secret (regcred) (cluster prod: web) is yours, not Wharf's: it stays in "
+        "the cluster. Wharf takes it off the default ServiceAccounts it added it to, and its "
+        "status of it goes."
+    ]
+
+
+def test_secrets_not_added_to_service_accounts_are_not_said_to_be_taken_off_them(admin_client):
+    from clusters.models import RegistryAccess
+
+    registry = RegistryFactory(name="acme")
+    RegistryAccess.objects.create(
+        registry=registry, all_clusters=True, add_to_default_service_account=False
+    )
+    prod = ClusterFactory(name="prod")
+    for namespace in ("web", "api"):
+        PullSecretTarget.objects.create(
+            cluster=prod, namespace=namespace, registry=registry, secret_name="wharf-acme"
+        )
+
+    lines = delete_page_impact(admin_client, "registries:registry_delete", registry)
+
+    assert lines == [
+        "Wharf removes 2 pull secrets it wrote (cluster prod: api, web), where the cluster is "
+        "reachable."
+    ]
+
+
+def test_an_inactive_clusters_delete_page_says_its_secrets_stay(admin_client):
+    cluster = ClusterFactory(name="old", active=False)
+
+    lines = delete_page_impact(admin_client, "clusters:cluster_delete", cluster)
+
+    assert lines == [
+        "It is inactive: Wharf does not contact it, so the pull secrets it wrote there before stay."
+    ]
+
+
+def test_a_cluster_delete_page_counts_environments_with_their_plural(admin_client):
+    from tests.clusters.factories import EnvironmentFactory
+
+    one = ClusterFactory(name="one")
+    EnvironmentFactory(cluster=one, name="one-web", namespace="web")
+    two = ClusterFactory(name="two")
+    EnvironmentFactory(cluster=two, name="two-web", namespace="web")
+    EnvironmentFactory(cluster=two, name="two-api", namespace="api")
+
+    assert delete_page_impact(admin_client, "clusters:cluster_delete", one)[0] == (
+        "Its 1 environment goes with it: one-web."
+    )
+    assert delete_page_impact(admin_client, "clusters:cluster_delete", two)[0] == (
+        "Its 2 environments go with it: two-api, two-web."
+    )
+
+
+def test_a_chart_source_with_nothing_indexed_is_said_to_take_nothing_from_the_store(
+    admin_client,
+):
+    from charts.models import ChartSource, HelmRepository
+
+    registry = RegistryFactory(chart_source=True, repositories=["charts/stable", "team/apps"])
+    repository = HelmRepository.objects.create(name="stable", url="https://charts.example.com")
+    ChartSource.objects.create(kind="helm", helm_repository=repository)
+
+    registry_lines = delete_page_impact(admin_client, "registries:registry_delete", registry)
+    helm_lines = delete_page_impact(admin_client, "charts:helmrepository_delete", repository)
+
+    assert (
+        "It is a chart source for 2 repositories (charts/stable, team/apps): nothing indexed "
+        "from them is in the Chart Store."
+    ) in registry_lines
+    assert helm_lines == ["Nothing indexed from it is in the Chart Store."]

@@ -21,7 +21,7 @@ def admin_data(**overrides) -> dict:
         "connection_method": "direct",
         "tls_mode": "secure",
         "push_images": "on",
-        "repositories": "[]",
+        "repositories": "",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -44,8 +44,7 @@ REFUSED = [
     ("registry_type", {"provider": "gcr", "url": "gcr.io"}, "cannot be a public registry"),
     ("push_images", {"push_images": None}, "Tick at least one"),
     ("repositories", {"chart_source": "on"}, "List at least one repository"),
-    ("repositories", {"chart_source": "on", "repositories": '["Bad Repo"]'}, "Not a repository path: Bad Repo"),
-    ("repositories", {"chart_source": "on", "repositories": '{"a": 1}'}, "Enter a list of repository paths"),
+    ("repositories", {"chart_source": "on", "repositories": "charts\nBad Repo"}, "Not a repository path: Bad Repo"),
     ("auth_type", {"registry_type": "private", "provider": "quay", "url": "quay.io", "auth_type": "json-key"}, "does not offer"),
     ("__all__", {"registry_type": "private", "auth_type": "password", "username": "robot"}, "Secret: Enter the password/token. The admin never takes secrets"),
 ]  # fmt: skip
@@ -103,7 +102,7 @@ def test_admin_change_to_a_json_key_provider_is_refused_when_the_stored_secret_i
 def test_admin_add_normalises_like_wharfs_form(admin_client):
     data = admin_data(
         url="  Registry.Example.COM:5000/team/ ", username="robot", chart_source="on",
-        repositories='["charts/stable/", " team/apps", "charts/stable"]',
+        repositories="charts/stable/\n team/apps\r\n\ncharts/stable",
     )  # fmt: skip
     assert admin_client.post(admin_url(Registry), data).status_code == 302
     registry = Registry.objects.get(name="admin-made")
@@ -118,7 +117,7 @@ def test_admin_add_normalises_like_wharfs_form(admin_client):
         pytest.param({}, id="public-other"),
         pytest.param(
             {"provider": "docker-hub", "url": "docker.io/team", "chart_source": "on",
-             "repositories": '["charts"]'},
+             "repositories": "charts"},
             id="public-docker-hub-chart-source",
         ),
         pytest.param(
@@ -141,3 +140,24 @@ def test_a_registry_saved_through_the_admin_can_be_edited_on_wharfs_form(admin_c
     assert response.status_code == 302, response.context["form"].errors
     registry.refresh_from_db()
     assert {f: getattr(registry, f) for f in before} == before
+
+
+def test_the_admin_shows_the_repository_list_one_per_line(admin_client):
+    registry = RegistryFactory(chart_source=True, repositories=["charts/stable", "team/apps"])
+
+    html = admin_client.get(admin_url(Registry, registry.pk)).content.decode()
+
+    assert '<textarea name="repositories"' in html
+    assert "charts/stable\nteam/apps</textarea>" in html
+    assert "[&quot;charts/stable&quot;" not in html
+    assert "One repository path per line" in html
+
+
+def test_an_admin_save_unchanged_keeps_the_repository_list(admin_client):
+    registry = RegistryFactory(chart_source=True, repositories=["charts/stable", "team/apps"])
+
+    data = change_data(admin_client, Registry, registry.pk)
+    assert admin_client.post(admin_url(Registry, registry.pk), data).status_code == 302
+
+    registry.refresh_from_db()
+    assert registry.repositories == ["charts/stable", "team/apps"]

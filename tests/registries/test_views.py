@@ -129,7 +129,7 @@ def test_admin_edit_is_recorded_in_the_audit_log(admin_client):
     change_url = f"/admin/registries/registry/{registry.pk}/change/"
     form = admin_client.get(change_url).context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list)}
-    data.update(url="mirror.example.com", repositories="[]")
+    data.update(url="mirror.example.com", repositories="")
     for flag in ("push_images", "push_helm", "chart_source"):
         if not data.get(flag):
             data.pop(flag, None)
