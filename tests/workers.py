@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from celery import Celery
@@ -27,6 +28,18 @@ from tests.servers.base import service_unavailable, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS = "redis://127.0.0.1:6379/{db}"
+
+
+def wait_for(check, *, what: str, timeout: float = 120.0):
+    """Poll ``check()`` until it returns something true, and return that; fail past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 def database_url() -> str:
@@ -119,10 +132,11 @@ class Workers:
 
 
 class Web:
-    """A web server process of Wharf on a free port, sharing the test database and broker,
+    """A web server of Wharf (gunicorn, as in production) on a free port, sharing the test database and broker,
     and a signed-in ``requests`` session for it (``post()`` sends the CSRF token)."""
 
-    def __init__(self, workers: Workers, name: str) -> None:
+    def __init__(self, workers: Workers, name: str, *, processes: int = 2, env=None) -> None:
+        """gunicorn with Wharf's production settings file and ``processes`` workers."""
         import requests
 
         from tests.servers.base import free_port
@@ -132,12 +146,12 @@ class Web:
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         log = (workers.tmp_path / f"{name}.log").open("wb")
-        env = {**workers.env, "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"}
+        env = {**workers.env, "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+               "WHARF_BIND": f"127.0.0.1:{self.port}", "WHARF_WEB_WORKERS": str(processes),
+               **(env or {})}  # fmt: skip
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload",
-             "--skip-checks"],
-            cwd=ROOT, env={**env, "DEBUG": "1"}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         workers.processes[name] = self.process
         self.session = requests.Session()

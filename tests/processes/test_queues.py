@@ -7,8 +7,6 @@ upstream that drips its index a byte at a time.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
@@ -22,7 +20,7 @@ from tests.charts.helpers import helm_source
 from tests.clusters.factories import inject
 from tests.factories import RegistryFactory
 from tests.hostile import Answer, DrippingServer, RecordingServer
-from tests.workers import Workers
+from tests.workers import Workers, wait_for
 
 
 def queue_of(task_name: str) -> str:
@@ -56,17 +54,6 @@ def test_every_task_wharf_has_is_routed_to_a_queue_a_worker_consumes():
 def test_a_worker_started_without_queues_consumes_every_queue():
     # make run's single worker has no -Q: it must still take every kind of work.
     assert [queue.name for queue in app.amqp.queues.values()] == list(settings.WHARF_QUEUES)
-
-
-def wait_for(check, *, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.mark.services

@@ -11,7 +11,6 @@ the next run can take: nothing stays stuck.
 from __future__ import annotations
 
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle, pairwise
 
@@ -27,22 +26,11 @@ from tests.charts.pushkit import push_now, push_registry
 from tests.clusters.factories import inject
 from tests.factories import RegistryFactory
 from tests.hostile import DrippingServer
-from tests.workers import Web, Workers
+from tests.workers import Web, Workers, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 SHORT_LEASES = {"WHARF_RUN_HEARTBEAT_SECONDS": "1", "WHARF_RUN_LEASE_SECONDS": "3"}
-
-
-def wait_for(check, *, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def unfinished() -> int:
@@ -61,21 +49,23 @@ def assert_one_at_a_time(runs, what: str) -> None:
 
 
 def test_two_webs_and_two_workers_never_run_one_object_twice_at_once(
-    tmp_path, broker, add_cluster, public_registry, django_user_model
+    tmp_path, broker, add_cluster, registry_factory, django_user_model
 ):
+    # A registry of its own: others' tests expect the shared one's catalog to stay empty.
+    server = registry_factory()
     django_user_model.objects.create_superuser("ops", password="ops-password-1")
     prefix = unique("machines")
     names = ["a", "b", "c"]
-    registry = push_registry(public_registry, [f"{prefix}/{n}" for n in names], name=prefix)
+    registry = push_registry(server, [f"{prefix}/{n}" for n in names], name=prefix)
     for name in names:  # one chart in each repository, pushed before the processes start
         push_now(registry, make_chart_archive(name, "1.0.0"), prefix=prefix)
     sources = list(ChartSource.objects.filter(registry=registry).order_by("repository"))
     clusters = [add_cluster(f"{prefix}-{n}")[0] for n in ("east", "west")]
-    inject(RegistryFactory(name=f"{prefix}-pull", url=public_registry.host,
+    inject(RegistryFactory(name=f"{prefix}-pull", url=server.host,
                            registry_type="public", username="", secret=""))  # fmt: skip
     for model in (SyncRun, ReconcileRun):
         model.objects.all().delete()
-    log_start = public_registry.log_path.stat().st_size
+    log_start = server.log_path.stat().st_size
 
     workers = Workers(tmp_path, redis_db=12)
     try:
@@ -129,7 +119,7 @@ def test_two_webs_and_two_workers_never_run_one_object_twice_at_once(
         assert re.search(r"Task \S+ received", log), f"{name} took nothing"
 
     # The registry saw exactly the requests of the runs that ran, none twice.
-    with public_registry.log_path.open("rb") as log:
+    with server.log_path.open("rb") as log:
         log.seek(log_start)
         access = log.read().decode(errors="replace")
     for source in sources:
