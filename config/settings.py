@@ -70,10 +70,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: Wharf's runserver (refusing to serve with DEBUG off) is the one
+    # manage.py finds, as the first app with a command of that name wins.
+    "config.apps.WharfConfig",
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
-    "config.apps.WharfConfig",
     "registries",
     "clusters",
     "charts",
