@@ -165,8 +165,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# collectstatic's output; the image collects it at build time into a read-only folder.
+STATIC_ROOT = Path(env.str("WHARF_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_COOKIE_HTTPONLY = True
@@ -214,6 +215,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# On a cold shutdown (SIGQUIT, or SIGTERM in the image, which sets REMAP_SIGTERM=SIGQUIT),
+# running tasks get this many seconds, then go back to the queue for another worker: a
+# container stops within the 10 s its runtime waits before SIGKILL.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("WHARF_WORKER_SHUTDOWN_SECONDS", default=6.0)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
