@@ -7,19 +7,46 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 VENDOR := static/vendor
 
-.PHONY: run test lint format bench install install-dev assets migrate admin clean
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.9
+
+.PHONY: run test lint format bench install install-dev assets migrate admin clean \
+	lock lock-upgrade check-lock image
 
 # --- set-up ---------------------------------------------------------------
 
-$(VENV)/.installed: pyproject.toml
+# Python packages come from the lock files only (exact versions, checked hashes); Wharf
+# itself is then installed without resolving anything again. A lock file that no longer
+# matches pyproject.toml stops the install, saying so: run `make lock`.
+check-lock:
+	@$(PYTHON) scripts/lock.py check
+
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	@$(PYTHON) scripts/lock.py check
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check --quiet
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(DEV_LOCK)
+	@$(PYTHON) scripts/lock.py check
+	$(PIP) install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PIP) check --quiet
 	touch $@
+
+# The one command that updates the lock files after pyproject.toml changes (keeps every
+# pin it can); `make lock-upgrade` moves every package to the newest version allowed.
+$(VENV)/bin/uv:
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet 'uv==$(UV_VERSION)'
+
+lock: $(VENV)/bin/uv
+	UV=$(VENV)/bin/uv $(PYTHON) scripts/lock.py
+
+lock-upgrade: $(VENV)/bin/uv
+	UV=$(VENV)/bin/uv $(PYTHON) scripts/lock.py --upgrade
 
 $(VENDOR)/.installed: package.json
 	npm install --no-audit --no-fund --silent
@@ -29,8 +56,8 @@ $(VENDOR)/.installed: package.json
 	cp node_modules/bootstrap/dist/js/bootstrap.bundle.min.js $(VENDOR)/
 	touch $@
 
-install: $(VENV)/.installed assets
-install-dev: $(VENV)/.installed-dev assets
+install: check-lock $(VENV)/.installed assets
+install-dev: check-lock $(VENV)/.installed-dev assets
 assets: $(VENDOR)/.installed
 
 migrate: install
@@ -50,6 +77,22 @@ run: admin
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# --- the container image ----------------------------------------------------
+
+# `make image` builds the image with buildah (no daemon). Where the base image cannot be
+# pulled, scripts/image-base.sh builds it with debootstrap first. pip inside the build is
+# given the CA bundle pip uses here (a TLS-inspecting proxy's), mounted for the build only.
+IMAGE          ?= localhost/wharf:latest
+STORAGE_DRIVER ?= vfs
+HOST_CA        ?= $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.cert='\(.*\)'$$/\1/p" | head -1)
+export STORAGE_DRIVER
+
+image: assets
+	./scripts/image-base.sh
+	buildah --storage-driver $(STORAGE_DRIVER) bud --isolation chroot --network host --format docker --layers \
+	  $(if $(HOST_CA),-v $(HOST_CA):/run/host-ca.crt:ro --build-arg PIP_CERT=/run/host-ca.crt) \
+	  -t $(IMAGE) .
 
 # --- the rest -------------------------------------------------------------
 

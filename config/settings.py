@@ -71,10 +71,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: Wharf's runserver (refusing to serve with DEBUG off) is the one
+    # manage.py finds, as the first app with a command of that name wins.
+    "config.apps.WharfConfig",
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
-    "config.apps.WharfConfig",
     "registries",
     "clusters",
     "charts",
@@ -164,8 +166,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# collectstatic's output; the image collects it at build time into a read-only folder.
+STATIC_ROOT = Path(env.str("WHARF_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_COOKIE_HTTPONLY = True
@@ -213,6 +216,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# On a cold shutdown (SIGQUIT, or SIGTERM in the image, which sets REMAP_SIGTERM=SIGQUIT),
+# running tasks get this many seconds, then go back to the queue for another worker: a
+# container stops within the 10 s its runtime waits before SIGKILL.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("WHARF_WORKER_SHUTDOWN_SECONDS", default=6.0)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # One queue per kind of work, so that a slow registry stuck in chart syncs cannot starve
 # pull-secret reconciles (ECR tokens expire) or pushes. A worker started without -Q (make

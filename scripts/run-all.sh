@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Serve Wharf: the web server, a Celery worker and Celery beat, in the foreground.
 # Ctrl-C, SIGTERM (or any one of them exiting) stops all three, within STOP_SECONDS.
+# With DEBUG=1 (make run) the web server is Django's runserver; otherwise gunicorn
+# (config/gunicorn.py) on 127.0.0.1:$PORT, or WHARF_BIND.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -52,7 +54,12 @@ run() {
   pids+=($!)
 }
 
-run web    "$PY" manage.py runserver "127.0.0.1:$PORT" --noreload
+case "${DEBUG,,}" in
+  1 | true | yes | on | y | t)
+    run web "$PY" manage.py runserver "127.0.0.1:$PORT" --noreload ;;
+  *)
+    WHARF_BIND=${WHARF_BIND:-127.0.0.1:$PORT} run web "$PY" -m gunicorn -c config/gunicorn.py ;;
+esac
 run worker "$PY" -m celery -A config worker --loglevel=INFO --concurrency=2
 run beat   "$PY" -m celery -A config beat --loglevel=INFO
 echo "Wharf is at http://127.0.0.1:$PORT/ (sign in as admin). Ctrl-C stops it."

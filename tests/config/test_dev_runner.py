@@ -49,11 +49,22 @@ def wait_for(check, *, what: str, timeout: float) -> None:
 
 
 @pytest.fixture
-def runner(tmp_path):
+def debug():
+    """DEBUG for the runner: "1" is make run (runserver); "0" is production (gunicorn)."""
+    return "1"
+
+
+@pytest.fixture
+def runner(tmp_path, debug):
     port = free_port()
     env = {
         **os.environ,
-        "DEBUG": "1",
+        "DEBUG": debug,
+        "SECRET_KEY": "runner-test-secret-key",
+        "WHARF_ENCRYPTION_KEYS": "Vr4Yt2cGQx0QJX0f1zQ8m4aV3pZ5b9Gm9m4X3q7yT0c=",
+        # A plain-HTTP test: secure-only cookies would never come back.
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
         "WHARF_VAR_DIR": str(tmp_path / "var"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'wharf.sqlite3'}",
         "PORT": str(port),
@@ -83,7 +94,7 @@ def runner(tmp_path):
 
 def started(port: int, log_path: Path) -> bool:
     try:
-        requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
+        requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).raise_for_status()
     except requests.RequestException:
         return False
     log = log_path.read_text(errors="replace")
@@ -106,3 +117,19 @@ def test_the_dev_runner_stops_every_process_it_started(runner, sig):
         time.sleep(0.2)
     left = session_processes(sid)
     assert left == [], f"still running {STOP_WITHIN:g} s after {sig.name}: {left}"
+
+
+@pytest.mark.parametrize("debug", ["0"])
+def test_the_runner_without_debug_serves_with_gunicorn_and_stops_every_process(runner):
+    _process, sid, port, log_path = runner
+    wait_for(lambda: started(port, log_path), what="web, worker and beat to start", timeout=60)
+    response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    assert response.headers["Server"] == "gunicorn"
+
+    os.killpg(sid, signal.SIGTERM)
+
+    deadline = time.monotonic() + STOP_WITHIN
+    while session_processes(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = session_processes(sid)
+    assert left == [], f"still running {STOP_WITHIN:g} s after SIGTERM: {left}"
