@@ -56,8 +56,34 @@ capture_output = False
 
 
 # --- Prometheus multiprocess mode ------------------------------------------------------
-# The /metrics work (issue 15) adds its server hooks here, e.g.
-#     def child_exit(server, worker):
-#         from prometheus_client import multiprocess
-#         multiprocess.mark_process_dead(worker.pid)
-# (PROMETHEUS_MULTIPROC_DIR must then be a writable, emptied-at-start directory.)
+# With PROMETHEUS_MULTIPROC_DIR set (emptied when the container starts: scripts/entrypoint.sh),
+# every worker counts into its own files there and /metrics adds them up; a worker that
+# exits has its live gauges dropped.
+
+
+def child_exit(server: object, worker: object) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+# --- JSON lines -----------------------------------------------------------------------
+# LOG_FORMAT=json: gunicorn's own lines (start, stop, worker timeouts, the access log) are
+# JSON objects too, through Wharf's formatter, like everything Django and Celery log.
+if os.environ.get("LOG_FORMAT") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+        "handlers": {
+            "stdout": {"class": "logging.StreamHandler", "formatter": "json",
+                       "stream": "ext://sys.stdout"},
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                       "stream": "ext://sys.stderr"},
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        },
+    }  # fmt: skip

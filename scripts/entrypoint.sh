@@ -14,10 +14,21 @@ cd /app
 command=${1:-web}
 [ $# -gt 0 ] && shift
 
+# Counters of the last container's processes are not this one's (prometheus-client's
+# multiprocess mode): a web or worker starts with PROMETHEUS_MULTIPROC_DIR emptied.
+clear_metrics() {
+  if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
+  fi
+}
+
 case "$command" in
   web)
+    clear_metrics
     exec gunicorn -c config/gunicorn.py "$@" ;;
   worker)
+    clear_metrics
     # SIGTERM as a cold shutdown: running tasks get WHARF_WORKER_SHUTDOWN_SECONDS, then
     # are handed back to the queue (late acks), so the container stops within 10 s.
     export REMAP_SIGTERM=SIGQUIT
