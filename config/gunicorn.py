@@ -82,6 +82,8 @@ if os.environ.get("LOG_FORMAT") == "json":
             "stderr": {"class": "logging.StreamHandler", "formatter": "json",
                        "stream": "ext://sys.stderr"},
         },
+        # gunicorn merges this into its own defaults, whose root logger names a handler.
+        "root": {"level": "INFO", "handlers": ["stderr"]},
         "loggers": {
             "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},

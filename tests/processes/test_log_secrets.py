@@ -133,3 +133,22 @@ def test_a_whole_flow_logs_no_secret_in_either_format(
     )
     for secret in secrets:
         assert secret not in written, f"a secret ({secret[:6]}…) reached the logs"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_writes_json_lines_too(tmp_path):
+    from tests.workers import Web, Workers, wait_for
+
+    workers = Workers(tmp_path, redis_db=10)
+    try:
+        web = Web(workers, "json-web", processes=1, env={"LOG_FORMAT": "json"})
+        assert web.session.get(web.url + "/healthz?token=in-a-query", timeout=10).ok
+        wait_for(lambda: "/healthz" in workers.log("json-web"), what="the access log line")
+    finally:
+        workers.stop()
+    lines = [line for line in workers.log("json-web").splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    loggers = {event["logger"] for event in events}
+    assert {"gunicorn.error", "gunicorn.access"} <= loggers
+    access = next(event for event in events if event["logger"] == "gunicorn.access")
+    assert "GET /healthz" in access["message"] and "in-a-query" not in access["message"]
