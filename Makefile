@@ -84,6 +84,7 @@ test: install-dev
 # pulled, scripts/image-base.sh builds it with debootstrap first. pip inside the build is
 # given the CA bundle pip uses here (a TLS-inspecting proxy's), mounted for the build only.
 IMAGE          ?= localhost/wharf:latest
+BUILD_ARGS     ?=
 STORAGE_DRIVER ?= vfs
 HOST_CA        ?= $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.cert='\(.*\)'$$/\1/p" | head -1)
 export STORAGE_DRIVER
@@ -92,7 +93,7 @@ image: assets
 	./scripts/image-base.sh
 	buildah --storage-driver $(STORAGE_DRIVER) bud --isolation chroot --network host --format docker --layers \
 	  $(if $(HOST_CA),-v $(HOST_CA):/run/host-ca.crt:ro --build-arg PIP_CERT=/run/host-ca.crt) \
-	  -t $(IMAGE) .
+	  $(BUILD_ARGS) -t $(IMAGE) .
 
 # --- the rest -------------------------------------------------------------
 

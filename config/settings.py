@@ -167,7 +167,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 # collectstatic's output; the image collects it at build time into a read-only folder.
-STATIC_ROOT = Path(env.str("WHARF_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env.str("WHARF_STATIC_ROOT", default="") or VAR_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

@@ -12,6 +12,9 @@ RLIMIT_NOFILE (``default_ulimits = []``), all set in a containers.conf written h
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STORAGE_DRIVER = os.environ.get("STORAGE_DRIVER", "vfs")
 STOP_WITHIN = 10.0
 UID = 10001
+TREE_LABEL = "org.wharf.build-context"
 ENCRYPTION_KEY = "Vr4Yt2cGQx0QJX0f1zQ8m4aV3pZ5b9Gm9m4X3q7yT0c="
 ADMIN_PASSWORD = "image-Admin-passw0rd"
 # The settings given as mounted files (as deploy/compose.yaml gives them), and the files.
@@ -105,15 +109,41 @@ def podman(tmp_path_factory):
     engine.remove_all()
 
 
+def build_context_digest() -> str:
+    """A digest of what the image is built from: the Dockerfile and what .dockerignore lets in."""
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    rules = [rule for rule in rules if rule and not rule.startswith("#") and rule != "*"]
+    included = [rule[1:].rstrip("/") for rule in rules if rule.startswith("!")]
+    excluded = [rule.removeprefix("**/") for rule in rules if not rule.startswith("!")]
+    digest = hashlib.sha256((ROOT / "Dockerfile").read_bytes())
+    for top in included:
+        paths = [ROOT / top] if (ROOT / top).is_file() else sorted((ROOT / top).rglob("*"))
+        for path in paths:
+            relative = path.relative_to(ROOT)
+            if not path.is_file() or any(
+                fnmatch.fnmatch(part, rule) or fnmatch.fnmatch(str(relative), rule)
+                for rule in excluded
+                for part in relative.parts
+            ):
+                continue
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @pytest.fixture(scope="session")
 def image(podman) -> str:
-    """The image of this tree: ``make image`` (cached layers), or WHARF_TEST_IMAGE."""
+    """The image of this tree: built by ``make image``, unless the image built last time
+    came from the same files (its label says); or WHARF_TEST_IMAGE, used as it is."""
     if name := os.environ.get("WHARF_TEST_IMAGE"):
         return name
     name = "localhost/wharf:test"
+    tree = build_context_digest()
+    labels = podman("image", "inspect", "--format", "{{json .Labels}}", name, check=False)
+    if labels.strip() and json.loads(labels).get(TREE_LABEL) == tree:
+        return name
     started = time.monotonic()
     result = subprocess.run(
-        ["make", "--no-print-directory", "image", f"IMAGE={name}"],
+        ["make", "--no-print-directory", "image", f"IMAGE={name}", f"BUILD_ARGS=--label {TREE_LABEL}={tree}"],
         cwd=ROOT, capture_output=True, text=True, timeout=3600,
         env={**os.environ, "STORAGE_DRIVER": STORAGE_DRIVER},
     )  # fmt: skip
