@@ -17,13 +17,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from celery import Celery
 from django.conf import settings
 from django.db import connection
 
+from tests.servers import base
 from tests.servers.base import service_unavailable, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +31,8 @@ REDIS = "redis://127.0.0.1:6379/{db}"
 
 
 def wait_for(check, *, what: str, timeout: float = 120.0):
-    """Poll ``check()`` until it returns something true, and return that; fail past ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    """:func:`tests.servers.base.wait_for`, with room for processes on a loaded machine."""
+    return base.wait_for(check, what=what, timeout=timeout)
 
 
 def database_url() -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers.base import free_port
+from tests.servers.base import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_WITHIN = 10.0
@@ -38,14 +38,6 @@ def session_processes(sid: int) -> list[str]:
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
     return found
-
-
-def wait_for(check, *, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture

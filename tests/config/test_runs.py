@@ -8,7 +8,6 @@ user sees.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 import pytest
@@ -21,16 +20,9 @@ from charts.models import ChartPush, ChartSource, HelmRepository, SyncRun
 from clusters import tasks as cluster_tasks
 from config import runs
 from config.runs import Lease, Outcome, RunStatus, execute, recover_runs
+from tests.servers.base import wait_for
 
 SYNC_TASK = "charts.tasks.sync_chart_source"
-
-
-def wait_for(check, *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -61,6 +61,21 @@ def wait_until(check, *, what: str, timeout: float = SERVER_START_TIMEOUT) -> No
         delay = min(delay * 2, 0.25)
 
 
+def wait_for(check, *, what: str, timeout: float = 10.0):
+    """Poll ``check()`` until it returns something true, and return that: the tests' wait for
+    background work (no sleeping a fixed time). Fails the test past ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _parent_death_signal():
     """On Linux, a child that gets SIGTERM when pytest dies, even if it dies by ``kill``."""
     if not sys.platform.startswith("linux"):
