@@ -8,7 +8,7 @@ class ClustersConfig(AppConfig):
     def ready(self) -> None:
         from clusters import signals  # noqa: F401  (connects the receivers)
         from clusters.impact import cluster_impact, environment_impact, registry_impact
-        from clusters.models import Cluster, Environment, PullSecretTarget
+        from clusters.models import Cluster, Environment, PullSecretTarget, PullTestResult
         from config import badges, impact
         from registries.models import Registry
 
@@ -38,5 +38,19 @@ class ClustersConfig(AppConfig):
                 Status.IN_SYNC: "success",
                 Status.FAILED: "danger",
                 Status.MISSING: "warning",
+            },
+        )
+
+        # How a target's last in-cluster pull test went.
+        Result = PullTestResult.Result
+        badges.declare(
+            PullTestResult,
+            "result",
+            {
+                Result.TESTING: "info",
+                Result.PULLED: "success",
+                Result.NOT_PULLED: "danger",
+                Result.TIMED_OUT: "warning",
+                Result.ERROR: "secondary",
             },
         )

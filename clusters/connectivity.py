@@ -24,6 +24,7 @@ def check_connection(cluster: Cluster) -> ConnectionCheck:
     try:
         with kube.KubeClient(cluster.connection()) as api:
             checks = api.check_secret_access_in(namespaces)
+            pod_rights = api.check_pod_access_in(namespaces)
     except kube.KubeError as exc:
         return ConnectionCheck(False, str(exc), steps)
     steps.append(f"Connected to Kubernetes {checks[0].version} at {cluster.api_url}.")
@@ -56,9 +57,27 @@ def check_connection(cluster: Cluster) -> ConnectionCheck:
             "the default service account” on the registries' credential access, or grant it "
             "that right."
         )
+    steps.extend(_pull_test_rights(pod_rights))
     return ConnectionCheck(
         True, f"The token may list and write secrets in {_named(namespaces)}.", steps
     )
+
+
+def _pull_test_rights(rights: dict[str, dict[str, bool | None]]) -> list[str]:
+    """A note when the token lacks what "Test pull" needs (pods and events): the secrets
+    work without it, so the check still passes."""
+    denied = [
+        (namespace, [right for right, ok in allowed.items() if ok is False])
+        for namespace, allowed in rights.items()
+    ]
+    denied = [(namespace, missing) for namespace, missing in denied if missing]
+    if not denied:
+        return []
+    where = "; ".join(f"{', '.join(missing)} in namespace {ns}" for ns, missing in denied)
+    return [
+        f"“Test pull” needs rights the token lacks ({where}): grant create, get, list and "
+        "delete on pods and list on events there to use it."
+    ]
 
 
 def _named(namespaces: list[str]) -> str:

@@ -87,6 +87,44 @@ class AccessCheck:
     patch_service_accounts: bool | None = None
 
 
+# What a pull test does in a namespace (Test connection asks for each).
+POD_TEST_RIGHTS = (
+    ("create", "pods"),
+    ("get", "pods"),
+    ("list", "pods"),
+    ("delete", "pods"),
+    ("list", "events"),
+)
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    state: str  # "waiting", "running", "terminated", or "" (not reported yet)
+    reason: str = ""
+    message: str = ""
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class PodState:
+    namespace: str
+    name: str
+    phase: str
+    reason: str = ""
+    message: str = ""
+    containers: tuple[ContainerState, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventState:
+    type: str  # "Normal" or "Warning"
+    reason: str
+    message: str
+
+
 class KubeClient:
     """An open API client for one cluster; use as a context manager (closes its pool)."""
 
@@ -321,6 +359,75 @@ class KubeClient:
                 _content_type=MERGE_PATCH,
             )
 
+    # --- pods (pull tests) ----------------------------------------------------------
+
+    def check_pod_access_in(self, namespaces: list[str]) -> dict[str, dict[str, bool | None]]:
+        """Whether the token may do what a pull test does in each of ``namespaces``:
+        ``"create pods"`` (and get, list, delete) and ``"list events"`` -> allowed."""
+        return {
+            namespace: {
+                f"{verb} {resource}": self.may(verb, resource, namespace)
+                for verb, resource in POD_TEST_RIGHTS
+            }
+            for namespace in namespaces
+        }
+
+    def create_pod(self, namespace: str, body: dict) -> None:
+        """Create the Pod ``body`` (a manifest as a dict, its name in its metadata)."""
+        name = body.get("metadata", {}).get("name", "")
+        manifest: Any = body  # the client takes plain dicts (its stubs name only V1Pod)
+        with self._call(f"create pod {name} in namespace {namespace}"):
+            self.core.create_namespaced_pod(namespace, manifest, _request_timeout=self._timeout)
+
+    def read_pod(self, namespace: str, name: str) -> PodState | None:
+        """The Pod's phase and container states; None when it does not exist."""
+        try:
+            with self._call(f"read pod {name} in namespace {namespace}"):
+                item = self.core.read_namespaced_pod(
+                    name, namespace, _request_timeout=self._timeout
+                )
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return _pod_state(item)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[PodState]:
+        """Pods of ``namespace`` matching ``label_selector`` (checked again here)."""
+        with self._call(f"list pods in namespace {namespace}"):
+            answer = self.core.list_namespaced_pod(
+                namespace, label_selector=label_selector, _request_timeout=self._timeout
+            )
+        wanted = _parse_selector(label_selector)
+        pods = [_pod_state(item) for item in answer.items or []]
+        return [p for p in pods if p.namespace == namespace and _selected(p.labels, wanted)]
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a Pod; one that is already gone is fine."""
+        try:
+            with self._call(f"delete pod {name} in namespace {namespace}"):
+                self.core.delete_namespaced_pod(name, namespace, _request_timeout=self._timeout)
+        except KubeError as exc:
+            if not exc.not_found:
+                raise
+
+    def pod_events(self, namespace: str, name: str) -> list[EventState]:
+        """The events about Pod ``name`` (one LIST, by field selector), oldest first."""
+        with self._call(f"list the events of pod {name} in namespace {namespace}"):
+            answer = self.core.list_namespaced_event(
+                namespace,
+                field_selector=f"involvedObject.name={name}",
+                _request_timeout=self._timeout,
+            )
+        events = []
+        for item in answer.items or []:
+            about = item.involved_object
+            if about is None or about.name != name or (about.kind or "Pod") != "Pod":
+                continue  # checked again: another object's events say nothing of this pod
+            kind, reason, message = item.type or "", item.reason or "", item.message or ""
+            events.append(EventState(type=kind, reason=reason, message=message))
+        return events
+
 
 def _parse_selector(selector: str) -> dict[str, str | None]:
     """``key=value`` -> value; a bare ``key`` (the label must exist) -> None."""
@@ -352,6 +459,34 @@ def _secret_state(item: Any) -> SecretState:
         labels=dict(meta.labels or {}),
         data=dict(item.data or {}),
         resource_version=meta.resource_version or "",
+    )
+
+
+def _pod_state(item: Any) -> PodState:
+    meta = _object_meta(item)
+    status = item.status
+    containers = []
+    for c in (status.container_statuses if status else None) or []:
+        state, reason, message, code = "", "", "", None
+        if c.state is not None:
+            for kind in ("terminated", "running", "waiting"):
+                detail = getattr(c.state, kind)
+                if detail is not None:
+                    state = kind
+                    reason = getattr(detail, "reason", None) or ""
+                    message = getattr(detail, "message", None) or ""
+                    code = getattr(detail, "exit_code", None)
+                    break
+        containers.append(ContainerState(c.name or "", state, reason, message, code))
+    return PodState(
+        namespace=meta.namespace or "",
+        name=meta.name or "",
+        phase=(status.phase if status else None) or "",
+        reason=(status.reason if status else None) or "",
+        message=(status.message if status else None) or "",
+        containers=tuple(containers),
+        labels=dict(meta.labels or {}),
+        annotations=dict(meta.annotations or {}),
     )
 
 

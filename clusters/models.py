@@ -6,6 +6,7 @@ Also the per-registry access rule ("Manage" on a registry) and the status of eve
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -387,3 +388,134 @@ class ReconcileRun(Run):
     class Meta:
         ordering = ["-queued_at", "-id"]
         indexes = [models.Index(fields=["cluster", "status"])]
+
+
+# --- in-cluster pull tests (clusters/pulltest.py) ------------------------------------------
+
+DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+# distribution/reference's grammar: path components, then an optional tag and digest.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATH = re.compile(
+    rf"(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
+)
+IMAGE_HOST = re.compile(r"[a-zA-Z0-9.-]+(?::[0-9]{1,5})?")
+
+
+def split_image_reference(reference: str) -> tuple[str, str]:
+    """``(host, rest)`` of an image reference; the host is "" when the reference names none
+    (as for Docker Hub's ``nginx:1.27``): like docker, the first part is a host only when it
+    holds a dot or a colon, or is ``localhost``."""
+    first, slash, rest = reference.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "", reference
+
+
+def validate_image_of_registry(reference: str, registry: Registry) -> str:
+    """``reference`` trimmed, if it is an image reference on ``registry``'s host; else a
+    ValidationError that says what to type."""
+    reference = (reference or "").strip()
+    registry_host = registry.url.partition("/")[0].lower()
+    docker_hub = registry.provider_spec.key == "docker-hub"
+    example = f"{'' if docker_hub else registry_host + '/'}team/app:1.0"
+    if not reference:
+        raise ValidationError(f"Name an image of {registry} to test pulls with, e.g. {example}.")
+    host, rest = split_image_reference(reference)
+    if host and not IMAGE_HOST.fullmatch(host):
+        raise ValidationError(f"“{host}” is not a registry host name: type e.g. {example}.")
+    if docker_hub:
+        if host and host.lower() not in DOCKER_HUB_HOSTS:
+            raise ValidationError(
+                f"{reference} is on {host}, not on Docker Hub ({registry}'s registry): name an "
+                f"image of Docker Hub, e.g. {example}."
+            )
+    elif not host:
+        raise ValidationError(
+            f"Name the image with {registry}'s host, {registry_host}: e.g. {example}."
+        )
+    elif host.lower() != registry_host:
+        raise ValidationError(
+            f"{reference} is on {host}, not on {registry}'s host {registry_host}: a pull test "
+            f"proves {registry}'s pull secret, so name an image there, e.g. {example}."
+        )
+    if not IMAGE_PATH.fullmatch(rest):
+        raise ValidationError(
+            f"“{reference}” is not an image reference: the repository path takes lowercase "
+            "letters, digits and . _ - /, then an optional :tag and @sha256:digest "
+            f"(e.g. {example})."
+        )
+    return reference
+
+
+class PullTestImage(models.Model):
+    """The image a registry's pull tests pull (remembered, so a whole cluster can be tested)."""
+
+    registry = models.OneToOneField(
+        Registry, on_delete=models.CASCADE, related_name="pull_test_image"
+    )
+    image = models.CharField("Test image", max_length=500)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.image
+
+    def clean(self) -> None:
+        try:
+            self.image = validate_image_of_registry(self.image, self.registry)
+        except ValidationError as exc:
+            raise ValidationError({"image": exc.messages}) from None
+
+
+class PullTestRun(Run):
+    """One in-cluster pull test: of one target, or of every target of a cluster."""
+
+    task_name = "clusters.tasks.check_cluster_pulls"
+    kind = "pull test"
+    time_limit_setting = "WHARF_PULL_TEST_TIME_LIMIT"
+    # Its own subject: a test must not hold the cluster's lease (reconciles would wait).
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="pull_tests")
+    # None: every target of the cluster.
+    target = models.ForeignKey(
+        PullSecretTarget, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    pulled = models.PositiveIntegerField(default=0)
+    not_pulled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+
+
+class PullTestResult(models.Model):
+    """The last pull test of one target, and the test Pod it made (until it is gone)."""
+
+    class Result(models.TextChoices):
+        TESTING = "testing", "Testing"
+        PULLED = "pulled", "Pulled"
+        NOT_PULLED = "not-pulled", "Not pulled"
+        TIMED_OUT = "timed-out", "Timed out"
+        ERROR = "error", "Not tested"
+
+    target = models.OneToOneField(
+        PullSecretTarget, on_delete=models.CASCADE, related_name="pull_test"
+    )
+    run = models.ForeignKey(PullTestRun, on_delete=models.SET_NULL, null=True, blank=True)
+    result = models.CharField(max_length=12, choices=Result.choices, default=Result.TESTING)
+    reason = models.CharField(max_length=64, blank=True)  # e.g. ErrImagePull
+    message = models.TextField(blank=True)
+    image = models.CharField(max_length=500, blank=True)
+    tested_at = models.DateTimeField(null=True, blank=True)
+    pod_name = models.CharField(max_length=63, blank=True)
+    # Set before the Pod is created and cleared once it is gone: while set and past, the
+    # next reconcile looks for the Pod (by label) and deletes it.
+    pod_delete_after = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"pull test of {self.target}: {self.result}"
+
+    @property
+    def testing(self) -> bool:
+        """Still going: its run is queued or running (a dead run's recovery ends this)."""
+        return self.result == self.Result.TESTING and self.run is not None and not self.run.finished

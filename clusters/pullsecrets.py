@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from clusters import kube
 from clusters.models import Cluster, PullSecretTarget, ReconcileRun, RegistryAccess
+from clusters.pulltest import remove_leftover_pods
 from config import runs
 from registries.models import Registry
 from registries.oci import RegistryError
@@ -351,6 +352,7 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         _check_specified_secrets(api, [t for t in desired if not t.managed], run, linked)
         _remove_unwanted_secrets(api, desired, existing, run)
         _link_service_accounts(api, linked, run)
+        remove_leftover_pods(api, cluster)  # test Pods a pull test could not delete
     run.drop_unwanted({t.key for t in desired})
     run.save()
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import transaction
 
-from clusters import pullsecrets
+from clusters import pullsecrets, pulltest
 from clusters.models import Cluster, ReconcileRun
 from config.runs import run_task
 
@@ -27,3 +27,10 @@ def reconcile_all_pull_secrets() -> int:
             clusters, trigger=ReconcileRun.Trigger.SCHEDULE, mark_pending=False
         )
     return len(queued)
+
+
+@run_task("clusters.tasks.check_cluster_pulls", "WHARF_PULL_TEST_TIME_LIMIT")
+def check_cluster_pulls(run_id: int) -> None:
+    """Do one queued pull test (a target, or a whole cluster); a redelivered task finds it
+    finished and does nothing."""
+    pulltest.run_pull_test(run_id)

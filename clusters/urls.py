@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from clusters import views
+from clusters import pulltest_views, views
 
 app_name = "clusters"
 
@@ -22,6 +22,16 @@ urlpatterns = [
         "clusters/<int:pk>/reconciles/",
         views.ReconcileRunListView.as_view(),
         name="reconcilerun_list",
+    ),
+    path(
+        "clusters/<int:pk>/pull-test/",
+        pulltest_views.ClusterPullTestView.as_view(),
+        name="cluster_pulltest",
+    ),
+    path(
+        "targets/<int:pk>/pull-test/",
+        pulltest_views.TargetPullTestView.as_view(),
+        name="pullsecrettarget_pulltest",
     ),
     path("environments/", views.EnvironmentListView.as_view(), name="environment_list"),
     path("environments/add/", views.EnvironmentEditView.as_view(), name="environment_add"),

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 
-from clusters import pullsecrets
+from clusters import pullsecrets, pulltest
 from clusters.connectivity import check_connection
 from clusters.forms import ClusterForm, EnvironmentForm, RegistryAccessForm
 from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
@@ -58,17 +58,22 @@ def status_context(targets, *, status_url: str, columns: str) -> dict:
     """The status table of some targets; polls every 2 s while any is pending."""
     targets = list(targets)
     pending = any(t.status == PullSecretTarget.Status.PENDING for t in targets)
+    testing = pulltest.attach_results(targets)  # each row's last pull test
     return {
         "targets": targets,
         "pending": pending,
+        "testing": testing,
+        "node_credentials_note": pulltest.NODE_CREDENTIALS_NOTE,
         "columns": columns,
-        "poll": Polled("target-status", status_url, "clusters/partials/_status.html", pending),
+        "poll": Polled(
+            "target-status", status_url, "clusters/partials/_status.html", pending or testing
+        ),
     }
 
 
 def render_status(request, targets, *, status_url: str, columns: str):
     context = status_context(targets, status_url=status_url, columns=columns)
-    return poll_response(request, not context["pending"], context)
+    return poll_response(request, not context["poll"].active, context)
 
 
 def reconciles_context(cluster: Cluster) -> dict:

@@ -311,6 +311,16 @@ CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"] = {
     "schedule": WHARF_RECONCILE_INTERVAL * 60.0,
     "options": {"expires": max(WHARF_RECONCILE_INTERVAL * 60.0 - 30, 30)},
 }
+# In-cluster pull tests (clusters/pulltest.py): seconds a test Pod has to pull its image
+# (also its activeDeadlineSeconds), seconds between two reads of it, and the task's time limit.
+WHARF_PULL_TEST_TIMEOUT = env.int("WHARF_PULL_TEST_TIMEOUT", default=120)
+WHARF_PULL_TEST_POLL_SECONDS = env.float("WHARF_PULL_TEST_POLL_SECONDS", default=2.0)
+WHARF_PULL_TEST_TIME_LIMIT = env.int("WHARF_PULL_TEST_TIME_LIMIT", default=600)
+if WHARF_PULL_TEST_TIME_LIMIT < WHARF_PULL_TEST_TIMEOUT + 60:
+    raise ImproperlyConfigured(
+        "WHARF_PULL_TEST_TIME_LIMIT must be at least WHARF_PULL_TEST_TIMEOUT + 60 seconds, so "
+        "a test has time to create its Pods, wait for them and delete them."
+    )
 
 # /metrics (Prometheus): open to anyone who reaches it unless this is set; then only
 # for "Authorization: Bearer <token>".

@@ -29,6 +29,8 @@ logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 SECRETS = resource("v1", "secrets")
 SERVICE_ACCOUNTS = resource("v1", "serviceaccounts")
 NAMESPACES = resource("v1", "namespaces")
+PODS = resource("v1", "pods")
+EVENTS = resource("v1", "events")
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
@@ -43,6 +45,13 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
         "message": message,
     }
     return aiohttp.web.json_response(body, status=code)
+
+
+def _field(obj: dict, path: str):
+    """``obj``'s value at a field selector's dotted path (``involvedObject.name``)."""
+    for key in path.split("."):
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
 
 
 def _matches(labels: dict, selector: str) -> bool:
@@ -74,12 +83,16 @@ class FakeCluster(KubernetesEmulator):
     on_conflict: Any = None
     # Namespaces where deleting a secret answers 403 Forbidden (RBAC, say).
     forbidden_secret_deletes: set[str] = attrs.field(factory=set)
+    # Plays the node for Pods (tests/clusters/kubelet.py): sees each request first.
+    kubelet: Any = None
     server: Server | None = None
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         # Known resources answer an empty list before any object of theirs exists.
-        for res, kind in ((SECRETS, "Secret"), (SERVICE_ACCOUNTS, "ServiceAccount")):
+        known = ((SECRETS, "Secret"), (SERVICE_ACCOUNTS, "ServiceAccount"), (PODS, "Pod"),
+                 (EVENTS, "Event"))  # fmt: skip
+        for res, kind in known:
             self.resources[res] = {"kind": kind, "namespaced": True}
         self.resources[NAMESPACES] = {"kind": "Namespace", "namespaced": False}
 
@@ -91,6 +104,8 @@ class FakeCluster(KubernetesEmulator):
             return aiohttp.web.json_response(await self._serve_server_version(request))
         if request.method == "POST" and request.url.path == ACCESS_REVIEW_PATH:
             return self._access_review(request.data or {})
+        if self.kubelet is not None and (answer := self.kubelet.before(self, request)):
+            return answer
         if (
             request.method == "DELETE"
             and request.resource == SECRETS
@@ -130,8 +145,7 @@ class FakeCluster(KubernetesEmulator):
         fields = request.params.get("fieldSelector", "")
         for part in filter(None, fields.split(",")):
             key, _, value = part.partition("=")
-            field = key.strip().removeprefix("metadata.")
-            items = [i for i in items if i.get("metadata", {}).get(field) == value]
+            items = [i for i in items if _field(i, key.strip()) == value]
         return {**answer, "items": items}
 
     # --- for tests: seeding and looking -------------------------------------------
@@ -199,6 +213,14 @@ class FakeCluster(KubernetesEmulator):
 
     def reset_calls(self) -> None:
         self._requests.clear()
+
+    def api_calls(self) -> list[str]:
+        """Every request so far, in order, as "METHOD /path?query" (the query decoded)."""
+        calls = []
+        for request in list(self._requests):
+            query = "&".join(f"{k}={v}" for k, v in request.params.items())
+            calls.append(f"{request.method.value} {request.url.path}{'?' + query if query else ''}")
+        return calls
 
 
 class _TlsTestServer(RawTestServer):

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository
+from clusters.models import PullSecretTarget
 from tests.clusters.factories import EnvironmentFactory, inject
 from tests.factories import RegistryFactory
 
@@ -67,6 +68,7 @@ OWNERS = {
     "charts/<int:pk>/": "chart",
     "global/clusters/<int:pk>/": "cluster",
     "global/environments/<int:pk>/": "environment",
+    "global/targets/<int:pk>/": "target",
 }
 
 
@@ -80,6 +82,9 @@ def objects():
     version = ChartVersion.objects.create(chart=chart, version="1.0.0", fingerprint="1")
     environment = EnvironmentFactory(cluster__api_url="http://127.0.0.1:9")
     inject(registry, clusters=[environment.cluster])
+    target = PullSecretTarget.objects.create(
+        cluster=environment.cluster, namespace=environment.namespace, registry=registry
+    )
     return {
         "registry": registry,
         "helm_repository": repository,
@@ -88,6 +93,7 @@ def objects():
         "version": version,
         "cluster": environment.cluster,
         "environment": environment,
+        "target": target,
     }
 
 
@@ -179,7 +185,7 @@ def test_superuser_is_never_shown_an_error_page(admin_client, objects, broker, s
     assert response.status_code in SUPERUSER_STATUSES, response.content[:300]
     if method == "get" and response.status_code == 405:
         # Only actions answer GET so: everything else is a page.
-        assert screen.name.endswith(("_sync", "_reconcile", "_make_default", "logout"))
+        assert screen.name.endswith(("_sync", "_reconcile", "_pulltest", "_make_default", "logout"))
 
 
 def test_no_page_shows_template_comments_or_tags(admin_client, objects):
