@@ -385,7 +385,10 @@ def _last_warning(api: kube.KubeClient, probe: _Probe) -> str:
     # The kubelet follows the registry's answer with a bare "Error: ErrImagePull": the
     # answer is the one that says why.
     telling = [e for e in warnings if not e.message.startswith("Error: ")] or warnings
-    return f"{telling[-1].reason}: {telling[-1].message}" if telling else ""
+    if not telling:
+        return ""
+    last = telling[-1]  # "Failed" says nothing its message does not: only others are named
+    return last.message if last.reason == "Failed" else f"{last.reason}: {last.message}"
 
 
 def _finish(api: kube.KubeClient, probe: _Probe, run: PullTestRun) -> None:

@@ -159,13 +159,13 @@ def test_a_container_that_got_its_image_counts_as_pulled_however_it_ended(
         (
             [scheduled(), pulling(), pull_failed("ErrImagePull")],
             "ErrImagePull",
-            f'Failed: Failed to pull image "{IMAGE}": rpc error: code = Unknown desc = '
+            f'Failed to pull image "{IMAGE}": rpc error: code = Unknown desc = '
             f'failed to pull and unpack image "{IMAGE}"',
         ),
         (
             [scheduled(), pull_failed("ImagePullBackOff")],
             "ImagePullBackOff",
-            f'Failed: Failed to pull image "{IMAGE}"',
+            f'Failed to pull image "{IMAGE}"',
         ),
         (
             [invalid_name()],

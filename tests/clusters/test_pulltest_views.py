@@ -166,7 +166,7 @@ def test_the_status_table_shows_the_result_and_what_a_pull_proves(admin_client, 
         target=target,
         result="not-pulled",
         reason="ErrImagePull",
-        message="Failed: Failed to pull image: 401 Unauthorized",
+        message="Failed to pull image: 401 Unauthorized",
         tested_at=timezone.now(),
     )
 
