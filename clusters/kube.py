@@ -18,6 +18,8 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from config import http
+
 MERGE_PATCH = "application/merge-patch+json"
 SECRET_VERBS = ("list", "get", "create", "patch", "delete")
 # What a bearer token may hold: visible ASCII. Anything else (a line break pasted in the
@@ -140,6 +142,9 @@ class KubeClient:
             retries=urllib3.Retry(total=1, connect=0, read=0, status=0, redirect=0),
         )
         self._api_client = client.ApiClient(config)
+        # Connections config.http's watchdog can cut: each call ends by its deadline.
+        pools = self._api_client.rest_client.pool_manager
+        pools.pool_classes_by_scheme = http.watched_pool_classes()
         self.core = client.CoreV1Api(self._api_client)
         self._timeout = (min(connection.timeout, 5.0), connection.timeout)
 
@@ -161,7 +166,8 @@ class KubeClient:
         if not token_is_valid(self.connection.token):
             raise KubeError(f"Could not {what} on {host}: {BAD_TOKEN}.")
         try:
-            yield
+            with self._deadline():
+                yield
         except ApiException as exc:
             raise _api_error(exc, what, host) from None
         except urllib3.exceptions.SSLError:
@@ -192,6 +198,21 @@ class KubeClient:
             ) from None
         except ValueError as exc:  # e.g. an unreadable CA certificate, or a bad answer
             raise KubeError(f"Could not {what} on {host}: {self._scrub(str(exc))}") from None
+
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[None]:
+        """The whole call (connect, headers, body) ends within the connection's timeout,
+        however slowly the server drips: a read timeout alone restarts with every byte."""
+        seconds = self.connection.timeout
+        with http.deadline(seconds, "one Kubernetes call") as watch:
+            try:
+                yield
+            except (urllib3.exceptions.HTTPError, OSError, ValueError):
+                if watch.fired:
+                    raise _deadline_passed(seconds) from None
+                raise
+            if watch.fired:  # an answer cut short, read as if complete
+                raise _deadline_passed(seconds)
 
     def _scrub(self, text: str) -> str:
         """``text`` without the token, raw or as Python quotes it (never shown, never logged)."""
@@ -488,6 +509,13 @@ def _pod_state(item: Any) -> PodState:
         labels=dict(meta.labels or {}),
         annotations=dict(meta.annotations or {}),
     )
+
+
+def _deadline_passed(seconds: float) -> urllib3.exceptions.MaxRetryError:
+    """What a call cut by its deadline raises: a timeout, which ``_call`` words for the user."""
+    message = f"the {seconds:g} s deadline passed"
+    reason = urllib3.exceptions.ReadTimeoutError(None, "", message)  # type: ignore[arg-type]
+    return urllib3.exceptions.MaxRetryError(None, "", reason)  # type: ignore[arg-type]
 
 
 def _api_error(exc: ApiException, what: str, host: str) -> KubeError:

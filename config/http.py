@@ -39,7 +39,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -294,6 +294,26 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 # A forked worker (Celery prefork) has no watchdog thread: it starts its own when needed.
 os.register_at_fork(after_in_child=_WATCHDOG._reset)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str = "one request") -> Iterator[_Watch]:
+    """Everything this thread sends through :func:`watched_pool_classes` pools in the block
+    ends within ``seconds``: past it, the watchdog shuts their sockets down (the watch
+    yielded says ``fired``). For clients on urllib3 itself, such as the Kubernetes client."""
+    watch = _WATCHDOG.watch(Budget.start(seconds, what))
+    token = _current_watch.set(watch)
+    try:
+        yield watch
+    finally:
+        watch.done = True
+        _current_watch.reset(token)
+
+
+def watched_pool_classes() -> dict[str, type]:
+    """urllib3 pool classes (``PoolManager.pool_classes_by_scheme``) whose connections a
+    :func:`deadline` cuts."""
+    return _pool_classes(None)
 
 
 # --- small helpers ----------------------------------------------------------------------

@@ -302,7 +302,8 @@ CELERY_BEAT_SCHEDULE["read-chart-files"] = {
 }
 
 # --- Pull secrets (clusters) -------------------------------------------------------
-# Seconds for every call Wharf makes to a Kubernetes API server.
+# Seconds for every call Wharf makes to a Kubernetes API server (the whole call: config.http's
+# watchdog cuts one that drips).
 WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
 # Minutes between scheduled pull-secret reconciles of every cluster (saves trigger one too).
 WHARF_RECONCILE_INTERVAL = env.int("WHARF_RECONCILE_INTERVAL", default=30)

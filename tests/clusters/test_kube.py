@@ -1,10 +1,12 @@
 """clusters.kube through the official client: versions, rights, TLS, and errors a user can act on."""
 
 import socket
+import time
 
 import pytest
 
 from clusters import kube
+from tests.hostile import DrippingServer
 from tests.servers.base import LOOPBACK
 
 TOKEN = "kube-token-do-not-leak"
@@ -115,3 +117,22 @@ def test_a_token_with_a_line_break_fails_without_echoing_it(start_fake_cluster):
 
     assert "first-half-do-not-leak" not in str(caught.value)
     assert "paste it again" in str(caught.value)
+
+
+JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+
+
+@pytest.mark.parametrize("drip_head", [False, True], ids=["body", "status-line-and-headers"])
+def test_an_answer_that_drips_is_cut_at_the_calls_deadline(drip_head):
+    # A byte every 0.2 s: the 1 s read timeout alone would never fire (the server gives up
+    # after 20 s).
+    server = DrippingServer(head=JSON_HEAD, body=b" " * 100_000, drip_head=drip_head)
+    with server, connect(server.url, timeout=1.0) as api:
+        started = time.monotonic()
+        with pytest.raises(kube.KubeError) as caught:
+            api.read_pod("team-a", "wharf-pull-test-0a1b2c3d")
+        seconds = time.monotonic() - started
+
+    assert 0.8 <= seconds < 2.0, seconds
+    assert "did not answer in time (within 1s) while trying to read pod" in str(caught.value)
+    assert server.paths == ["/api/v1/namespaces/team-a/pods/wharf-pull-test-0a1b2c3d"]
