@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from clusters.forms import ClusterChoiceRuleMixin
-from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
+from clusters.models import (
+    Cluster,
+    Environment,
+    PullSecretTarget,
+    PullTestImage,
+    PullTestRun,
+    ReconcileRun,
+    RegistryAccess,
+)
 from config.admin import AuditedAdmin, RulesAdminForm
 
 
@@ -78,6 +86,29 @@ class ReconcileRunAdmin(admin.ModelAdmin):
     list_display = ("cluster", "trigger", "status", "queued_at", "finished_at", "failed_targets")
     list_filter = ("status", "trigger")
     list_select_related = ("cluster",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PullTestImage)
+class PullTestImageAdmin(AuditedAdmin):
+    """The image each registry's pull tests pull (the model checks it is on its host)."""
+
+    list_display = ("registry", "image", "updated_at")
+    list_select_related = ("registry",)
+
+
+@admin.register(PullTestRun)
+class PullTestRunAdmin(admin.ModelAdmin):
+    """Pull tests are written by the workers; the admin only shows them."""
+
+    list_display = ("cluster", "target", "status", "queued_at", "finished_at", "pulled")
+    list_filter = ("status",)
+    list_select_related = ("cluster", "target")
 
     def has_add_permission(self, request):
         return False

@@ -45,7 +45,7 @@ from clusters.models import (
     PullTestResult,
     PullTestRun,
 )
-from config import runs
+from config import audit, runs
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +130,18 @@ def pod_manifest(
 # --- asking for a test ----------------------------------------------------------------
 
 
-def remember_image(registry, image: str) -> PullTestImage:
+def remember_image(registry, image: str, user=None) -> PullTestImage:
     """Keep ``image`` as ``registry``'s test image (validated: ValidationError if it is not
-    an image on that registry's host)."""
+    an image on that registry's host), in the audit log when it changes."""
     kept = PullTestImage.objects.filter(registry=registry).first() or PullTestImage(
         registry=registry
     )
+    before = None if kept.pk is None else audit.snapshot(kept)
     kept.image = image
     kept.full_clean()
-    kept.save()
+    if before is None or kept.image != before.get("image"):
+        kept.save()
+        audit.record_save(user, kept, before)
     return kept
 
 
@@ -301,7 +304,7 @@ def _create_failure(exc: kube.KubeError, namespace: str) -> str:
         return (
             f"The token may not create pods in namespace {namespace} (403 Forbidden): a pull "
             "test needs create, get, list and delete on pods and list on events there (see "
-            "“Pull tests” in the README)."
+            "“Pull tests” in the README). An admission policy refusing the Pod answers so too."
         )
     return f"The test Pod was not created: {exc}"
 

@@ -39,7 +39,7 @@ class TargetPullTestView(SuperuserRequiredMixin, View):
         image = request.POST.get("image", "")
         try:
             with transaction.atomic():
-                pulltest.remember_image(target.registry, image)
+                pulltest.remember_image(target.registry, image, request.user)
                 pulltest.request_pull_test(cluster, target)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

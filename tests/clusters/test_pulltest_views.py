@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from clusters.connectivity import check_connection
 from clusters.models import PullSecretTarget, PullTestImage, PullTestResult, PullTestRun
+from config.models import AuditEntry
+from tests.adminkit import admin_errors, admin_url
 from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
 from tests.factories import RegistryFactory
 
@@ -219,3 +221,22 @@ def test_test_connection_says_nothing_of_pull_tests_when_the_token_may(start_fak
     assert result.ok and not any("Test pull" in step for step in result.steps)
     reviews = [c for c in fake.api_calls() if "selfsubjectaccessreviews" in c]
     assert len(reviews) == 6 + 5  # secrets (5 verbs), SA patch; pods (4 verbs), events
+
+
+def test_the_admin_refuses_a_test_image_of_another_host(admin_client, target):
+    data = {"registry": target.registry.pk, "image": "ghcr.io/team/app:1.0"}
+
+    errors = admin_errors(admin_client.post(admin_url(PullTestImage), data))
+
+    assert "not on acme's host registry.acme.test:5000" in str(errors)
+    assert not PullTestImage.objects.exists()
+
+
+def test_a_changed_test_image_is_in_the_audit_log_and_an_unchanged_one_is_not(admin_client, target):
+    admin_client.post(pull_test_url(target), {"image": IMAGE})
+    admin_client.post(pull_test_url(target), {"image": IMAGE})
+    admin_client.post(pull_test_url(target), {"image": IMAGE.replace("1.0", "1.1")})
+
+    entries = AuditEntry.objects.filter(object_type__icontains="pull").order_by("pk")
+    assert [e.action for e in entries] == ["create", "update"]
+    assert entries[1].changes == {"image": [IMAGE, IMAGE.replace("1.0", "1.1")]}
