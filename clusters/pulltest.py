@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from clusters import kube
@@ -213,9 +214,15 @@ def _pull_test_run(context: runs.RunContext) -> runs.Outcome:
     run = context.run
     assert isinstance(run, PullTestRun)
     cluster = Cluster.objects.get(pk=run.cluster_id)
-    targets = (
-        [run.target] if run.target is not None else list(cluster.targets.select_related("registry"))
-    )
+    targets = list(cluster.targets.select_related("registry"))
+    if run.target_id is not None:
+        targets = [t for t in targets if t.pk == run.target_id]
+    # A target added since the test was asked for is tested too; one a newer test took
+    # over (its result row names that test) is that test's.
+    for target in targets:
+        PullTestResult.objects.get_or_create(target=target, defaults={"run": run})
+    mine = set(PullTestResult.objects.filter(run=run).values_list("target_id", flat=True))
+    targets = [t for t in targets if t.pk in mine]
     images = dict(
         PullTestImage.objects.filter(registry_id__in={t.registry_id for t in targets}).values_list(
             "registry_id", "image"
@@ -256,7 +263,8 @@ def _pull_test_run(context: runs.RunContext) -> runs.Outcome:
     if failed:
         return runs.Outcome(
             runs.RunStatus.FAILED,
-            f"{failed} of {len(targets)} pull test(s) did not pull; the status table says why.",
+            f"{failed} of {len(targets)} pull test{pluralize(len(targets))} did not pull; the "
+            "status table says why.",
             fields,
         )
     return runs.Outcome(fields=fields)

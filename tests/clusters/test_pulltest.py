@@ -348,3 +348,22 @@ def test_asking_again_while_a_test_waits_joins_it(served):
     assert again.pk == first.pk
     assert PullTestRun.objects.count() == 1
     assert PullTestResult.objects.get(target=served.target).testing
+
+
+def test_a_target_a_newer_test_took_over_is_left_to_that_test(add_cluster, clock):
+    cluster, fake = add_cluster("prod", namespaces=["team-a", "team-b"])
+    registry = RegistryFactory(name="acme", url="registry.acme.test:5000/team")
+    inject(registry)
+    reconcile_cluster(cluster.pk)
+    PullTestImage.objects.create(registry=registry, image=IMAGE)
+    whole = request_pull_test(cluster)
+    team_b = PullSecretTarget.objects.get(namespace="team-b")
+    newer = request_pull_test(cluster, team_b)
+    fake.reset_calls()
+    fake.kubelet = Kubelet([running()])
+
+    run_pull_test(whole.pk)
+
+    assert [c for c in fake.api_calls() if c.startswith("POST")] == [f"POST {PODS}"]  # team-a
+    assert PullTestResult.objects.get(target=team_b).run_id == newer.pk
+    assert PullTestResult.objects.get(target=team_b).result == Result.TESTING
