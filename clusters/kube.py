@@ -106,6 +106,7 @@ class ContainerState:
     reason: str = ""
     message: str = ""
     exit_code: int | None = None
+    image_id: str = ""  # set once the container was made from a pulled image
 
 
 @dataclass(frozen=True)
@@ -498,7 +499,9 @@ def _pod_state(item: Any) -> PodState:
                     message = getattr(detail, "message", None) or ""
                     code = getattr(detail, "exit_code", None)
                     break
-        containers.append(ContainerState(c.name or "", state, reason, message, code))
+        containers.append(
+            ContainerState(c.name or "", state, reason, message, code, c.image_id or "")
+        )
     return PodState(
         namespace=meta.namespace or "",
         name=meta.name or "",

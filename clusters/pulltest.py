@@ -351,6 +351,12 @@ def _decide(api: kube.KubeClient, probe: _Probe, pod: kube.PodState | None) -> b
     container = next((c for c in pod.containers if c.name == CONTAINER_NAME), None)
     if container is None:
         return False  # not scheduled or not reported yet
+    if container.state == "terminated" and not container.image_id:
+        # Ended without an image: killed before its pull (the Pod's activeDeadlineSeconds).
+        if pod.phase == "Failed":
+            _time_out(api, probe)
+            return True
+        return False
     if container.state in ("running", "terminated"):
         probe.result, probe.reason = Result.PULLED, container.reason or container.state.title()
         if container.state == "terminated":

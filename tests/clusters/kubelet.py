@@ -195,6 +195,34 @@ def unschedulable() -> Step:
     )
 
 
+def deadline_exceeded() -> Step:
+    """The Pod's activeDeadlineSeconds passed before its image came: the kubelet ends it."""
+    return Step(
+        lambda pod: {
+            "phase": "Failed",
+            "reason": "DeadlineExceeded",
+            "message": "Pod was active on the node longer than the specified deadline",
+            "containerStatuses": [
+                _container(
+                    pod, {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown"}}
+                )
+            ],
+        },
+        lambda pod: [
+            (
+                "Normal",
+                "DeadlineExceeded",
+                "Pod was active on the node longer than the specified deadline",
+            ),
+            (
+                "Warning",
+                "Failed",
+                f'Failed to pull image "{_image(pod)}": context canceled',
+            ),
+        ],
+    )
+
+
 def _where(pod: dict) -> str:
     meta = pod["metadata"]
     return f"{meta['namespace']}/{meta['name']}"

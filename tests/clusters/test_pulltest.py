@@ -23,6 +23,7 @@ from tests.clusters.factories import inject
 from tests.clusters.kubelet import (
     FakeClock,
     Kubelet,
+    deadline_exceeded,
     exited,
     invalid_name,
     pull_failed,
@@ -213,6 +214,21 @@ def test_a_pod_no_node_takes_times_out_and_is_deleted(served, clock):
     assert "FailedScheduling: 0/3 nodes are available: 3 Insufficient memory." in result.message
     assert served.fake.kubelet.pods(served.fake) == {}
     assert result.pod_delete_after is None
+
+
+def test_a_pod_the_kubelet_ended_before_its_image_came_timed_out(served):
+    _, result = pull_test_of(served, scheduled(), deadline_exceeded())
+
+    pod = f"{PODS}/{result.pod_name}"
+    assert served.fake.api_calls() == [
+        f"POST {PODS}",
+        f"GET {pod}",
+        f"GET {pod}",
+        f"GET /api/v1/namespaces/team-a/events?fieldSelector=involvedObject.name={result.pod_name}",
+        f"DELETE {pod}",
+    ]
+    assert result.result == Result.TIMED_OUT  # an ended container without an image pulled nothing
+    assert "context canceled" in result.message
 
 
 # --- leftovers --------------------------------------------------------------------------
