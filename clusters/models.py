@@ -23,9 +23,8 @@ from config.runs import Lease, Leased, Run
 from config.validators import validate_pem_certificates
 from registries.models import NAME_RULE, Registry
 
-NAMESPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 DNS_LABEL = RegexValidator(
-    NAMESPACE_NAME,
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
     "Use a Kubernetes namespace name: at most 63 lowercase letters, digits and -, "
     "starting and ending with a letter or digit.",
 )
@@ -34,6 +33,7 @@ SECRET_NAME = RegexValidator(
     "Use a Kubernetes Secret name: lowercase letters, digits, - and ., "
     "starting and ending with a letter or digit.",
 )
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # as DNS_LABEL
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 # Left out of "all namespaces" unless the user takes them off the list: the control plane's.
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
