@@ -67,7 +67,11 @@ class FakeCluster(KubernetesEmulator):
     on_conflict: Any = None
     # Namespaces where deleting a secret answers 403 Forbidden (RBAC, say).
     forbidden_secret_deletes: set[str] = attrs.field(factory=set)
+    # Resources (plural names) whose LIST answers 403 Forbidden (no RBAC to list them).
+    forbidden_lists: set[str] = attrs.field(factory=set)
     server: Server | None = None
+    # LISTs of namespaces served (kmock cannot parse that path: served here, counted here).
+    namespace_lists: int = 0
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -75,6 +79,31 @@ class FakeCluster(KubernetesEmulator):
         for res, kind in ((SECRETS, "Secret"), (SERVICE_ACCOUNTS, "ServiceAccount")):
             self.resources[res] = {"kind": kind, "namespaced": True}
         self.resources[NAMESPACES] = {"kind": "Namespace", "namespaced": False}
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock 0.8 fails to parse /api/v1/namespaces (as it fails POST there): LIST it here.
+        if raw_request.method == "GET" and raw_request.path.rstrip("/") == "/api/v1/namespaces":
+            return self._list_namespaces(raw_request)
+        return await super().__call__(raw_request)
+
+    def _list_namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        if raw_request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        self.namespace_lists += 1
+        if "namespaces" in self.forbidden_lists:
+            return _status(403, "Forbidden", "namespaces is forbidden")
+        try:
+            wanted = selectors.parse(raw_request.query.get("labelSelector", ""))
+        except selectors.SelectorError as exc:
+            return _status(400, "BadRequest", f"unable to parse requirement: {exc}")
+        items = [
+            obj.raw
+            for (res, _ns, _name), obj in list(self.objects.items())
+            if res == NAMESPACES and not obj.deleted
+        ]
+        items = [i for i in items if wanted.matches(i.get("metadata", {}).get("labels"))]
+        body = {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": items}
+        return aiohttp.web.json_response(body)
 
     async def _handle(self, request) -> aiohttp.web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -90,6 +119,13 @@ class FakeCluster(KubernetesEmulator):
             and request.namespace in self.forbidden_secret_deletes
         ):
             return _status(403, "Forbidden", "secrets is forbidden")
+        if (
+            request.method == "GET"
+            and request.resource is not None
+            and request.resource.plural in self.forbidden_lists
+            and request.name is None
+        ):
+            return _status(403, "Forbidden", f"{request.resource.plural} is forbidden")
         if request.method == "PATCH" and request.resource == SECRETS and self.conflicting_patches:
             self.conflicting_patches -= 1
             if self.on_conflict is not None:
@@ -214,6 +250,8 @@ class FakeCluster(KubernetesEmulator):
     def calls(self, kind: str = "secrets") -> Counter:
         """Requests so far for ``kind`` (a plural resource name) by verb: list, get, create…"""
         counts: Counter = Counter()
+        if kind == "namespaces" and self.namespace_lists:
+            counts["list"] = self.namespace_lists
         for request in list(self._requests):
             if request.resource is None or request.resource.plural != kind:
                 continue
@@ -222,6 +260,7 @@ class FakeCluster(KubernetesEmulator):
 
     def reset_calls(self) -> None:
         self._requests.clear()
+        self.namespace_lists = 0
 
 
 class _TlsTestServer(RawTestServer):
