@@ -463,10 +463,14 @@ class RegistryAccess(models.Model):
     def uses_registry_credentials(self) -> bool:
         return self.credentials == self.Credentials.REGISTRY
 
-    def selected_clusters(self, active: models.QuerySet | None = None) -> models.QuerySet:
-        """The active clusters this rule injects into."""
+    def selected_clusters(
+        self, active: models.QuerySet | None = None, chosen=None
+    ) -> models.QuerySet:
+        """The active clusters this rule injects into; ``chosen``: the clusters ticked, for a
+        rule not saved yet (by default its saved ones)."""
         active = Cluster.objects.filter(active=True) if active is None else active
-        chosen = self.clusters.values("pk")
+        if chosen is None:
+            chosen = self.clusters.values("pk") if self.pk else []
         if self.mode == self.Mode.INCLUDE:
             return active if self.all_clusters else active.filter(pk__in=chosen)
         return active.exclude(pk__in=chosen)

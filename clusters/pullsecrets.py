@@ -171,6 +171,16 @@ class ClusterCoverage:
     listed_at: dt.datetime | None  # when the namespaces were listed (None: never yet)
     not_listed: list[str] = field(default_factory=list)  # environments' namespaces not seen
 
+    SHOWN = 40  # namespaces named on the page; the rest are counted
+
+    @property
+    def shown(self) -> list[str]:
+        return self.namespaces[: self.SHOWN]
+
+    @property
+    def more(self) -> int:
+        return max(0, len(self.namespaces) - self.SHOWN)
+
 
 def rule_coverage(rule: RegistryAccess, clusters: Iterable[Cluster]) -> list[ClusterCoverage]:
     """For the Manage page's preview of an unsaved rule: the namespaces it covers now on each
