@@ -505,7 +505,7 @@ class PullSecretTarget(models.Model):
     secret_name = models.CharField(max_length=253)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
-    last_checked = models.DateTimeField(null=True, blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)  # when the status last changed
     expires_at = models.DateTimeField("Credential expires", null=True, blank=True)
 
     class Meta:
@@ -518,6 +518,15 @@ class PullSecretTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.cluster_id}/{self.namespace}"
+
+    @property
+    def checked_at(self):
+        """When this status was last confirmed: a reconcile writes a row only when its status
+        changes (``last_checked``), so a later reconcile of the cluster confirmed it too."""
+        reconciled = self.cluster.last_reconciled_at
+        if self.status == self.Status.PENDING or reconciled is None:
+            return self.last_checked
+        return max(filter(None, (self.last_checked, reconciled)))
 
 
 class ReconcileRun(Run):

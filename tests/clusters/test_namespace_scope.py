@@ -340,3 +340,16 @@ def test_malformed_selector_is_answered_400_by_the_emulator(fleet):
     ):
         api.namespaces("team in (web")
     assert caught.value.status == 400
+
+
+def test_an_unchanged_target_shows_the_last_reconcile_as_its_check(fleet):
+    cluster, _fake = fleet
+    inject(RegistryFactory(name="acme"), namespaces="all")
+    reconcile_cluster(cluster.pk)
+    changed_at = PullSecretTarget.objects.get(namespace="web").last_checked
+
+    reconcile_cluster(cluster.pk)
+
+    target = PullSecretTarget.objects.select_related("cluster").get(namespace="web")
+    assert target.last_checked == changed_at  # not rewritten …
+    assert target.checked_at == target.cluster.last_reconciled_at > changed_at  # … but shown
