@@ -207,6 +207,9 @@ class FakeCluster(KubernetesEmulator):
         obj.patch({"metadata": {"labels": None}})
         obj.patch({"metadata": {"labels": all_labels}})
 
+    def set_namespace_phase(self, name: str, phase: str) -> None:
+        self.objects[NAMESPACES, None, name].patch({"status": {"phase": phase}})
+
     def delete_namespace(self, name: str) -> None:
         """A namespace gone, with everything in it (as the namespace controller would)."""
         for (res, ns, obj_name), obj in list(self.objects.items()):

@@ -353,3 +353,13 @@ def test_an_unchanged_target_shows_the_last_reconcile_as_its_check(fleet):
     target = PullSecretTarget.objects.select_related("cluster").get(namespace="web")
     assert target.last_checked == changed_at  # not rewritten …
     assert target.checked_at == target.cluster.last_reconciled_at > changed_at  # … but shown
+
+
+def test_a_terminating_namespace_is_not_covered(fleet):
+    cluster, fake = fleet
+    inject(RegistryFactory(name="acme"), namespaces="all")
+    fake.set_namespace_phase("api", "Terminating")
+
+    reconcile_cluster(cluster.pk)
+
+    assert secrets_in(fake) == {"web", "legacy"}
