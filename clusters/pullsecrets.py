@@ -451,7 +451,11 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         reachable = _reachable_targets(desired, namespaces, namespace_error, run)
         if namespace_error:
             # Secrets of rules that follow the namespace list stay until it can be read.
-            following = {t.registry_name for t in desired if t.listed}
+            following = {
+                rule.registry.name
+                for rule in rules
+                if rule.uses_listed_namespaces and selects(rule, cluster)
+            }
             existing_unwanted = {
                 key: secret
                 for key, secret in existing.items()

@@ -363,3 +363,15 @@ def test_a_terminating_namespace_is_not_covered(fleet):
     reconcile_cluster(cluster.pk)
 
     assert secrets_in(fake) == {"web", "legacy"}
+
+
+def test_refused_namespace_list_removes_nothing_even_with_no_namespace_stored(fleet):
+    cluster, fake = fleet
+    inject(RegistryFactory(name="acme"), namespaces="all")
+    reconcile_cluster(cluster.pk)
+    ClusterNamespace.objects.all().delete()  # as if nothing had been stored
+    fake.forbidden_lists = {"namespaces"}
+
+    reconcile_cluster(cluster.pk)
+
+    assert secrets_in(fake) == {"web", "api", "legacy"}
