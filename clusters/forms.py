@@ -122,6 +122,14 @@ class RegistryAccessForm(
         widget=forms.CheckboxSelectMultiple,
         label="Clusters",
     )
+    namespaces = forms.ChoiceField(
+        label="Namespaces", choices=RegistryAccess.Namespaces.choices, widget=forms.RadioSelect
+    )
+    service_accounts = forms.ChoiceField(
+        label="ServiceAccounts",
+        choices=RegistryAccess.ServiceAccounts.choices,
+        widget=forms.RadioSelect,
+    )
 
     class Meta:
         model = RegistryAccess
@@ -129,13 +137,26 @@ class RegistryAccessForm(
             "mode",
             "all_clusters",
             "clusters",
+            "namespaces",
+            "excluded_namespaces",
+            "namespace_selector",
             "credentials",
             "secret_name",
             "add_to_default_service_account",
+            "service_accounts",
+            "service_account_names",
         ]
+        widgets = {
+            "excluded_namespaces": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+            "service_account_names": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["secret_name"].widget.attrs["placeholder"] = "regcred"
+        self.fields["namespace_selector"].widget.attrs.update(
+            {"placeholder": "team in (web,api),!legacy", "spellcheck": "false"}
+        )
+        self.fields["service_account_names"].widget.attrs["placeholder"] = "builder, deployer"
         self.fields["all_clusters"].help_text = "Every cluster, including clusters added later."
         self.fields["clusters"].widget.attrs.pop("class", None)

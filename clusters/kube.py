@@ -18,6 +18,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from clusters import selectors
 from config import http
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -266,16 +267,16 @@ class KubeClient:
     # --- secrets ----------------------------------------------------------------
 
     def list_secrets(self, label_selector: str) -> list[SecretState]:
-        """Secrets in every namespace matching ``label_selector`` (``key=value`` and ``key``
-        (the label exists), comma-separated): one call."""
+        """Secrets in every namespace matching ``label_selector`` (Kubernetes selector
+        syntax, :mod:`clusters.selectors`): one call."""
         with self._call("list secrets"):
             answer = self.core.list_secret_for_all_namespaces(
                 label_selector=label_selector, _request_timeout=self._timeout
             )
-        wanted = _parse_selector(label_selector)
+        wanted = selectors.parse(label_selector)
         secrets = [_secret_state(item) for item in answer.items or []]
         # Checked again here: Wharf must never act on a secret it did not label.
-        return [s for s in secrets if _selected(s.labels, wanted)]
+        return [s for s in secrets if wanted.matches(s.labels)]
 
     def namespaces_with_secret(self, name: str) -> set[str]:
         """Namespaces holding a secret called ``name``: one call for the whole cluster."""
@@ -342,27 +343,47 @@ class KubeClient:
             if not exc.not_found:
                 raise
 
-    # --- service accounts -------------------------------------------------------
+    # --- namespaces -------------------------------------------------------------
 
-    def default_service_accounts(self) -> dict[str, ServiceAccountState]:
-        """Each namespace's ``default`` ServiceAccount, by namespace: one call."""
-        with self._call("list service accounts"):
-            answer = self.core.list_service_account_for_all_namespaces(
-                field_selector="metadata.name=default", _request_timeout=self._timeout
+    def namespaces(self, label_selector: str = "") -> dict[str, dict[str, str]]:
+        """Every namespace (matching ``label_selector``, if given) with its labels: one call.
+
+        Namespaces being deleted (phase Terminating) are left out: nothing new goes there.
+        """
+        with self._call("list namespaces"):
+            answer = self.core.list_namespace(
+                label_selector=label_selector or None, _request_timeout=self._timeout
             )
-        accounts = {}
+        found = {}
         for item in answer.items or []:
             meta = _object_meta(item)
-            if meta.name != "default" or not meta.namespace:
-                continue
-            accounts[meta.namespace] = ServiceAccountState(
-                namespace=meta.namespace,
-                name=meta.name,
-                pull_secrets=tuple(ref.name for ref in item.image_pull_secrets or [] if ref.name),
-                annotations=dict(meta.annotations or {}),
-                resource_version=meta.resource_version or "",
+            phase = item.status.phase if item.status is not None else None
+            if meta.name and phase != "Terminating":
+                found[meta.name] = dict(meta.labels or {})
+        return found
+
+    # --- service accounts -------------------------------------------------------
+
+    def service_accounts(self) -> list[ServiceAccountState]:
+        """Every ServiceAccount of the cluster, all namespaces: one call."""
+        with self._call("list service accounts"):
+            answer = self.core.list_service_account_for_all_namespaces(
+                _request_timeout=self._timeout
             )
-        return accounts
+        accounts = (_service_account_state(item) for item in answer.items or [])
+        return [account for account in accounts if account.name and account.namespace]
+
+    def read_service_account(self, namespace: str, name: str) -> ServiceAccountState | None:
+        try:
+            with self._call(f"read service account {name} in namespace {namespace}"):
+                item = self.core.read_namespaced_service_account(
+                    name, namespace, _request_timeout=self._timeout
+                )
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return _service_account_state(item)
 
     def set_image_pull_secrets(
         self, account: ServiceAccountState, names: list[str], annotations: dict[str, str | None]
@@ -420,9 +441,9 @@ class KubeClient:
             answer = self.core.list_namespaced_pod(
                 namespace, label_selector=label_selector, _request_timeout=self._timeout
             )
-        wanted = _parse_selector(label_selector)
+        wanted = selectors.parse(label_selector)
         pods = [_pod_state(item) for item in answer.items or []]
-        return [p for p in pods if p.namespace == namespace and _selected(p.labels, wanted)]
+        return [p for p in pods if p.namespace == namespace and wanted.matches(p.labels)]
 
     def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a Pod; one that is already gone is fine."""
@@ -451,25 +472,20 @@ class KubeClient:
         return events
 
 
-def _parse_selector(selector: str) -> dict[str, str | None]:
-    """``key=value`` -> value; a bare ``key`` (the label must exist) -> None."""
-    wanted: dict[str, str | None] = {}
-    for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, sep, value = part.partition("=")
-        wanted[key.strip()] = value.strip() if sep else None
-    return wanted
-
-
-def _selected(labels: dict[str, str], wanted: dict[str, str | None]) -> bool:
-    return all(
-        key in labels if value is None else labels.get(key) == value
-        for key, value in wanted.items()
-    )
-
-
 def _object_meta(item: Any) -> client.V1ObjectMeta:
     """An object's metadata; an object listed without any is treated as nameless."""
     return item.metadata or client.V1ObjectMeta()
+
+
+def _service_account_state(item: Any) -> ServiceAccountState:
+    meta = _object_meta(item)
+    return ServiceAccountState(
+        namespace=meta.namespace or "",
+        name=meta.name or "",
+        pull_secrets=tuple(ref.name for ref in item.image_pull_secrets or [] if ref.name),
+        annotations=dict(meta.annotations or {}),
+        resource_version=meta.resource_version or "",
+    )
 
 
 def _secret_state(item: Any) -> SecretState:

@@ -17,7 +17,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters import kube
+from clusters import kube, selectors
 from config.crypto import EncryptedTextField
 from config.runs import Lease, Leased, Run
 from config.validators import validate_pem_certificates
@@ -33,6 +33,15 @@ SECRET_NAME = RegexValidator(
     "Use a Kubernetes Secret name: lowercase letters, digits, - and ., "
     "starting and ending with a letter or digit.",
 )
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # as DNS_LABEL
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+# Left out of "all namespaces" unless the user takes them off the list: the control plane's.
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+def name_list(text: str) -> list[str]:
+    """Names typed one per line or separated by commas or spaces, in order, once each."""
+    return list(dict.fromkeys(n for n in re.split(r"[\s,]+", text or "") if n))
 
 
 def normalise_api_url(value: str) -> str:
@@ -57,6 +66,9 @@ def normalise_api_url(value: str) -> str:
         )
     return url
 
+
+# In a rule's ServiceAccount choice: every ServiceAccount (never a name: names are DNS).
+ALL_SERVICE_ACCOUNTS = "*"
 
 # What reaching a cluster depends on, and what its health record is made of.
 CONNECTION_FIELDS = ("api_url", "token", "ca_certificate", "skip_tls_verify")
@@ -85,6 +97,8 @@ class Cluster(Leased):
     )
 
     last_reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the last reconcile listed the cluster's namespaces (kept in ClusterNamespace).
+    namespaces_listed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Health(models.TextChoices):
         UNKNOWN = "unknown", "Not checked yet"
@@ -119,6 +133,7 @@ class Cluster(Leased):
         return (
             *super().lease_protected_fields(),
             "last_reconciled_at",
+            "namespaces_listed_at",
             *HEALTH_FIELDS,
         )
 
@@ -231,6 +246,27 @@ class Environment(models.Model):
         return reverse("clusters:environment_edit", args=[self.pk])
 
 
+class ClusterNamespace(models.Model):
+    """A namespace the last reconcile of its cluster listed, with its labels.
+
+    What "all namespaces" and label selectors are matched against between reconciles (the
+    Manage page's preview, the targets a save marks pending): pages never ask the cluster.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="namespaces")
+    name = models.CharField(max_length=63)
+    labels = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="one_row_per_namespace")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}/{self.name}"
+
+
 class RegistryAccess(models.Model):
     """Which clusters get a registry's credentials, and how ("Manage" on a registry)."""
 
@@ -252,11 +288,52 @@ class RegistryAccess(models.Model):
     secret_name = models.CharField(
         "Image pull secret name", max_length=253, blank=True, validators=[SECRET_NAME]
     )
+
+    class Namespaces(models.TextChoices):
+        ENVIRONMENTS = "environments", "The environments' namespaces"
+        ALL = "all", "All namespaces except the ones listed"
+        SELECTOR = "selector", "Namespaces matching a label selector"
+
+    class ServiceAccounts(models.TextChoices):
+        DEFAULT = "default", "The default ServiceAccount"
+        ALL = "all", "Every ServiceAccount of the namespace"
+        NAMED = "named", "The ServiceAccounts named below"
+
+    # Which namespaces of each cluster the rule covers: the same choice on every cluster
+    # (a selector can still tell clusters apart by their namespaces' labels).
+    namespaces = models.CharField(
+        "Namespaces", max_length=12, choices=Namespaces.choices, default=Namespaces.ENVIRONMENTS
+    )
+    excluded_namespaces = models.TextField(
+        "Except these namespaces",
+        blank=True,
+        default=", ".join(SYSTEM_NAMESPACES),
+        help_text="Namespace names, separated by commas or spaces. The system namespaces are "
+        "listed to begin with.",
+    )
+    namespace_selector = models.CharField(
+        "Label selector",
+        max_length=selectors.MAX_LENGTH,
+        blank=True,
+        help_text="Kubernetes syntax, as in kubectl get -l: team=web, tier!=db, "
+        "env in (prod,staging), env notin (dev), pull-secrets, !legacy.",
+    )
     add_to_default_service_account = models.BooleanField(
-        "Add to the default service account",
+        "Add to ServiceAccounts",
         default=True,
-        help_text="List the secret in imagePullSecrets of each namespace's default "
-        "ServiceAccount, so pods pull without anyone editing manifests.",
+        help_text="List the secret in imagePullSecrets of the ServiceAccounts chosen below, "
+        "so pods pull without anyone editing manifests.",
+    )
+    service_accounts = models.CharField(
+        "ServiceAccounts",
+        max_length=10,
+        choices=ServiceAccounts.choices,
+        default=ServiceAccounts.DEFAULT,
+    )
+    service_account_names = models.TextField(
+        "ServiceAccount names",
+        blank=True,
+        help_text="Separated by commas or spaces; a namespace without one of them is fine.",
     )
 
     # The ECR token in use, kept until less than 6 of its 12 hours remain,
@@ -298,7 +375,82 @@ class RegistryAccess(models.Model):
                 )
         else:
             self.secret_name = ""  # Wharf writes and names the secret itself
+        self._clean_namespace_choice()
+        self._clean_service_account_choice()
         super().clean()
+
+    def _clean_namespace_choice(self) -> None:
+        # The other choices' fields are kept (not checked): switching back finds them as left.
+        if self.namespaces == self.Namespaces.SELECTOR:
+            self.namespace_selector = (self.namespace_selector or "").strip()
+            if not self.namespace_selector:
+                raise ValidationError(
+                    {"namespace_selector": "Enter a label selector, for example team=web."}
+                )
+            try:
+                selectors.parse(self.namespace_selector)
+            except selectors.SelectorError as exc:
+                raise ValidationError(
+                    {"namespace_selector": f"This label selector does not parse: {exc}"}
+                ) from None
+        elif self.namespaces == self.Namespaces.ALL:
+            names = name_list(self.excluded_namespaces)
+            bad = [n for n in names if NAMESPACE_NAME.match(n) is None]
+            if bad:
+                raise ValidationError(
+                    {
+                        "excluded_namespaces": f"“{bad[0]}” is not a namespace name: at most 63 "
+                        "lowercase letters, digits and -, starting and ending with a letter "
+                        "or digit."
+                    }
+                )
+            self.excluded_namespaces = ", ".join(names)
+
+    def _clean_service_account_choice(self) -> None:
+        if not self.add_to_default_service_account:
+            return
+        if self.service_accounts == self.ServiceAccounts.NAMED:
+            names = name_list(self.service_account_names)
+            if not names:
+                raise ValidationError(
+                    {"service_account_names": "Enter the names of the ServiceAccounts."}
+                )
+            bad = [n for n in names if DNS_SUBDOMAIN.match(n) is None]
+            if bad:
+                raise ValidationError(
+                    {
+                        "service_account_names": f"“{bad[0]}” is not a ServiceAccount name: "
+                        "lowercase letters, digits, - and ., starting and ending with a "
+                        "letter or digit."
+                    }
+                )
+            self.service_account_names = ", ".join(names)
+
+    def covers_namespace(self, name: str, labels: dict[str, str] | None) -> bool:
+        """For "all except" and selector rules: whether a listed namespace is covered (the
+        environments' choice is :func:`clusters.pullsecrets.desired_targets`'s)."""
+        if self.namespaces == self.Namespaces.ALL:
+            return name not in name_list(self.excluded_namespaces)
+        if self.namespaces == self.Namespaces.SELECTOR:
+            try:
+                return selectors.parse(self.namespace_selector).matches(labels)
+            except selectors.SelectorError:  # stored before the rule existed: covers none
+                return False
+        return False
+
+    @property
+    def uses_listed_namespaces(self) -> bool:
+        return self.namespaces != self.Namespaces.ENVIRONMENTS
+
+    def linked_service_accounts(self) -> tuple[str, ...]:
+        """The ServiceAccounts that list the secret: names, ``("*",)`` for all, or none."""
+        if not self.add_to_default_service_account:
+            return ()
+        if self.service_accounts == self.ServiceAccounts.ALL:
+            return (ALL_SERVICE_ACCOUNTS,)
+        if self.service_accounts == self.ServiceAccounts.NAMED:
+            return tuple(name_list(self.service_account_names))
+        return ("default",)
 
     def validate_clusters(self, clusters) -> None:
         """An include rule names clusters or "all clusters". Every form that saves a rule (Wharf's
@@ -311,10 +463,14 @@ class RegistryAccess(models.Model):
     def uses_registry_credentials(self) -> bool:
         return self.credentials == self.Credentials.REGISTRY
 
-    def selected_clusters(self, active: models.QuerySet | None = None) -> models.QuerySet:
-        """The active clusters this rule injects into."""
+    def selected_clusters(
+        self, active: models.QuerySet | None = None, chosen=None
+    ) -> models.QuerySet:
+        """The active clusters this rule injects into; ``chosen``: the clusters ticked, for a
+        rule not saved yet (by default its saved ones)."""
         active = Cluster.objects.filter(active=True) if active is None else active
-        chosen = self.clusters.values("pk")
+        if chosen is None:
+            chosen = self.clusters.values("pk") if self.pk else []
         if self.mode == self.Mode.INCLUDE:
             return active if self.all_clusters else active.filter(pk__in=chosen)
         return active.exclude(pk__in=chosen)
@@ -349,7 +505,7 @@ class PullSecretTarget(models.Model):
     secret_name = models.CharField(max_length=253)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
-    last_checked = models.DateTimeField(null=True, blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)  # when the status last changed
     expires_at = models.DateTimeField("Credential expires", null=True, blank=True)
 
     class Meta:
@@ -362,6 +518,15 @@ class PullSecretTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.cluster_id}/{self.namespace}"
+
+    @property
+    def checked_at(self):
+        """When this status was last confirmed: a reconcile writes a row only when its status
+        changes (``last_checked``), so a later reconcile of the cluster confirmed it too."""
+        reconciled = self.cluster.last_reconciled_at
+        if self.status == self.Status.PENDING or reconciled is None:
+            return self.last_checked
+        return max(filter(None, (self.last_checked, reconciled)))
 
 
 class ReconcileRun(Run):

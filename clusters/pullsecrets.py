@@ -3,13 +3,16 @@
 Plain functions the Celery tasks, the views and the benchmark call:
 
 - :func:`desired_targets` says which (namespace, registry) of a cluster should
-  have which secret, from the access rules and the environments (no network);
+  have which secret, from the access rules, the environments and the cluster's
+  namespaces as last listed (no network); :func:`rule_coverage` says the same of a
+  rule being edited, for the Manage page's preview;
 - :func:`request_reconcile` marks those targets pending and queues a reconcile
   once the transaction commits;
-- :func:`reconcile_cluster` reads the cluster once (one LIST of Wharf-labelled
-  secrets), writes only the differences, removes Wharf secrets no longer wanted,
-  and records every target's status as it goes. It never raises for a cluster
-  problem: errors land on the targets.
+- :func:`reconcile_cluster` reads the cluster once (one LIST each of namespaces,
+  Wharf-labelled secrets and ServiceAccounts), writes only the differences, removes
+  Wharf secrets (and Wharf's imagePullSecrets entries) no longer wanted, and writes
+  the status rows that changed. It never raises for a cluster problem: errors land
+  on the targets.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from clusters import kube
-from clusters.models import Cluster, PullSecretTarget, ReconcileRun, RegistryAccess
+from clusters.models import (
+    ALL_SERVICE_ACCOUNTS,
+    Cluster,
+    ClusterNamespace,
+    Environment,
+    PullSecretTarget,
+    ReconcileRun,
+    RegistryAccess,
+)
 from clusters.pulltest import remove_leftover_pods
 from config import runs
 from registries.models import Registry
@@ -41,7 +52,7 @@ MANAGER = "wharf"
 REGISTRY_LABEL = "wharf.dev/registry"
 # Both labels: managed-by=wharf alone is a well-known label another tool may also set.
 MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER},{REGISTRY_LABEL}"
-# On a default ServiceAccount: the imagePullSecrets entries Wharf added (and may remove).
+# On a ServiceAccount: the imagePullSecrets entries Wharf added (and may remove).
 SERVICE_ACCOUNT_ANNOTATION = "wharf.dev/image-pull-secrets"
 
 ECR_TOKEN_LIFETIME = dt.timedelta(hours=12)
@@ -66,10 +77,34 @@ class DesiredTarget:
     secret_name: str
     managed: bool  # True: Wharf writes the secret; False: it must already exist
     link_service_account: bool
+    # The ServiceAccounts listing the secret: names, or ("*",) for every one.
+    service_accounts: tuple[str, ...] = ("default",)
+    # From the namespace listing ("all except", a selector), not from an environment.
+    listed: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.namespace, self.registry_id)
+
+
+Namespaces = dict[str, dict[str, str]]  # name -> labels, as a reconcile lists them
+
+
+def stored_namespaces(cluster: Cluster) -> Namespaces:
+    """The cluster's namespaces as its last reconcile listed them."""
+    return dict(cluster.namespaces.values_list("name", "labels"))
+
+
+def rule_namespaces(
+    rule: RegistryAccess, environments: Iterable[str], namespaces: Namespaces
+) -> list[str]:
+    """The namespaces ``rule`` covers on a cluster with these environment namespaces and
+    these listed namespaces, sorted."""
+    if not rule.uses_listed_namespaces:
+        return sorted(set(environments))
+    return sorted(
+        name for name, labels in namespaces.items() if rule.covers_namespace(name, labels)
+    )
 
 
 def injecting_rules() -> list[RegistryAccess]:
@@ -89,22 +124,30 @@ def selects(rule: RegistryAccess, cluster: Cluster) -> bool:
 
 
 def desired_targets(
-    cluster: Cluster, rules: list[RegistryAccess] | None = None
+    cluster: Cluster,
+    rules: list[RegistryAccess] | None = None,
+    namespaces: Namespaces | None = None,
 ) -> list[DesiredTarget]:
-    """Every (namespace, registry) of ``cluster`` that should have a pull secret."""
+    """Every (namespace, registry) of ``cluster`` that should have a pull secret.
+
+    ``namespaces``: the cluster's namespaces just listed; by default the ones its last
+    reconcile stored (read only if a rule needs them).
+    """
     if not cluster.active:
         return []
     rules = injecting_rules() if rules is None else rules
-    namespaces = sorted(set(cluster.environments.values_list("namespace", flat=True)))
+    rules = [rule for rule in rules if selects(rule, cluster)]
+    environments = set(cluster.environments.values_list("namespace", flat=True))
+    if namespaces is None and any(rule.uses_listed_namespaces for rule in rules):
+        namespaces = stored_namespaces(cluster)
     targets = []
     for rule in rules:
-        if not selects(rule, cluster):
-            continue
         managed = rule.uses_registry_credentials
         name = secret_name(rule.registry) if managed else rule.secret_name
         if not name:
             continue
-        for namespace in namespaces:
+        accounts = rule.linked_service_accounts()
+        for namespace in rule_namespaces(rule, environments, namespaces or {}):
             targets.append(
                 DesiredTarget(
                     namespace=namespace,
@@ -112,10 +155,58 @@ def desired_targets(
                     registry_name=rule.registry.name,
                     secret_name=name,
                     managed=managed,
-                    link_service_account=rule.add_to_default_service_account,
+                    link_service_account=bool(accounts),
+                    service_accounts=accounts,
+                    listed=rule.uses_listed_namespaces,
                 )
             )
     return targets
+
+
+@dataclass
+class ClusterCoverage:
+    """What a rule covers on one cluster, as far as Wharf knows without asking it."""
+
+    cluster: Cluster
+    namespaces: list[str]
+    listed_at: dt.datetime | None  # when the namespaces were listed (None: never yet)
+    not_listed: list[str] = field(default_factory=list)  # environments' namespaces not seen
+
+    SHOWN = 40  # namespaces named on the page; the rest are counted
+
+    @property
+    def shown(self) -> list[str]:
+        return self.namespaces[: self.SHOWN]
+
+    @property
+    def more(self) -> int:
+        return max(0, len(self.namespaces) - self.SHOWN)
+
+
+def rule_coverage(rule: RegistryAccess, clusters: Iterable[Cluster]) -> list[ClusterCoverage]:
+    """For the Manage page's preview of an unsaved rule: the namespaces it covers now on each
+    of ``clusters`` (the active ones it selects), from the stored namespace lists; no network.
+    """
+    clusters = list(clusters)
+    ids = [c.pk for c in clusters]
+    listed: dict[int, Namespaces] = {pk: {} for pk in ids}
+    for cluster_id, name, labels in ClusterNamespace.objects.filter(cluster_id__in=ids).values_list(
+        "cluster_id", "name", "labels"
+    ):
+        listed[cluster_id][name] = labels
+    environments: dict[int, set[str]] = {pk: set() for pk in ids}
+    for cluster_id, namespace in Environment.objects.filter(cluster_id__in=ids).values_list(
+        "cluster_id", "namespace"
+    ):
+        environments[cluster_id].add(namespace)
+    coverage = []
+    for cluster in clusters:
+        namespaces = rule_namespaces(rule, environments[cluster.pk], listed[cluster.pk])
+        unseen = []
+        if cluster.namespaces_listed_at is not None:
+            unseen = [n for n in namespaces if n not in listed[cluster.pk]]
+        coverage.append(ClusterCoverage(cluster, namespaces, cluster.namespaces_listed_at, unseen))
+    return coverage
 
 
 def clusters_of_registry(registry: Registry) -> set[int]:
@@ -261,6 +352,7 @@ class ReconcileResult:
     service_accounts_updated: int = 0
     failed: int = 0
     error: str = ""
+    namespaces_listed: bool = False  # the cluster's namespaces were listed (and stored)
 
 
 def run_reconcile(run_id: int) -> ReconcileRun | None:
@@ -301,7 +393,9 @@ def _reconcile_run(
             error=f"{result.error} The worker log has the details.",
             last_checked=timezone.now(),
         )
-    Cluster.objects.filter(pk=cluster.pk).update(last_reconciled_at=timezone.now())
+    now = timezone.now()
+    listed = {"namespaces_listed_at": now} if result.namespaces_listed else {}
+    Cluster.objects.filter(pk=cluster.pk).update(last_reconciled_at=now, **listed)
     if cluster.active:  # an inactive cluster was not asked anything
         cluster.record_health(
             not result.error, result.error or "The last reconcile reached the API server."
@@ -332,30 +426,108 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         cluster.targets.all().delete()
         return result
     rules = injecting_rules()
-    desired = desired_targets(cluster, rules)
-    run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
-    contents = _secret_contents(rules, desired)
 
     with kube.KubeClient(cluster.connection()) as api:
+        # The reads: every namespace (with its labels), every Wharf-labelled secret and every
+        # ServiceAccount of the cluster, one LIST each.
         try:
-            # The one read: every Wharf-labelled secret of the cluster, all namespaces.
+            namespaces: Namespaces | None = api.namespaces()
+            namespace_error = ""
+        except kube.KubeError as exc:
+            namespaces, namespace_error = None, str(exc)
+        if namespaces is not None:
+            record_namespaces(cluster, namespaces)
+            result.namespaces_listed = True
+        # Without a fresh list, the stored one: nothing is dropped over a failed read.
+        desired = desired_targets(cluster, rules, namespaces)
+        run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
+        contents = _secret_contents(rules, desired)
+        try:
             existing = {(s.namespace, s.name): s for s in api.list_secrets(MANAGED_SELECTOR)}
         except kube.KubeError as exc:
             result.error = str(exc)
             run.fail_all(str(exc))
             run.save()
             return result
-        linked: dict[str, set[str]] = {}  # namespace -> pull secrets for its default account
+        reachable = _reachable_targets(desired, namespaces, namespace_error, run)
+        if namespace_error:
+            # Secrets of rules that follow the namespace list stay until it can be read.
+            following = {
+                rule.registry.name
+                for rule in rules
+                if rule.uses_listed_namespaces and selects(rule, cluster)
+            }
+            existing_unwanted = {
+                key: secret
+                for key, secret in existing.items()
+                if secret.labels.get(REGISTRY_LABEL) not in following
+            }
+        else:
+            existing_unwanted = existing
+        linked: dict[str, set[str]] = {}  # namespace -> pull secrets for its ServiceAccounts
         _apply_managed_secrets(
-            api, [t for t in desired if t.managed], contents, existing, run, linked
+            api, [t for t in reachable if t.managed], contents, existing, run, linked
         )
-        _check_specified_secrets(api, [t for t in desired if not t.managed], run, linked)
-        _remove_unwanted_secrets(api, desired, existing, run)
-        _link_service_accounts(api, linked, run)
+        _check_specified_secrets(api, [t for t in reachable if not t.managed], run, linked)
+        _remove_unwanted_secrets(api, desired, existing_unwanted, run)
+        _link_service_accounts(api, linked, run, _service_accounts_of(desired))
         remove_leftover_pods(api, cluster)  # test Pods a pull test could not delete
     run.drop_unwanted({t.key for t in desired})
     run.save()
     return result
+
+
+def record_namespaces(cluster: Cluster, namespaces: Namespaces) -> None:
+    """Store the namespaces just listed: rows written only for what changed."""
+    stored = {row.name: row for row in cluster.namespaces.all()}
+    ClusterNamespace.objects.bulk_create(
+        [
+            ClusterNamespace(cluster=cluster, name=name, labels=labels)
+            for name, labels in namespaces.items()
+            if name not in stored
+        ],
+        ignore_conflicts=True,
+    )
+    relabelled = []
+    for name, row in stored.items():
+        if name in namespaces and row.labels != namespaces[name]:
+            row.labels = namespaces[name]
+            relabelled.append(row)
+    ClusterNamespace.objects.bulk_update(relabelled, ["labels"])
+    gone = [row.pk for name, row in stored.items() if name not in namespaces]
+    if gone:
+        ClusterNamespace.objects.filter(pk__in=gone).delete()
+
+
+def _reachable_targets(
+    desired: list[DesiredTarget], namespaces: Namespaces | None, namespace_error: str, run: _Run
+) -> list[DesiredTarget]:
+    """The targets worth a write: not in a namespace the list says is not there, and (when
+    the list failed) not of a rule that follows it. The others are failed with the reason."""
+    reachable = []
+    for target in desired:
+        if namespaces is None and target.listed:
+            run.mark(target.key, Status.FAILED, f"Could not list the namespaces: {namespace_error}")
+        elif namespaces is not None and target.namespace not in namespaces:
+            run.mark(
+                target.key,
+                Status.FAILED,
+                f"Namespace {target.namespace} does not exist in cluster {run.cluster}: create "
+                "it, or change the environment.",
+            )
+        else:
+            reachable.append(target)
+    return reachable
+
+
+def _service_accounts_of(desired: list[DesiredTarget]) -> dict[tuple[str, str], set[str]]:
+    """(namespace, secret) -> the ServiceAccounts that should list it ("*": every one)."""
+    accounts: dict[tuple[str, str], set[str]] = {}
+    for target in desired:
+        accounts.setdefault((target.namespace, target.secret_name), set()).update(
+            target.service_accounts
+        )
+    return accounts
 
 
 Content = tuple[dict[str, str], dt.datetime | None] | str  # (data, expiry) or an error
@@ -442,6 +614,7 @@ class _Run:
         self.result = result
         self.now = timezone.now()
         self.kept: set[tuple[str, int]] = set()
+        self.before = {key: _recorded(row) for key, row in rows.items()}
 
     def mark(self, key, status: str, error: str = "", expires_at=None) -> None:
         row = self.rows.get(key)
@@ -449,8 +622,7 @@ class _Run:
             self.result.failed += 1
         if row is None:
             return
-        row.status, row.error, row.last_checked = status, error, self.now
-        row.expires_at = expires_at
+        row.status, row.error, row.expires_at = status, error, expires_at
 
     def fail_all(self, error: str) -> None:
         for key in self.rows:
@@ -477,11 +649,18 @@ class _Run:
         self.rows = {k: r for k, r in self.rows.items() if k in wanted or k in self.kept}
 
     def save(self) -> None:
+        """Write the rows whose status changed (an unchanged reconcile writes none): their
+        ``last_checked`` says since when; the cluster's last reconcile says it still holds."""
+        changed = [row for key, row in self.rows.items() if _recorded(row) != self.before.get(key)]
+        for row in changed:
+            row.last_checked = self.now
         PullSecretTarget.objects.bulk_update(
-            list(self.rows.values()),
-            ["status", "error", "last_checked", "expires_at"],
-            batch_size=500,
+            changed, ["status", "error", "last_checked", "expires_at"], batch_size=500
         )
+
+
+def _recorded(row: PullSecretTarget) -> tuple:
+    return (row.status, row.error, row.expires_at)
 
 
 def _matches(secret: kube.SecretState, labels: dict, data: dict) -> bool:
@@ -567,29 +746,47 @@ def _check_specified_secrets(
                 )
 
 
-def _link_service_accounts(api: kube.KubeClient, linked: dict[str, set[str]], run: _Run) -> None:
-    """List Wharf's secrets in each namespace's default ServiceAccount; unlist what went."""
+def _link_service_accounts(
+    api: kube.KubeClient,
+    linked: dict[str, set[str]],
+    run: _Run,
+    accounts_of: dict[tuple[str, str], set[str]] | None = None,
+) -> None:
+    """List Wharf's secrets in the chosen ServiceAccounts of each namespace; unlist what went
+    (only entries Wharf added). ``accounts_of``: which accounts list which secret (by
+    default the ``default`` one)."""
+    accounts_of = accounts_of or {}
     try:
-        accounts = api.default_service_accounts()
+        accounts = api.service_accounts()
     except kube.KubeError as exc:
         for namespace in linked:
             run.fail_namespace(namespace, str(exc))
         return
-    for namespace, account in accounts.items():
-        want = linked.get(namespace, set())
+    for account in accounts:
+        want = {
+            name
+            for name in linked.get(account.namespace, ())
+            if _lists(accounts_of.get((account.namespace, name), {"default"}), account.name)
+        }
         try:
             if _link_one(api, account, want):
                 run.result.service_accounts_updated += 1
         except kube.KubeError as exc:
             if exc.conflict:  # changed since the list: once more on a fresh read
                 try:
-                    fresh = api.default_service_accounts().get(namespace)
+                    fresh = api.read_service_account(account.namespace, account.name)
                     if fresh is not None and _link_one(api, fresh, want):
                         run.result.service_accounts_updated += 1
                     continue
                 except kube.KubeError as again:
                     exc = again
-            run.fail_namespace(namespace, f"The default service account was not updated: {exc}")
+            run.fail_namespace(
+                account.namespace, f"Service account {account.name} was not updated: {exc}"
+            )
+
+
+def _lists(accounts: set[str], name: str) -> bool:
+    return ALL_SERVICE_ACCOUNTS in accounts or name in accounts
 
 
 def _link_one(api: kube.KubeClient, account: kube.ServiceAccountState, want: set[str]) -> bool:

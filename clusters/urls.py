@@ -47,6 +47,11 @@ urlpatterns = [
         name="registryaccess_edit",
     ),
     path(
+        "registries/<int:pk>/access/coverage/",
+        views.RegistryAccessCoverageView.as_view(),
+        name="registryaccess_coverage",
+    ),
+    path(
         "registries/<int:pk>/access/status/",
         views.RegistryAccessStatusView.as_view(),
         name="registryaccess_status",

@@ -246,11 +246,49 @@ def get_private_registry_or_404(pk) -> Registry:
     return registry
 
 
+def coverage_context(registry: Registry, data=None) -> dict:
+    """What a rule covers now, per cluster: the saved rule, or the one on the form as the user
+    edits it (``data``). From what reconciles recorded (the namespaces and their labels); a
+    page view never asks a cluster."""
+    error = ""
+    if data is None or "mode" not in data:
+        rule = RegistryAccess.objects.filter(registry=registry).first()
+        rule = rule or RegistryAccess(registry=registry)
+        chosen = None
+    else:
+        form = RegistryAccessForm(data, instance=RegistryAccess(registry=registry))
+        form.is_valid()  # only to read the choices: nothing is saved
+        rule, chosen = form.instance, form.cleaned_data.get("clusters") or []
+        for name in ("namespace_selector", "excluded_namespaces"):
+            if name in form.errors:
+                error = form.errors[name][0]
+    coverage = []
+    if not error:
+        clusters = rule.selected_clusters(chosen=chosen).order_by("name")
+        coverage = pullsecrets.rule_coverage(rule, clusters)
+    return {
+        "coverage": coverage,
+        "coverage_error": error,
+        "coverage_rule": rule,
+        "coverage_url": reverse("clusters:registryaccess_coverage", args=[registry.pk]),
+    }
+
+
+class RegistryAccessCoverageView(SuperuserRequiredMixin, View):
+    """The preview alone, refreshed by htmx as the form is edited (reads only)."""
+
+    def get(self, request, pk):
+        registry = get_private_registry_or_404(pk)
+        context = coverage_context(registry, request.GET)
+        return render(request, "clusters/partials/_coverage.html", context)
+
+
 class RegistryAccessView(SuperuserRequiredMixin, View):
     template_name = "clusters/registry_access.html"
 
     def render_page(self, request, registry, form, status=200):
         context = {
+            **coverage_context(registry, form.data if form.is_bound else None),
             "registry": registry,
             "form": form,
             "access": RegistryAccess.objects.filter(registry=registry).first(),

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from clusters.models import Cluster, PullSecretTarget
 from clusters.pullsecrets import reconcile_cluster
 from tests.clusters.conftest import emulator_loop, start_fake_cluster  # noqa: F401 (fixtures)
+from tests.clusters.factories import ClusterFactory
 from tests.factories import RegistryFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -122,3 +123,45 @@ def test_a_rejected_token_is_refused_on_save_and_the_list_shows_each_clusters_he
     expect(row.locator(".cluster-health")).to_contain_text("Failing")
     expect(row.locator(".cluster-health")).to_contain_text("rejected the bearer token")
     screenshot("cluster-list-health")
+
+
+def test_manage_previews_a_label_selector_as_it_is_typed_then_saves_it(
+    signed_in,
+    live_server,
+    start_fake_cluster,  # noqa: F811 (the fixture imported above)
+    screenshot,
+):
+    page = signed_in
+    fake = start_fake_cluster(namespaces=["kube-system"])
+    fake.add_namespace("web", labels={"team": "web", "env": "prod"})
+    fake.add_namespace("api", labels={"team": "api", "env": "staging"})
+    fake.add_namespace("legacy", labels={"team": "web", "legacy": "yes"})
+    cluster = ClusterFactory(name="prod", api_url=fake.url, token=fake.token)
+    reconcile_cluster(cluster.pk)  # lists and stores the namespaces: what the preview reads
+    registry = RegistryFactory(name="acme", url="registry.acme.test")
+
+    page.goto(f"{live_server.url}/global/registries/{registry.pk}/access/")
+    page.get_by_label("Auto-inject credentials to clusters").check()
+    page.get_by_label("All clusters").check()
+    page.get_by_label("Namespaces matching a label selector").check()
+    coverage = page.locator("[data-coverage=prod]")
+    selector = page.get_by_label("Label selector", exact=True)
+
+    selector.fill("team in (web,api)")
+    expect(coverage).to_contain_text("3 namespaces")
+    selector.fill("team in (web,api),!legacy")
+    expect(coverage).to_contain_text("2 namespaces — api, web")
+    expect(coverage).to_contain_text("Namespaces as listed")
+    screenshot("manage-selector-preview")
+    selector.fill("team in (web")
+    expect(page.locator("[data-coverage-error]")).to_contain_text("closing")
+    screenshot("manage-selector-malformed")
+    selector.fill("env=prod")
+    expect(coverage).to_contain_text("1 namespace — web")
+    page.get_by_label("Every ServiceAccount of the namespace").check()
+
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#target-status")).to_contain_text("In sync")
+    assert {ns for ns, name in fake.secrets() if name == "wharf-acme"} == {"web"}
+    expect(page.get_by_label("Label selector", exact=True)).to_have_value("env=prod")
+    screenshot("manage-selector-saved")

@@ -2,7 +2,9 @@
 
 kmock 0.8's ``KubernetesEmulator`` keeps objects in memory and answers the official
 client. :class:`FakeCluster` adds what a real API server does and Wharf relies on:
-bearer-token checks (401), label and field selectors on lists, and
+bearer-token checks (401), label selectors on lists (the full syntax, parsed by Wharf's
+own :mod:`clusters.selectors`; a malformed one answers 400 as the API server does), field
+selectors, and
 SelfSubjectAccessReview answers. :class:`EmulatorLoop` runs any number of them on one
 asyncio loop in a background thread, so synchronous code (Django, the client) can
 call them. Every request is recorded: :meth:`FakeCluster.calls` counts them by verb.
@@ -22,6 +24,8 @@ import aiohttp.web
 import attrs
 from aiohttp.test_utils import RawTestServer
 from kmock import KubernetesEmulator, Server, resource
+
+from clusters import selectors
 
 # aiohttp logs every request at INFO; tests and the benchmark want quiet.
 logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -54,17 +58,6 @@ def _field(obj: dict, path: str):
     return obj
 
 
-def _matches(labels: dict, selector: str) -> bool:
-    for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep:  # a bare key: the label exists
-            if key not in labels:
-                return False
-        elif labels.get(key.strip()) != value.strip():
-            return False
-    return True
-
-
 @attrs.define(kw_only=True)
 class FakeCluster(KubernetesEmulator):
     """One emulated cluster: ``token`` is the only bearer token it accepts."""
@@ -85,7 +78,11 @@ class FakeCluster(KubernetesEmulator):
     forbidden_secret_deletes: set[str] = attrs.field(factory=set)
     # Plays the node for Pods (tests/clusters/kubelet.py): sees each request first.
     kubelet: Any = None
+    # Resources (plural names) whose LIST answers 403 Forbidden (no RBAC to list them).
+    forbidden_lists: set[str] = attrs.field(factory=set)
     server: Server | None = None
+    # LISTs of namespaces served (kmock cannot parse that path: served here, counted here).
+    namespace_lists: int = 0
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -95,6 +92,31 @@ class FakeCluster(KubernetesEmulator):
         for res, kind in known:
             self.resources[res] = {"kind": kind, "namespaced": True}
         self.resources[NAMESPACES] = {"kind": "Namespace", "namespaced": False}
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock 0.8 fails to parse /api/v1/namespaces (as it fails POST there): LIST it here.
+        if raw_request.method == "GET" and raw_request.path.rstrip("/") == "/api/v1/namespaces":
+            return self._list_namespaces(raw_request)
+        return await super().__call__(raw_request)
+
+    def _list_namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        if raw_request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        self.namespace_lists += 1
+        if "namespaces" in self.forbidden_lists:
+            return _status(403, "Forbidden", "namespaces is forbidden")
+        try:
+            wanted = selectors.parse(raw_request.query.get("labelSelector", ""))
+        except selectors.SelectorError as exc:
+            return _status(400, "BadRequest", f"unable to parse requirement: {exc}")
+        items = [
+            obj.raw
+            for (res, _ns, _name), obj in list(self.objects.items())
+            if res == NAMESPACES and not obj.deleted
+        ]
+        items = [i for i in items if wanted.matches(i.get("metadata", {}).get("labels"))]
+        body = {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": items}
+        return aiohttp.web.json_response(body)
 
     async def _handle(self, request) -> aiohttp.web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -112,6 +134,13 @@ class FakeCluster(KubernetesEmulator):
             and request.namespace in self.forbidden_secret_deletes
         ):
             return _status(403, "Forbidden", "secrets is forbidden")
+        if (
+            request.method == "GET"
+            and request.resource is not None
+            and request.resource.plural in self.forbidden_lists
+            and request.name is None
+        ):
+            return _status(403, "Forbidden", f"{request.resource.plural} is forbidden")
         if request.method == "PATCH" and request.resource == SECRETS and self.conflicting_patches:
             self.conflicting_patches -= 1
             if self.on_conflict is not None:
@@ -139,9 +168,11 @@ class FakeCluster(KubernetesEmulator):
         items = answer["items"]
         labels = request.params.get("labelSelector", "")
         if labels:
-            items = [
-                i for i in items if _matches(i.get("metadata", {}).get("labels") or {}, labels)
-            ]
+            try:
+                wanted = selectors.parse(labels)
+            except selectors.SelectorError as exc:
+                return _status(400, "BadRequest", f"unable to parse requirement: {exc}")
+            items = [i for i in items if wanted.matches(i.get("metadata", {}).get("labels"))]
         fields = request.params.get("fieldSelector", "")
         for part in filter(None, fields.split(",")):
             key, _, value = part.partition("=")
@@ -155,18 +186,49 @@ class FakeCluster(KubernetesEmulator):
         assert self.server is not None
         return str(self.server.url).rstrip("/")
 
-    def add_namespace(self, name: str, *, service_account: bool = True) -> None:
+    def add_namespace(
+        self,
+        name: str,
+        *,
+        service_account: bool = True,
+        labels: dict[str, str] | None = None,
+        service_accounts: tuple[str, ...] = (),
+    ) -> None:
+        """Seed a namespace (kmock refuses POST /api/v1/namespaces), with its ``default``
+        ServiceAccount unless told otherwise, and any other ``service_accounts``."""
+        # Every namespace carries this label on a real server (since Kubernetes 1.21).
+        all_labels = {"kubernetes.io/metadata.name": name, **(labels or {})}
         self.objects[NAMESPACES, None, name] = {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": name},
+            "metadata": {"name": name, "labels": all_labels},
+            "status": {"phase": "Active"},
         }
-        if service_account:
-            self.objects[SERVICE_ACCOUNTS, name, "default"] = {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": "default", "namespace": name},
-            }
+        for account in (("default",) if service_account else ()) + tuple(service_accounts):
+            self.add_service_account(name, account)
+
+    def add_service_account(self, namespace: str, name: str) -> None:
+        self.objects[SERVICE_ACCOUNTS, namespace, name] = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+
+    def label_namespace(self, name: str, labels: dict[str, str]) -> None:
+        """Replace a namespace's own labels (its kubernetes.io/metadata.name stays)."""
+        obj = self.objects[NAMESPACES, None, name]
+        all_labels = {"kubernetes.io/metadata.name": name, **labels}
+        obj.patch({"metadata": {"labels": None}})
+        obj.patch({"metadata": {"labels": all_labels}})
+
+    def set_namespace_phase(self, name: str, phase: str) -> None:
+        self.objects[NAMESPACES, None, name].patch({"status": {"phase": phase}})
+
+    def delete_namespace(self, name: str) -> None:
+        """A namespace gone, with everything in it (as the namespace controller would)."""
+        for (res, ns, obj_name), obj in list(self.objects.items()):
+            if (ns == name or (res == NAMESPACES and obj_name == name)) and not obj.deleted:
+                obj.delete()
 
     def put_secret(self, namespace: str, name: str, obj: dict) -> None:
         body = {"apiVersion": "v1", "kind": "Secret", **obj}
@@ -199,12 +261,14 @@ class FakeCluster(KubernetesEmulator):
     def delete_secret(self, namespace: str, name: str) -> None:
         self.objects[SECRETS, namespace, name].delete()
 
-    def service_account(self, namespace: str) -> dict:
-        return self.objects[SERVICE_ACCOUNTS, namespace, "default"].raw
+    def service_account(self, namespace: str, name: str = "default") -> dict:
+        return self.objects[SERVICE_ACCOUNTS, namespace, name].raw
 
     def calls(self, kind: str = "secrets") -> Counter:
         """Requests so far for ``kind`` (a plural resource name) by verb: list, get, create…"""
         counts: Counter = Counter()
+        if kind == "namespaces" and self.namespace_lists:
+            counts["list"] = self.namespace_lists
         for request in list(self._requests):
             if request.resource is None or request.resource.plural != kind:
                 continue
@@ -213,6 +277,7 @@ class FakeCluster(KubernetesEmulator):
 
     def reset_calls(self) -> None:
         self._requests.clear()
+        self.namespace_lists = 0
 
     def api_calls(self) -> list[str]:
         """Every request so far, in order, as "METHOD /path?query" (the query decoded)."""

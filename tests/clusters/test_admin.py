@@ -90,6 +90,9 @@ def access_data(registry, **overrides) -> dict:
         "mode": "include",
         "credentials": "registry",
         "add_to_default_service_account": "on",
+        "namespaces": "environments",
+        "excluded_namespaces": "kube-system, kube-public, kube-node-lease",
+        "service_accounts": "default",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -100,6 +103,9 @@ def access_data(registry, **overrides) -> dict:
     [
         ("clusters", {}, "Pick the clusters to inject credentials into"),
         ("secret_name", {"all_clusters": "on", "credentials": "secret"}, "Enter the name of the image pull secret"),
+        ("namespace_selector", {"all_clusters": "on", "namespaces": "selector", "namespace_selector": "team in (a"}, "This label selector does not parse"),
+        ("excluded_namespaces", {"all_clusters": "on", "namespaces": "all", "excluded_namespaces": "kube-system, Bad_NS"}, "“Bad_NS” is not a namespace name"),
+        ("service_account_names", {"all_clusters": "on", "service_accounts": "named"}, "Enter the names of the ServiceAccounts"),
     ],
 )  # fmt: skip
 def test_admin_add_of_an_access_rule_that_breaks_a_rule_is_refused(

@@ -278,6 +278,9 @@ def access_data(**overrides) -> dict:
         "mode": "include",
         "credentials": "registry",
         "add_to_default_service_account": "on",
+        "namespaces": "environments",
+        "excluded_namespaces": "kube-system, kube-public, kube-node-lease",
+        "service_accounts": "default",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
