@@ -58,6 +58,9 @@ def status_context(targets, *, status_url: str, columns: str) -> dict:
     """The status table of some targets; polls every 2 s while any is pending."""
     targets = list(targets)
     pending = any(t.status == PullSecretTarget.Status.PENDING for t in targets)
+    now = timezone.now()
+    for target in targets:
+        target.expiry_warning = pullsecrets.expiry_warning(target, now)
     return {
         "targets": targets,
         "pending": pending,
