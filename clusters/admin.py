@@ -55,7 +55,7 @@ class RegistryAccessAdmin(AuditedAdmin):
     form = RegistryAccessAdminForm
     list_display = ("registry", "mode", "all_clusters", "credentials", "secret_name")
     filter_horizontal = ("clusters",)
-    readonly_fields = ("ecr_token_expires_at",)
+    readonly_fields = ("ecr_token_expires_at", "credential_replaced_at")
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

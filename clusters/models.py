@@ -340,10 +340,22 @@ class RegistryAccess(models.Model):
     # so a reconcile does not rewrite every secret with a fresh token each time.
     ecr_token = EncryptedTextField(blank=True, editable=False)
     ecr_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The credential the pull secrets carried before the last change (a new password, a
+    # new ECR token), kept beside the new one for WHARF_PULL_SECRET_ROTATION_GRACE so
+    # pods never meet a moment without a working one; JSON, never shown or logged.
+    previous_credential = EncryptedTextField(blank=True, editable=False)
+    credential_replaced_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     updated_at = models.DateTimeField(auto_now=True)
 
-    audit_secret_fields = ("ecr_token",)
+    audit_secret_fields = ("ecr_token", "previous_credential")
+    # Written only by the reconcile (compare-and-set) and the registry signal.
+    credential_fields = (
+        "ecr_token",
+        "ecr_token_expires_at",
+        "previous_credential",
+        "credential_replaced_at",
+    )
 
     class Meta:
         verbose_name = "registry credential access"
@@ -353,13 +365,14 @@ class RegistryAccess(models.Model):
         return f"credential access of {self.registry}"
 
     def save(self, *args, **kwargs) -> None:
-        # The kept ECR token is written only by the reconcile's compare-and-set and the
-        # registry signal: a form save of a rule loaded earlier must not put back an old one.
+        # The kept ECR token and previous credential are written only by the reconcile's
+        # compare-and-set and the registry signal: a form save of a rule loaded earlier must
+        # not put back old ones.
         if not self._state.adding and kwargs.get("update_fields") is None and not args:
             kwargs["update_fields"] = [
                 f.name
                 for f in self._meta.concrete_fields
-                if not f.primary_key and f.name not in ("ecr_token", "ecr_token_expires_at")
+                if not f.primary_key and f.name not in self.credential_fields
             ]
         super().save(*args, **kwargs)
 
@@ -507,6 +520,8 @@ class PullSecretTarget(models.Model):
     error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)  # when the status last changed
     expires_at = models.DateTimeField("Credential expires", null=True, blank=True)
+    # While the secret also carries the previous credential: when the reconcile prunes it.
+    rotating_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["cluster__name", "namespace", "registry__name"]

@@ -13,6 +13,13 @@ Plain functions the Celery tasks, the views and the benchmark call:
   Wharf secrets (and Wharf's imagePullSecrets entries) no longer wanted, and writes
   the status rows that changed. It never raises for a cluster problem: errors land
   on the targets.
+
+Credential rotation: when a registry's credential changes (:func:`record_credential_change`,
+from the registry signal) or an ECR token is renewed (:func:`ecr_login`), the credential
+the secrets carried is kept (encrypted, on the access rule) and written beside the new one
+for ``WHARF_PULL_SECRET_ROTATION_GRACE``; the first reconcile after that prunes it
+(:func:`previous_login`). :func:`expiry_warning` says which targets' credential runs out
+before Wharf would renew it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
@@ -283,31 +291,91 @@ class DockerLogin:
     password: str = field(repr=False)
     expires_at: dt.datetime | None = None
 
+    def same_credential(self, other: DockerLogin) -> bool:
+        return (self.server, self.username, self.password) == (
+            other.server,
+            other.username,
+            other.password,
+        )
+
+    def stored(self) -> str:
+        """As JSON, for an encrypted field."""
+        expires = self.expires_at.isoformat() if self.expires_at else None
+        return json.dumps(
+            {
+                "server": self.server,
+                "username": self.username,
+                "password": self.password,
+                "expires_at": expires,
+            }
+        )
+
+    @classmethod
+    def from_stored(cls, text: str) -> DockerLogin:
+        data = json.loads(text)
+        expires = data.get("expires_at")
+        return cls(
+            data["server"],
+            data["username"],
+            data["password"],
+            dt.datetime.fromisoformat(expires) if expires else None,
+        )
+
 
 class CredentialError(Exception):
     """The registry's credentials could not be turned into a pull secret (e.g. no ECR token)."""
 
 
-def docker_config_data(login: DockerLogin) -> dict[str, str]:
-    """The ``data`` of a ``kubernetes.io/dockerconfigjson`` Secret (deterministic)."""
+def _auth_entry(login: DockerLogin) -> dict[str, str]:
     auth = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
-    config = {
-        "auths": {
-            login.server: {"username": login.username, "password": login.password, "auth": auth}
-        }
-    }
+    return {"username": login.username, "password": login.password, "auth": auth}
+
+
+def other_spelling(server: str) -> str:
+    """The other key the kubelet reads as the same registry: ``host`` <-> ``https://host``.
+
+    The kubelet's keyring puts ``https://`` before a key without a scheme, then keys the
+    credential by host (and path, ``/v1/`` and ``/v2/`` ignored): both spellings land on one
+    entry, and every credential there is tried (README, "Credential rotation").
+    """
+    return server.removeprefix("https://") if server.startswith("https://") else f"https://{server}"
+
+
+def _host_of(server: str) -> str:
+    return server.split("://", 1)[-1].split("/", 1)[0].lower()
+
+
+def docker_config_data(login: DockerLogin, previous: DockerLogin | None = None) -> dict[str, str]:
+    """The ``data`` of a ``kubernetes.io/dockerconfigjson`` Secret (deterministic).
+
+    During a rotation ``previous`` rides beside ``login``: the new credential keeps the key
+    Wharf always writes (the one tools that read a single entry, docker's and
+    containers/image's, look up first), the previous one takes the other spelling of the
+    same host, or its own key if it was for another host.
+    """
+    auths = {login.server: _auth_entry(login)}
+    if previous is not None:
+        same_host = _host_of(previous.server) == _host_of(login.server)
+        auths[other_spelling(login.server) if same_host else previous.server] = _auth_entry(
+            previous
+        )
+    config = {"auths": auths}
     raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     return {".dockerconfigjson": base64.b64encode(raw).decode()}
+
+
+def _static_login(registry: Registry) -> DockerLogin:
+    provider = registry.provider_spec
+    login = provider.login(registry)
+    return DockerLogin(provider.pull_secret_server(registry), login.username, login.password)
 
 
 def registry_login(rule: RegistryAccess, now: dt.datetime | None = None) -> DockerLogin:
     """The credentials a pull secret of ``rule.registry`` carries (ECR: a kept token)."""
     registry = rule.registry
-    provider = registry.provider_spec
-    if isinstance(provider, EcrProvider):
+    if isinstance(registry.provider_spec, EcrProvider):
         return ecr_login(rule, now or timezone.now())
-    login = provider.login(registry)
-    return DockerLogin(provider.pull_secret_server(registry), login.username, login.password)
+    return _static_login(registry)
 
 
 def ecr_login(rule: RegistryAccess, now: dt.datetime) -> DockerLogin:
@@ -324,11 +392,17 @@ def ecr_login(rule: RegistryAccess, now: dt.datetime) -> DockerLogin:
     stored = json.dumps(
         {"server": token.host, "username": token.username, "password": token.password}
     )
+    update: dict = {"ecr_token": stored, "ecr_token_expires_at": new_expiry}
+    if rule.ecr_token and expires and expires > now:
+        # The token the secrets carry is still good: it stays beside the new one a while.
+        old = _stored_ecr_login(rule)
+        if not old.same_credential(DockerLogin(token.host, token.username, token.password)):
+            update |= {"previous_credential": old.stored(), "credential_replaced_at": now}
     # Compare-and-set, so that workers renewing at once agree on one token.
     renewed = RegistryAccess.objects.filter(pk=rule.pk, ecr_token_expires_at=expires).update(
-        ecr_token=stored, ecr_token_expires_at=new_expiry
+        **update
     )
-    rule.refresh_from_db(fields=["ecr_token", "ecr_token_expires_at"])
+    rule.refresh_from_db(fields=list(RegistryAccess.credential_fields))
     if not renewed:
         log.info("ECR token of %s was renewed by another worker", rule.registry)
     return _stored_ecr_login(rule)
@@ -338,6 +412,145 @@ def _stored_ecr_login(rule: RegistryAccess) -> DockerLogin:
     data = json.loads(rule.ecr_token)
     return DockerLogin(
         data["server"], data["username"], data["password"], rule.ecr_token_expires_at
+    )
+
+
+# --- rotation -------------------------------------------------------------------------
+
+
+def rotation_grace() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.WHARF_PULL_SECRET_ROTATION_GRACE)
+
+
+def login_in_use(registry: Registry, now: dt.datetime | None = None) -> DockerLogin | None:
+    """What ``registry``'s pull secrets carry now, from the database alone (no network): the
+    kept ECR token or the stored password; None when Wharf writes no secret for it."""
+    rule = RegistryAccess.objects.filter(registry_id=registry.pk).first()
+    if rule is None or not rule.uses_registry_credentials or registry.is_public:
+        return None
+    if isinstance(registry.provider_spec, EcrProvider):
+        expires = rule.ecr_token_expires_at
+        if not rule.ecr_token or expires is None or expires <= (now or timezone.now()):
+            return None
+        return _stored_ecr_login(rule)
+    try:
+        return _static_login(registry)
+    except ValueError:  # a GCP key that does not parse: its secret was never written
+        return None
+
+
+def record_credential_change(registry: Registry, previous: DockerLogin | None) -> None:
+    """``registry``'s credentials changed: drop the kept ECR token (new credentials may mean a
+    new one) and keep ``previous``, what the secrets carried, for the rotation grace.
+
+    Two changes within the grace keep only the latest previous credential: a secret holds
+    two spellings of a host, and the one before that was replaced on purpose.
+    """
+    update: dict = {"ecr_token": "", "ecr_token_expires_at": None}
+    if previous is not None and not registry.is_public:
+        if isinstance(registry.provider_spec, EcrProvider):
+            changed = True  # the new token is not known yet: it comes at the next reconcile
+        else:
+            try:
+                changed = not previous.same_credential(_static_login(registry))
+            except ValueError:
+                changed = True
+        if changed:
+            update |= {
+                "previous_credential": previous.stored(),
+                "credential_replaced_at": timezone.now(),
+            }
+    RegistryAccess.objects.filter(registry=registry).update(**update)
+
+
+def previous_login(
+    rule: RegistryAccess, current: DockerLogin, now: dt.datetime
+) -> tuple[DockerLogin, dt.datetime] | None:
+    """The previous credential to carry beside ``current``, and when it is pruned; None when
+    there is none any more.
+
+    A rotation ends the grace after the change, or when the previous credential expires
+    (an old ECR token), whichever comes first; the first reconcile after that prunes it,
+    from the secrets and from the database.
+    """
+    replaced = rule.credential_replaced_at
+    if not rule.previous_credential or replaced is None:
+        return None
+    try:
+        previous: DockerLogin | None = DockerLogin.from_stored(rule.previous_credential)
+    except (ValueError, KeyError, TypeError):
+        previous = None
+    ends = replaced + rotation_grace()
+    if previous is not None and previous.expires_at is not None:
+        ends = min(ends, previous.expires_at)
+    if previous is None or now >= ends or previous.same_credential(current):
+        RegistryAccess.objects.filter(pk=rule.pk, credential_replaced_at=replaced).update(
+            previous_credential="", credential_replaced_at=None
+        )
+        rule.previous_credential, rule.credential_replaced_at = "", None
+        return None
+    return previous, ends
+
+
+# --- credentials running out ------------------------------------------------------------
+
+
+def reconcile_interval() -> dt.timedelta:
+    return dt.timedelta(minutes=settings.WHARF_RECONCILE_INTERVAL)
+
+
+def _when(moment: dt.datetime, now: dt.datetime) -> str:
+    at = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if moment <= now:
+        return f"expired at {at}"
+    minutes = max(int((moment - now).total_seconds() // 60), 1)
+    return f"expires at {at} (in {minutes} minute{pluralize(minutes)})"
+
+
+def expiry_warning(
+    target: PullSecretTarget,
+    now: dt.datetime | None = None,
+    interval: dt.timedelta | None = None,
+) -> str:
+    """Why ``target``'s credential runs out before Wharf renews it; "" when it does not.
+
+    Flagged: a credential that expires before now + 2 reconcile intervals with no renewal
+    due. Wharf renews an ECR token at the first reconcile once fewer than 6 of its 12 hours
+    remain, so a renewal is due when renewals work here (the last reconcile wrote this
+    secret, and recently) and the next scheduled reconcile, at most one interval away, falls
+    in that window before the token expires. A credential Wharf cannot renew (a registry
+    token with a fixed expiry) never has a renewal due: only a new one on the registry helps.
+    """
+    expires = target.expires_at
+    now = now or timezone.now()
+    interval = interval or reconcile_interval()
+    if expires is None or expires >= now + 2 * interval:
+        return ""
+    when = _when(expires, now)
+    if not isinstance(target.registry.provider_spec, EcrProvider):
+        return (
+            f"The credential in this secret {when} and Wharf cannot renew it: put a new "
+            f"password or token on registry {target.registry.name} before then, or pods "
+            "that start later cannot pull its images."
+        )
+    if target.status != Status.IN_SYNC:
+        return (
+            f"The ECR token in this secret {when}, and the last reconcile could not renew it "
+            "(see the error): pods that start after that cannot pull from this registry."
+        )
+    checked = target.checked_at  # an unchanged row is rewritten only when it changes
+    if checked is None or checked < now - 2 * interval:
+        return (
+            f"The ECR token in this secret {when}, and no reconcile has renewed it for more "
+            "than two reconcile intervals: check that Celery beat and a worker of the "
+            "reconcile queue run."
+        )
+    next_reconcile = now + interval
+    if expires - ECR_RENEW_BEFORE <= next_reconcile < expires:
+        return ""  # the next reconcile renews it in time
+    return (
+        f"The ECR token in this secret {when}, before the next scheduled reconcile can renew "
+        f"it: keep WHARF_RECONCILE_INTERVAL well under 6 hours."
     )
 
 
@@ -530,7 +743,8 @@ def _service_accounts_of(desired: list[DesiredTarget]) -> dict[tuple[str, str], 
     return accounts
 
 
-Content = tuple[dict[str, str], dt.datetime | None] | str  # (data, expiry) or an error
+# (data, expiry, end of a rotation) or an error
+Content = tuple[dict[str, str], dt.datetime | None, dt.datetime | None] | str
 
 
 def _secret_contents(
@@ -539,12 +753,15 @@ def _secret_contents(
     """The secret data of each registry Wharf writes for here (built once per reconcile)."""
     needed = {t.registry_id for t in desired if t.managed}
     contents: dict[int, Content] = {}
+    now = timezone.now()
     for rule in rules:
         if rule.registry_id not in needed:
             continue
         try:
-            login = registry_login(rule)
-            contents[rule.registry_id] = (docker_config_data(login), login.expires_at)
+            login = registry_login(rule, now)
+            previous, rotating_until = previous_login(rule, login, now) or (None, None)
+            data = docker_config_data(login, previous)
+            contents[rule.registry_id] = (data, login.expires_at, rotating_until)
         except (CredentialError, ValueError) as exc:
             contents[rule.registry_id] = str(exc)
     return contents
@@ -569,14 +786,14 @@ def _apply_managed_secrets(
         if isinstance(content, str):
             run.mark(target.key, Status.FAILED, content)
             continue
-        data, expires_at = content
+        data, expires_at, rotating_until = content
         try:
             outcome = _apply_secret(api, target, data, current)
         except kube.KubeError as exc:
             run.mark(target.key, Status.FAILED, str(exc))
             continue
         run.result.secrets[outcome] += 1
-        run.mark(target.key, Status.IN_SYNC, expires_at=expires_at)
+        run.mark(target.key, Status.IN_SYNC, expires_at=expires_at, rotating_until=rotating_until)
         if target.link_service_account:
             linked.setdefault(target.namespace, set()).add(target.secret_name)
 
@@ -616,13 +833,19 @@ class _Run:
         self.kept: set[tuple[str, int]] = set()
         self.before = {key: _recorded(row) for key, row in rows.items()}
 
-    def mark(self, key, status: str, error: str = "", expires_at=None) -> None:
+    def mark(self, key, status: str, error: str = "", expires_at=None, rotating_until=None) -> None:
         row = self.rows.get(key)
         if status == Status.FAILED:
             self.result.failed += 1
         if row is None:
             return
-        row.status, row.error, row.expires_at = status, error, expires_at
+        row.status, row.error = status, error
+        if status == Status.FAILED:
+            # The secret still holds what Wharf last wrote: its expiry (which the expiry
+            # warning needs) and a rotation in it stay as they were.
+            return
+        row.expires_at = expires_at
+        row.rotating_until = rotating_until
 
     def fail_all(self, error: str) -> None:
         for key in self.rows:
@@ -655,12 +878,14 @@ class _Run:
         for row in changed:
             row.last_checked = self.now
         PullSecretTarget.objects.bulk_update(
-            changed, ["status", "error", "last_checked", "expires_at"], batch_size=500
+            changed,
+            ["status", "error", "last_checked", "expires_at", "rotating_until"],
+            batch_size=500,
         )
 
 
 def _recorded(row: PullSecretTarget) -> tuple:
-    return (row.status, row.error, row.expires_at)
+    return (row.status, row.error, row.expires_at, row.rotating_until)
 
 
 def _matches(secret: kube.SecretState, labels: dict, data: dict) -> bool:

@@ -38,6 +38,9 @@ def registry_saving(sender, instance: Registry, raw=False, **kwargs) -> None:
         for name in REGISTRY_RECONCILE_FIELDS
         if old is None or getattr(old, name) != getattr(instance, name)
     }
+    if old is not None and instance._pull_secret_changes & set(REGISTRY_CREDENTIAL_FIELDS):
+        # What the secrets carry until the reconcile: kept beside the new credentials a while.
+        instance._previous_login = pullsecrets.login_in_use(old)
 
 
 @receiver(post_save, sender=Registry)
@@ -48,10 +51,7 @@ def registry_saved(sender, instance: Registry, raw=False, **kwargs) -> None:
     if raw or not changed:
         return
     if changed & set(REGISTRY_CREDENTIAL_FIELDS):
-        # New credentials may mean a new ECR token: drop the kept one.
-        RegistryAccess.objects.filter(registry=instance).update(
-            ecr_token="", ecr_token_expires_at=None
-        )
+        pullsecrets.record_credential_change(instance, getattr(instance, "_previous_login", None))
     pullsecrets.request_reconcile(pullsecrets.clusters_of_registry(instance))
 
 

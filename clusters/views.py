@@ -59,6 +59,9 @@ def status_context(targets, *, status_url: str, columns: str) -> dict:
     targets = list(targets)
     pending = any(t.status == PullSecretTarget.Status.PENDING for t in targets)
     testing = pulltest.attach_results(targets)  # each row's last pull test
+    now = timezone.now()
+    for target in targets:
+        target.expiry_warning = pullsecrets.expiry_warning(target, now)
     return {
         "targets": targets,
         "pending": pending,

@@ -36,6 +36,10 @@ _declared: dict[tuple[type[models.Model], str], dict[str, Badge]] = {}
 # Badges that mark a thing rather than show a status: ``{% badge "prerelease" %}``.
 NAMED: dict[str, Badge] = {
     "prerelease": Badge("pre-release", "warning"),
+    # A pull secret carrying the previous credential beside the new one (clusters).
+    "rotating": Badge("rotating", "info"),
+    # A pull secret whose credential runs out before Wharf would renew it (clusters).
+    "expiring": Badge("expires soon", "warning"),
 }
 
 

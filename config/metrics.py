@@ -14,6 +14,7 @@ a series never carries an id, a URL path, or a secret.
 
 from __future__ import annotations
 
+import collections
 import hmac
 import logging
 import os
@@ -150,6 +151,7 @@ class StateCollector(Collector):
 
         from charts.models import ChartSource, ChartVersion
         from clusters.models import PullSecretTarget, RegistryAccess
+        from clusters.pullsecrets import expiry_warning, reconcile_interval
         from config.runs import RunStatus, run_models
 
         versions = GaugeMetricFamily(
@@ -173,11 +175,27 @@ class StateCollector(Collector):
             labels=["cluster", "status"],
         )
         rows = PullSecretTarget.objects.values("cluster__name", "status").annotate(n=Count("pk"))
+        clusters_with_targets = set()
         for row in rows.order_by("cluster__name", "status"):
             targets.add_metric([row["cluster__name"], row["status"]], row["n"])
+            clusters_with_targets.add(row["cluster__name"])
         yield targets
 
         now = timezone.now()
+        expiring = GaugeMetricFamily(
+            "wharf_pull_secret_targets_expiring",
+            "Pull-secret targets whose credential expires within two reconcile intervals "
+            "with no renewal due (the status table says why), by cluster.",
+            labels=["cluster"],
+        )
+        soon = PullSecretTarget.objects.filter(
+            expires_at__lt=now + 2 * reconcile_interval()
+        ).select_related("cluster", "registry")
+        counted = collections.Counter(t.cluster.name for t in soon if expiry_warning(t, now))
+        for name in sorted(clusters_with_targets | set(counted)):
+            expiring.add_metric([name], counted[name])
+        yield expiring
+
         expiry = GaugeMetricFamily(
             "wharf_ecr_token_expiry_seconds",
             "Seconds until the ECR token in use for a registry expires (negative: expired).",

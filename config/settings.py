@@ -307,6 +307,11 @@ CELERY_BEAT_SCHEDULE["read-chart-files"] = {
 WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
 # Minutes between scheduled pull-secret reconciles of every cluster (saves trigger one too).
 WHARF_RECONCILE_INTERVAL = env.int("WHARF_RECONCILE_INTERVAL", default=30)
+# Seconds a pull secret keeps the previous credential beside a new one (a changed password,
+# a renewed ECR token), so no pod meets a moment without a working one; 0: no overlap.
+WHARF_PULL_SECRET_ROTATION_GRACE = env.int("WHARF_PULL_SECRET_ROTATION_GRACE", default=3600)
+if WHARF_PULL_SECRET_ROTATION_GRACE < 0:
+    raise ImproperlyConfigured("WHARF_PULL_SECRET_ROTATION_GRACE is seconds: 0 or more.")
 CELERY_BEAT_SCHEDULE["reconcile-pull-secrets"] = {
     "task": "clusters.tasks.reconcile_all_pull_secrets",
     "schedule": WHARF_RECONCILE_INTERVAL * 60.0,

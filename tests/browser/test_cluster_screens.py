@@ -1,13 +1,16 @@
 """Clusters, environments and a registry's credential access in a real browser,
 against an emulated Kubernetes API server."""
 
+import base64
+import json
+
 import pytest
 from playwright.sync_api import expect
 
 from clusters.models import Cluster, PullSecretTarget
 from clusters.pullsecrets import reconcile_cluster
 from tests.clusters.conftest import emulator_loop, start_fake_cluster  # noqa: F401 (fixtures)
-from tests.clusters.factories import ClusterFactory
+from tests.clusters.factories import ClusterFactory, EnvironmentFactory, inject
 from tests.factories import RegistryFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -165,3 +168,39 @@ def test_manage_previews_a_label_selector_as_it_is_typed_then_saves_it(
     assert {ns for ns, name in fake.secrets() if name == "wharf-acme"} == {"web"}
     expect(page.get_by_label("Label selector", exact=True)).to_have_value("env=prod")
     screenshot("manage-selector-saved")
+
+
+def test_a_new_registry_password_shows_rotating_until_the_previous_one_is_pruned(
+    signed_in,
+    live_server,
+    start_fake_cluster,  # noqa: F811 (the fixture imported above)
+    screenshot,
+    settings,
+):
+    settings.WHARF_PULL_SECRET_ROTATION_GRACE = 3600
+    page = signed_in
+    fake = start_fake_cluster(namespaces=["web"])
+    cluster = ClusterFactory(name="prod", api_url=fake.url, token=fake.token)
+    EnvironmentFactory(name="prod-web", cluster=cluster, namespace="web")
+    registry = RegistryFactory(name="acme", url="registry.acme.test", secret="old-password")
+    inject(registry)
+    reconcile_cluster(cluster.pk)
+
+    # A new password on the registry screen (Celery runs eagerly: the reconcile follows).
+    page.goto(f"{live_server.url}/global/registries/{registry.pk}/")
+    page.get_by_label("Password/Token").fill("new-password")
+    page.get_by_label("Save without checking").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr[data-registry=acme]")).to_be_visible()
+
+    page.goto(f"{live_server.url}/global/clusters/{cluster.pk}/")
+    row = page.locator("#pull-secrets tr[data-target='prod/web/acme']")
+    expect(row).to_contain_text("In sync")
+    expect(row.locator("[data-badge=rotating]")).to_be_visible()
+    expect(row).to_contain_text("Carries the previous credential beside the new one until")
+    assert "old-password" not in page.content()
+    screenshot("cluster-page-rotating")
+    raw = base64.b64decode(fake.secret("web", "wharf-acme")["data"][".dockerconfigjson"])
+    auths = json.loads(raw)["auths"]
+    assert auths["registry.acme.test"]["password"] == "new-password"
+    assert auths["https://registry.acme.test"]["password"] == "old-password"

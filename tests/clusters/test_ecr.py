@@ -1,6 +1,7 @@
 """ECR pull secrets: a token from moto (server mode), renewed when under 6 of its 12 hours remain."""
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 
@@ -128,3 +129,72 @@ def test_aws_refusing_the_token_fails_the_targets_and_writes_nothing(
     assert target.error.startswith("AWS did not issue an ECR token")
     assert "ecr-secret-access-key-do-not-leak" not in target.error
     assert fake.secrets() == {}
+
+
+@pytest.fixture
+def new_token_each_time(monkeypatch):
+    """AWS issues a different token on every call (moto repeats one): each gets a suffix."""
+    issued = []
+    original = Registry.ecr_token
+
+    def fresh(self):
+        token = original(self)
+        issued.append(f"{token.password}-{len(issued) + 1}")
+        return dataclasses.replace(token, password=issued[-1])
+
+    monkeypatch.setattr(Registry, "ecr_token", fresh)
+    return issued
+
+
+def test_a_renewed_ecr_token_rides_beside_the_old_one_until_the_grace_ends(
+    add_cluster, ecr_registry, new_token_each_time, settings
+):
+    settings.WHARF_PULL_SECRET_ROTATION_GRACE = 3600
+    cluster, fake = add_cluster("prod")
+    inject(ecr_registry)
+    renewed_at = START + dt.timedelta(hours=6, minutes=1)
+
+    with time_machine.travel(START, tick=False) as clock:
+        reconcile_cluster(cluster.pk)
+        clock.shift(renewed_at - START)
+        reconcile_cluster(cluster.pk)
+        during = auth_of(fake)
+        clock.shift(dt.timedelta(hours=1))
+        reconcile_cluster(cluster.pk)
+        after = auth_of(fake)
+
+    first, second = new_token_each_time
+    assert {k: v["password"] for k, v in during.items()} == {HOST: second, f"https://{HOST}": first}
+    assert {k: v["password"] for k, v in after.items()} == {HOST: second}
+    assert PullSecretTarget.objects.get().rotating_until is None
+
+
+def test_an_ecr_rotation_ends_when_the_old_token_expires_if_that_comes_first(
+    add_cluster, ecr_registry, new_token_each_time, settings
+):
+    settings.WHARF_PULL_SECRET_ROTATION_GRACE = 8 * 3600  # longer than the old token lives
+    cluster, _fake = add_cluster("prod")
+    inject(ecr_registry)
+
+    with time_machine.travel(START, tick=False) as clock:
+        reconcile_cluster(cluster.pk)
+        clock.shift(dt.timedelta(hours=6, minutes=1))
+        reconcile_cluster(cluster.pk)
+
+    assert PullSecretTarget.objects.get().rotating_until == START + dt.timedelta(hours=12)
+
+
+def test_a_new_access_key_keeps_the_old_ecr_token_beside_the_new_one(
+    add_cluster, ecr_registry, new_token_each_time
+):
+    cluster, fake = add_cluster("prod")
+    inject(ecr_registry)
+    with time_machine.travel(START, tick=False):
+        reconcile_cluster(cluster.pk)
+        ecr_registry.secret = "another-secret-access-key"
+        ecr_registry.save()
+        reconcile_cluster(cluster.pk)
+
+    first, second = new_token_each_time
+    auths = {k: v["password"] for k, v in auth_of(fake).items()}
+    assert auths == {HOST: second, f"https://{HOST}": first}
