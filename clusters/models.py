@@ -538,7 +538,7 @@ class PullSecretTarget(models.Model):
     def checked_at(self):
         """When this status was last confirmed: a reconcile writes a row only when its status
         changes (``last_checked``), so a later reconcile of the cluster confirmed it too."""
-        reconciled = self.cluster.last_reconciled_at
+        reconciled = self.cluster.last_reconciled_at if self.cluster_id else None
         if self.status == self.Status.PENDING or reconciled is None:
             return self.last_checked
         return max(filter(None, (self.last_checked, reconciled)))
