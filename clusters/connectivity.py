@@ -25,6 +25,7 @@ def check_connection(cluster: Cluster) -> ConnectionCheck:
         with kube.KubeClient(cluster.connection()) as api:
             checks = api.check_secret_access_in(namespaces)
             pod_rights = api.check_pod_access_in(namespaces)
+            list_namespaces = api.may("list", "namespaces", "")  # cluster-wide
     except kube.KubeError as exc:
         return ConnectionCheck(False, str(exc), steps)
     steps.append(f"Connected to Kubernetes {checks[0].version} at {cluster.api_url}.")
@@ -54,8 +55,13 @@ def check_connection(cluster: Cluster) -> ConnectionCheck:
     if no_patch:
         steps.append(
             f"The token may not patch service accounts in {_named(no_patch)}: untick “Add to "
-            "the default service account” on the registries' credential access, or grant it "
-            "that right."
+            "ServiceAccounts” on the registries' credential access, or grant it that right."
+        )
+    if list_namespaces is False:
+        steps.append(
+            "The token may not list namespaces (a cluster-wide right): access rules that cover "
+            "“all namespaces except …” or namespaces matching a label selector fail on this "
+            "cluster until a ClusterRole grants it; environment namespaces work without it."
         )
     steps.extend(_pull_test_rights(pod_rights))
     return ConnectionCheck(

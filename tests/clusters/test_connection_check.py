@@ -89,6 +89,17 @@ def test_test_connection_checks_secret_access_in_every_environment_namespace(add
     assert "team-a" not in result.message
 
 
+def test_test_connection_says_when_the_token_may_not_list_namespaces(add_cluster):
+    cluster, fake = add_cluster("prod", namespaces=["team-a"])
+
+    assert not any("list namespaces" in step for step in check_connection(cluster).steps)
+    fake.secret_access = {"list namespaces": False}
+    result = check_connection(cluster)
+
+    assert result.ok  # environment namespaces work without it
+    assert any("may not list namespaces" in step for step in result.steps)
+
+
 def test_test_connection_names_every_namespace_it_checked(add_cluster):
     cluster, _fake = add_cluster("prod", namespaces=["team-a", "team-b"])
 

@@ -220,7 +220,8 @@ def test_test_connection_says_nothing_of_pull_tests_when_the_token_may(start_fak
 
     assert result.ok and not any("Test pull" in step for step in result.steps)
     reviews = [c for c in fake.api_calls() if "selfsubjectaccessreviews" in c]
-    assert len(reviews) == 6 + 5  # secrets (5 verbs), SA patch; pods (4 verbs), events
+    # secrets (5 verbs), SA patch; pods (4 verbs), events; namespaces (list, cluster-wide)
+    assert len(reviews) == 6 + 5 + 1
 
 
 def test_the_admin_refuses_a_test_image_of_another_host(admin_client, target):
