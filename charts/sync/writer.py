@@ -210,15 +210,16 @@ UPDATE_FIELDS = [
 
 def apply_listing(
     source: ChartSource,
-    entries: list[VersionData],
+    entries: Iterable[VersionData],
     progress: Progress,
     *,
     keep: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
 ) -> Tally:
     """Make the source's versions match a complete listing (a Helm index).
 
+    ``entries`` is read once, as it comes (a Helm index is streamed chart by chart).
     ``keep`` names (chart, version) pairs the listing holds but refused: what was indexed
-    for them earlier is left as it was, not marked removed.
+    for them earlier is left as it was, not marked removed (it is read after ``entries``).
     """
     writer = VersionWriter(source, progress)
     for item in entries:
@@ -228,8 +229,7 @@ def apply_listing(
         added=writer.added, updated=writer.updated, errors=writer.errors, warnings=writer.warnings
     )
     if not tally.errors:
-        listed = {(writer.chart_ids[e.chart], e.version) for e in entries}
-        listed |= {
+        listed = writer.seen | {
             (writer.chart_ids[chart], version)
             for chart, version in keep
             if chart in writer.chart_ids
