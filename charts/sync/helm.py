@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import fast_yaml
 import yaml
@@ -342,6 +343,20 @@ def parse_index(body: bytes, endpoint: HelmEndpoint) -> ParsedIndex:
     return parsed
 
 
+# A plain relative path (no scheme, query, dot segment or escape), as Helm writes archive
+# URLs: joined to the repository URL by concatenation, which is what urljoin gives for it
+# (urljoin costs more than the rest of an entry's reading).
+_PLAIN_PATH = re.compile(
+    r"[A-Za-z0-9_][A-Za-z0-9_~+-]*(?:\.[A-Za-z0-9_~+-]+)*(?:/[A-Za-z0-9_~+-]+(?:\.[A-Za-z0-9_~+-]+)*)*"
+)
+
+
+def _archive_url(endpoint: HelmEndpoint, url: str) -> str:
+    if _PLAIN_PATH.fullmatch(url) and urlsplit(endpoint.url).scheme in ("http", "https"):
+        return endpoint.url.rstrip("/") + "/" + url
+    return endpoint.resolve(url)
+
+
 def _version_of(chart: str, meta: dict[str, Any], endpoint: HelmEndpoint) -> VersionData:
     urls = meta.pop("urls", [])
     digest = meta.get("digest", "")
@@ -355,5 +370,5 @@ def _version_of(chart: str, meta: dict[str, Any], endpoint: HelmEndpoint) -> Ver
         fingerprint=fingerprint[:100],
         metadata=meta,
         digest=digest,
-        archive_url=endpoint.resolve(urls[0])[:1000] if urls else "",
+        archive_url=_archive_url(endpoint, urls[0])[:1000] if urls else "",
     )

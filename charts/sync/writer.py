@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from charts.models import Chart, ChartSource, ChartVersion
 from charts.semver import is_prerelease, semver_key
+from charts.sync.bulk import insert_rows, update_rows
 
 if TYPE_CHECKING:
     from charts.sync.run import Progress
@@ -123,7 +124,8 @@ class VersionWriter:
         batch, self.pending = self.pending, []
         self._ensure_charts({item.chart for item in batch})
         now = timezone.now()
-        new, changed = [], []
+        new: list[dict] = []
+        changed: list[ChartVersion] = []
         for item in batch:
             chart_id = self.chart_ids[item.chart]
             key = (chart_id, item.version)
@@ -136,13 +138,13 @@ class VersionWriter:
             current = self.existing.get(key)
             if current is None:
                 new.append(
-                    ChartVersion(
-                        chart_id=chart_id,
-                        version=item.version,
-                        indexed_at=now,
-                        updated_at=now,
+                    {
+                        "chart_id": chart_id,
+                        "version": item.version,
+                        "indexed_at": now,
+                        "updated_at": now,
                         **item.fields(),
-                    )
+                    }
                 )
             elif (
                 current[1] != item.fingerprint
@@ -164,9 +166,8 @@ class VersionWriter:
                 continue
             self.touched.add(chart_id)
         with transaction.atomic():
-            ChartVersion.objects.bulk_create(new, batch_size=WRITE_BATCH)
-            if changed:
-                ChartVersion.objects.bulk_update(changed, UPDATE_FIELDS, batch_size=WRITE_BATCH)
+            insert_rows(ChartVersion, new)
+            update_rows(ChartVersion, changed, UPDATE_FIELDS)
         self.added += len(new)
         self.updated += len(changed)
         self.progress.save(indexed=len(new) + len(changed))
@@ -290,7 +291,8 @@ def refresh_charts(chart_ids: Iterable[int]) -> None:
                 chart.description, chart.icon, chart.keywords = description, icon, keywords
                 chart.latest_warning = warning
             charts.append(chart)
-        Chart.objects.bulk_update(
+        update_rows(
+            Chart,
             charts,
             [
                 "latest_version",
