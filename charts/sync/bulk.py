@@ -72,12 +72,21 @@ def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
     )
-    values = [
+    values = (
         [adapt(row[name] if name in row else defaults[name]) for name, adapt in columns]
         for row in rows
-    ]
+    )
     with conn.cursor() as cursor:
-        cursor.executemany(sql, values)
+        if conn.vendor == "postgresql":
+            # COPY: psycopg writes the rows in C; executemany would quote each value into
+            # SQL text in Python (Django's psycopg cursors bind on the client).
+            table = quote(model._meta.db_table)
+            names = ", ".join(quote(f.column) for f in fields)
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for value in values:
+                    copy.write_row(value)
+        else:
+            cursor.executemany(sql, list(values))
 
 
 def update_rows(model: type[models.Model], objs: Sequence[models.Model], names: list[str]) -> None:
