@@ -178,14 +178,21 @@ def _within_bound(document: Any) -> bool:
 
 def all_text(value: Any) -> bool:
     """Whether every key and scalar in ``value`` is a string (as the base loader gives)."""
-    kind = type(value)
-    if kind is str:
-        return True
-    if kind is dict:
-        return all(type(k) is str and all_text(v) for k, v in value.items())
-    if kind is list:
-        return all(all_text(v) for v in value)
-    return False
+    pending = [value]  # a loop, not recursion: it runs over every value of the index
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    return False
+                if type(child) is not str:
+                    pending.append(child)
+        elif kind is list:
+            pending.extend(child for child in item if type(child) is not str)
+        elif kind is not str:
+            return False
+    return True
 
 
 def _fast_load(text: bytes) -> Any:
