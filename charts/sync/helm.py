@@ -201,13 +201,15 @@ def _fast_load(text: bytes) -> Any:
     return fast_yaml.safe_load(text, max_depth=MAX_DEPTH, max_alias_bytes=budget)
 
 
-def _sync_error(exc: ValueError) -> SyncError:
-    message = str(exc).removeprefix("YAML parse error: ").removeprefix("YAML syntax error: ")
-    if "alias expansion" in message:
+def _over_a_limit(exc: ValueError) -> SyncError | None:
+    """The error for a document the fast parser refused on a limit (aliases, depth);
+    None when it refused it for its syntax (the base loader then has the last word)."""
+    message = str(exc)
+    if "resource limit" not in message:
+        return None
+    if "alias" in message:
         return SyncError(_ALIAS_BOMB)
-    if "nesting" in message or "depth" in message:
-        return SyncError(_TOO_DEEP)
-    return SyncError(f"index.yaml is not valid YAML: {message.rstrip('.')}.")
+    return SyncError(_TOO_DEEP)
 
 
 def _entries_of(document: Any) -> dict[Any, Any]:
@@ -224,7 +226,12 @@ def load_index(body: bytes) -> dict[str, Any]:
     try:
         document = _fast_load(body)
     except ValueError as exc:
-        raise _sync_error(exc) from None
+        # Beyond a limit: refused. Otherwise the base loader decides, with its own message
+        # (it also reads what the fast parser refuses, such as keys 1 and true together).
+        refused = _over_a_limit(exc)
+        if refused is not None:
+            raise refused from None
+        return load_index_as_text(body)
     entries = _entries_of(document)
     if b"<<" in body or not all_text(entries):
         return load_index_as_text(body)
@@ -305,17 +312,21 @@ def _skeleton_ok(body: bytes, ranges: list[tuple[int, int]]) -> bool:
 def _read_chart(text: bytes) -> tuple[Any, Any]:
     try:
         value = _fast_load(text)
-    except ValueError:
-        raise _NotByChart from None
-    if type(value) is not dict or len(value) != 1:
+    except ValueError as exc:
+        if _over_a_limit(exc) is not None:
+            raise _NotByChart from None  # refused by the read of the whole document
+        value = None  # the base loader decides
+    if value is not None and (type(value) is not dict or len(value) != 1):
         raise _NotByChart
-    if b"<<" in text or not all_text(value):
+    if value is None or b"<<" in text or not all_text(value):
         try:
             value = yaml.load(text, Loader=YamlLoader)  # noqa: S506 - builds only str/list/dict
         except (yaml.YAMLError, ValueError, RecursionError):
             raise _NotByChart from None
         if not isinstance(value, dict) or len(value) != 1:
             raise _NotByChart
+        if _MAYBE_ALIAS.search(text) and uses_aliases(text) and not _within_bound(value):
+            raise _NotByChart  # refused by the read of the whole document
     return next(iter(value.items()))
 
 
