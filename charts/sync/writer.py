@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from charts.models import Chart, ChartSource, ChartVersion
 from charts.semver import is_prerelease, semver_key
+from charts.sync.bulk import insert_rows, update_rows
 
 if TYPE_CHECKING:
     from charts.sync.run import Progress
@@ -123,7 +124,8 @@ class VersionWriter:
         batch, self.pending = self.pending, []
         self._ensure_charts({item.chart for item in batch})
         now = timezone.now()
-        new, changed = [], []
+        new: list[dict] = []
+        changed: list[ChartVersion] = []
         for item in batch:
             chart_id = self.chart_ids[item.chart]
             key = (chart_id, item.version)
@@ -136,13 +138,13 @@ class VersionWriter:
             current = self.existing.get(key)
             if current is None:
                 new.append(
-                    ChartVersion(
-                        chart_id=chart_id,
-                        version=item.version,
-                        indexed_at=now,
-                        updated_at=now,
+                    {
+                        "chart_id": chart_id,
+                        "version": item.version,
+                        "indexed_at": now,
+                        "updated_at": now,
                         **item.fields(),
-                    )
+                    }
                 )
             elif (
                 current[1] != item.fingerprint
@@ -164,9 +166,8 @@ class VersionWriter:
                 continue
             self.touched.add(chart_id)
         with transaction.atomic():
-            ChartVersion.objects.bulk_create(new, batch_size=WRITE_BATCH)
-            if changed:
-                ChartVersion.objects.bulk_update(changed, UPDATE_FIELDS, batch_size=WRITE_BATCH)
+            insert_rows(ChartVersion, new)
+            update_rows(ChartVersion, changed, UPDATE_FIELDS)
         self.added += len(new)
         self.updated += len(changed)
         self.progress.save(indexed=len(new) + len(changed))
@@ -210,15 +211,16 @@ UPDATE_FIELDS = [
 
 def apply_listing(
     source: ChartSource,
-    entries: list[VersionData],
+    entries: Iterable[VersionData],
     progress: Progress,
     *,
     keep: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
 ) -> Tally:
     """Make the source's versions match a complete listing (a Helm index).
 
+    ``entries`` is read once, as it comes (a Helm index is streamed chart by chart).
     ``keep`` names (chart, version) pairs the listing holds but refused: what was indexed
-    for them earlier is left as it was, not marked removed.
+    for them earlier is left as it was, not marked removed (it is read after ``entries``).
     """
     writer = VersionWriter(source, progress)
     for item in entries:
@@ -228,8 +230,7 @@ def apply_listing(
         added=writer.added, updated=writer.updated, errors=writer.errors, warnings=writer.warnings
     )
     if not tally.errors:
-        listed = {(writer.chart_ids[e.chart], e.version) for e in entries}
-        listed |= {
+        listed = writer.seen | {
             (writer.chart_ids[chart], version)
             for chart, version in keep
             if chart in writer.chart_ids
@@ -290,7 +291,8 @@ def refresh_charts(chart_ids: Iterable[int]) -> None:
                 chart.description, chart.icon, chart.keywords = description, icon, keywords
                 chart.latest_warning = warning
             charts.append(chart)
-        Chart.objects.bulk_update(
+        update_rows(
+            Chart,
             charts,
             [
                 "latest_version",
