@@ -18,10 +18,12 @@ import base64
 import datetime as dt
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
@@ -335,7 +337,7 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
     run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
     contents = _secret_contents(rules, desired)
 
-    with kube.KubeClient(cluster.connection()) as api:
+    with _cluster_client(cluster) as api:
         try:
             # The one read: every Wharf-labelled secret of the cluster, all namespaces.
             existing = {(s.namespace, s.name): s for s in api.list_secrets(MANAGED_SELECTOR)}
@@ -354,6 +356,18 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
     run.drop_unwanted({t.key for t in desired})
     run.save()
     return result
+
+
+def _cluster_client(cluster: Cluster) -> kube.KubeClient:
+    """The cluster's client for one reconcile: its writes run
+    WHARF_RECONCILE_CLUSTER_CONCURRENCY at a time, and stop in time for the run to record
+    what it did before its time limit."""
+    deadline = time.monotonic() + 0.9 * settings.WHARF_RECONCILE_TIME_LIMIT
+    return kube.KubeClient(
+        cluster.connection(),
+        concurrency=settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY,
+        deadline=deadline,
+    )
 
 
 Content = tuple[dict[str, str], dt.datetime | None] | str  # (data, expiry) or an error
@@ -384,6 +398,7 @@ def _apply_managed_secrets(
     run: _Run,
     linked: dict[str, set[str]],
 ) -> None:
+    writes = []  # (target, data, current, expiry): the API calls run concurrently
     for target in targets:
         current = existing.get((target.namespace, target.secret_name))
         # Listed on the default service account while the secret is there, even when this
@@ -396,10 +411,13 @@ def _apply_managed_secrets(
             run.mark(target.key, Status.FAILED, content)
             continue
         data, expires_at = content
-        try:
-            outcome = _apply_secret(api, target, data, current)
-        except kube.KubeError as exc:
-            run.mark(target.key, Status.FAILED, str(exc))
+        writes.append((target, data, current, expires_at))
+    outcomes = api.each(lambda w: _apply_secret(api, w[0], w[1], w[2]), writes)
+    # Recorded here, on this thread, in the targets' order: the same marks however the
+    # calls interleaved.
+    for (target, _, _, expires_at), outcome in zip(writes, outcomes, strict=True):
+        if isinstance(outcome, kube.KubeError):
+            run.mark(target.key, Status.FAILED, str(outcome))
             continue
         run.result.secrets[outcome] += 1
         run.mark(target.key, Status.IN_SYNC, expires_at=expires_at)
@@ -419,16 +437,15 @@ def _remove_unwanted_secrets(
     once wrote: it is referenced, and was just reported present.
     """
     wanted = {(t.namespace, t.secret_name) for t in desired}
-    for key, secret in existing.items():
-        if key in wanted:
-            continue
-        try:
-            api.delete_secret(secret.namespace, secret.name)
-            run.result.secrets["deleted"] += 1
-        except kube.KubeError as exc:
+    unwanted = [secret for key, secret in existing.items() if key not in wanted]
+    outcomes = api.each(lambda s: api.delete_secret(s.namespace, s.name), unwanted)
+    for secret, outcome in zip(unwanted, outcomes, strict=True):
+        if isinstance(outcome, kube.KubeError):
             run.keep_unwanted(
-                secret, f"Wharf no longer wants this secret but could not remove it: {exc}"
+                secret, f"Wharf no longer wants this secret but could not remove it: {outcome}"
             )
+        else:
+            run.result.secrets["deleted"] += 1
 
 
 class _Run:
@@ -573,21 +590,26 @@ def _link_service_accounts(api: kube.KubeClient, linked: dict[str, set[str]], ru
         for namespace in linked:
             run.fail_namespace(namespace, str(exc))
         return
-    for namespace, account in accounts.items():
-        want = linked.get(namespace, set())
-        try:
-            if _link_one(api, account, want):
-                run.result.service_accounts_updated += 1
-        except kube.KubeError as exc:
-            if exc.conflict:  # changed since the list: once more on a fresh read
-                try:
-                    fresh = api.default_service_accounts().get(namespace)
-                    if fresh is not None and _link_one(api, fresh, want):
-                        run.result.service_accounts_updated += 1
-                    continue
-                except kube.KubeError as again:
-                    exc = again
-            run.fail_namespace(namespace, f"The default service account was not updated: {exc}")
+    namespaces = list(accounts)
+    outcomes = api.each(
+        lambda ns: _link_or_retry(api, accounts[ns], linked.get(ns, set())), namespaces
+    )
+    for namespace, outcome in zip(namespaces, outcomes, strict=True):
+        if isinstance(outcome, kube.KubeError):
+            run.fail_namespace(namespace, f"The default service account was not updated: {outcome}")
+        elif outcome:
+            run.result.service_accounts_updated += 1
+
+
+def _link_or_retry(api: kube.KubeClient, account: kube.ServiceAccountState, want: set[str]) -> bool:
+    """:func:`_link_one`, once more on a fresh read if the account changed since the list."""
+    try:
+        return _link_one(api, account, want)
+    except kube.KubeError as exc:
+        if not exc.conflict:
+            raise
+    fresh = api.default_service_accounts().get(account.namespace)
+    return fresh is not None and _link_one(api, fresh, want)
 
 
 def _link_one(api: kube.KubeClient, account: kube.ServiceAccountState, want: set[str]) -> bool:
