@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -210,6 +210,24 @@ class KubeClient:
             timeout = max(0.1, min(timeout, self.deadline - time.monotonic()))
         return (min(timeout, 5.0), timeout)
 
+    def submit(self, call: Callable[[], R]) -> Future[R]:
+        """Start ``call()`` (calls to the cluster only) beside the caller's work; its
+        ``result()`` is the answer, or raises what it raised. Without concurrency it runs
+        now."""
+        if self.concurrency == 1:
+            future: Future[R] = Future()
+            try:
+                future.set_result(call())
+            except KubeError as exc:
+                future.set_exception(exc)
+            return future
+        return self._executor().submit(call)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="wharf-kube")
+        return self._pool
+
     def each(self, call: Callable[[T], R], items: Iterable[T]) -> list[R | KubeError]:
         """``call(item)`` for every item, up to ``concurrency`` at once.
 
@@ -220,9 +238,7 @@ class KubeClient:
         items = list(items)
         if self.concurrency == 1 or len(items) < 2:
             return [_result_of(call, item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="wharf-kube")
-        futures = [self._pool.submit(_result_of, call, item) for item in items]
+        futures = [self._executor().submit(_result_of, call, item) for item in items]
         try:
             return [future.result() for future in futures]
         finally:

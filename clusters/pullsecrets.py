@@ -21,6 +21,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -332,15 +333,17 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         # Wharf leaves an inactive cluster as it is, and claims no status there.
         cluster.targets.all().delete()
         return result
-    rules = injecting_rules()
-    desired = desired_targets(cluster, rules)
-    run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
-    contents = _secret_contents(rules, desired)
-
     with _cluster_client(cluster) as api:
+        # The two cluster-wide reads go out together now; the database work runs meanwhile.
+        secrets_read = api.submit(lambda: api.list_secrets(MANAGED_SELECTOR))
+        accounts_read = api.submit(api.default_service_accounts)
+        rules = injecting_rules()
+        desired = desired_targets(cluster, rules)
+        run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
+        contents = _secret_contents(rules, desired)
         try:
             # The one read: every Wharf-labelled secret of the cluster, all namespaces.
-            existing = {(s.namespace, s.name): s for s in api.list_secrets(MANAGED_SELECTOR)}
+            existing = {(s.namespace, s.name): s for s in secrets_read.result()}
         except kube.KubeError as exc:
             result.error = str(exc)
             run.fail_all(str(exc))
@@ -352,7 +355,7 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         )
         _check_specified_secrets(api, [t for t in desired if not t.managed], run, linked)
         _remove_unwanted_secrets(api, desired, existing, run)
-        _link_service_accounts(api, linked, run)
+        _link_service_accounts(api, linked, run, accounts_read)
     run.drop_unwanted({t.key for t in desired})
     run.save()
     return result
@@ -582,10 +585,18 @@ def _check_specified_secrets(
                 )
 
 
-def _link_service_accounts(api: kube.KubeClient, linked: dict[str, set[str]], run: _Run) -> None:
-    """List Wharf's secrets in each namespace's default ServiceAccount; unlist what went."""
+def _link_service_accounts(
+    api: kube.KubeClient,
+    linked: dict[str, set[str]],
+    run: _Run,
+    listed: Future[dict[str, kube.ServiceAccountState]] | None = None,
+) -> None:
+    """List Wharf's secrets in each namespace's default ServiceAccount; unlist what went.
+
+    ``listed``: the list of default ServiceAccounts, already asked for.
+    """
     try:
-        accounts = api.default_service_accounts()
+        accounts = listed.result() if listed is not None else api.default_service_accounts()
     except kube.KubeError as exc:
         for namespace in linked:
             run.fail_namespace(namespace, str(exc))

@@ -98,6 +98,9 @@ class FakeCluster(KubernetesEmulator):
     throttled_at: list = attrs.field(factory=list)
     writes_at: list = attrs.field(factory=list)
     _held: asyncio.Event | None = None
+    # Every request, for calls(): kmock's own history is kept to the request it answers,
+    # because its dispatch filters that whole history for every request (quadratic).
+    _seen: list = attrs.field(factory=list)
     server: Server | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -108,6 +111,7 @@ class FakeCluster(KubernetesEmulator):
         self.resources[NAMESPACES] = {"kind": "Namespace", "namespaced": False}
 
     async def _handle(self, request) -> aiohttp.web.StreamResponse:
+        self._seen.append(request)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -128,6 +132,7 @@ class FakeCluster(KubernetesEmulator):
                 if self.retry_after is not None:
                     response.headers["Retry-After"] = self.retry_after
                 return response
+            self._requests[:] = [request]
             return await self._answer(request)
         finally:
             self.in_flight -= 1
@@ -258,14 +263,18 @@ class FakeCluster(KubernetesEmulator):
     def calls(self, kind: str = "secrets") -> Counter:
         """Requests so far for ``kind`` (a plural resource name) by verb: list, get, create…"""
         counts: Counter = Counter()
-        for request in list(self._requests):
+        for request in list(self._seen):
             if request.resource is None or request.resource.plural != kind:
                 continue
             counts[str(request.action.value).lower() if request.action else request.method] += 1
         return counts
 
     def reset_calls(self) -> None:
+        self._seen.clear()
         self._requests.clear()
+
+    def requests_seen(self) -> int:
+        return len(self._seen)
 
 
 class _TlsTestServer(RawTestServer):
