@@ -368,8 +368,8 @@ def bench(postgres: bool) -> int:
         f"{change['emulator_cpu'] / change['calls'] * 1000:.2f} ms of the emulators' CPU"
     )
     big_clusters, big_namespaces = 1000, 100
-    big_calls = change["calls"] / CLUSTERS * big_clusters * (
-        (big_namespaces + 2) / (NAMESPACES + 2)
+    big_calls = (
+        change["calls"] / CLUSTERS * big_clusters * ((big_namespaces + 2) / (NAMESPACES + 2))
     )
     estimate = big_calls * max(per_call / (limit * WORKERS), cpu_per_call / WORKERS)
     print(
@@ -377,7 +377,8 @@ def bench(postgres: bool) -> int:
         f"({big_calls:,.0f} calls, {WORKERS} workers): {estimate:.0f} s ({estimate / 60:.1f} min)"
     )
     print(f"unchanged reconcile: {runs[1]['row_writes']} status rows written to the database")
-    print(f"targets in sync at the end: {in_sync}/{total}; runs spread over {change['workers']} workers")
+    workers = change["workers"]
+    print(f"targets in sync at the end: {in_sync}/{total}; runs spread over {workers} workers")
     ok = (
         runs[0]["writes"] == total
         and runs[1]["writes"] == 0
