@@ -396,6 +396,8 @@ def bench(postgres: bool) -> int:
     )
     print(f"unchanged reconcile: {runs[1]['row_writes']} status rows written to the database")
     workers = change["workers"]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min; {os.cpu_count()} cores): {load}")
     print(f"targets in sync at the end: {in_sync}/{total}; runs spread over {workers} workers")
     ok = (
         runs[0]["writes"] == total
