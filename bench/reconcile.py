@@ -1,33 +1,38 @@
-"""Benchmark: pull-secret reconciliation of 20 clusters x 50 namespaces, two ways.
+"""Benchmark: pull-secret reconciliation of 100 clusters x 50 environment namespaces.
 
 Runs standalone (``.venv/bin/python bench/reconcile.py``, or ``make bench``): Django on
-a throw-away SQLite database in a temporary directory, 20 emulated Kubernetes API
-servers (kmock, in-process, HTTP on loopback), one private registry injected into all
-clusters. Prints the wall time and the API calls by verb of three reconciles of every
-cluster, one after the other (as a single worker would):
+a throw-away PostgreSQL database (made and dropped on the server at ``BENCH_PG_URL``,
+default the local one; as production runs several workers), or on SQLite in a temporary
+directory when no server answers (it says which); one private registry injected into all
+clusters.
 
-1. the first reconcile (1,000 secrets to create);
-2. an unchanged reconcile (goal: no writes, one secret LIST per cluster);
-3. after a password change (goal: exactly 1,000 writes).
+- The emulated API servers (kmock, HTTP on loopback, 30 ms added before every answer)
+  run in processes of their own (``EMULATOR_PROCESSES``), not in Wharf's.
+- Wharf runs as two worker processes: a pool of two processes (multiprocessing, spawned
+  like Celery's prefork children) each taking the next queued run and calling the
+  reconcile task's own function (``pullsecrets.run_reconcile``: the run row, the lease
+  and its heartbeat, the per-cluster write concurrency), 100 runs shared between them.
 
-ServiceAccount calls (linking the secret into each namespace's ``default`` account)
-are counted separately.
+Three reconciles of every cluster are measured, each printed with its wall time, the API
+calls by verb, Wharf's CPU (both worker processes, all their threads), the emulators'
+CPU, and the status rows written to the database (counted by a trigger on the table):
 
-Then the same fleet size with a label-selector rule (no environments: each cluster's
-50 labelled namespaces among 55, found by the namespace LIST) linking the secret into
-every ServiceAccount (3 per namespace). For its unchanged reconcile it prints the API
-calls per cluster by kind (goal: one LIST each of namespaces, secrets and
-ServiceAccounts), the writes to the clusters and the database row writes of status
-and namespace rows (goal: 0 and 0); run bookkeeping (the run row, the cluster's
-last-reconciled time and health) is printed apart.
+1. the first reconcile (5,000 secrets to create, 5,000 ServiceAccounts to link);
+2. an unchanged reconcile (goal: no writes to the clusters, one secret LIST per cluster;
+   the status rows it writes are printed);
+3. after a password change (goal: exactly 5,000 writes, within 1.5x the floor
+   calls x 30 ms / (WHARF_RECONCILE_CLUSTER_CONCURRENCY x 2 workers)).
 
-"wharf cpu" is the CPU time of the reconciling thread (Wharf and the Kubernetes
-client); the rest of the wall time is mostly the emulators, which run in another thread
-of the same process (kmock handles a write in tens of milliseconds at this size).
+From the password change's measured cost per call it prints the estimate for 1,000
+clusters x 100 namespaces that the README quotes.
+It exits non-zero when a count or a status is wrong; the time goal, a ratio measured on
+a machine whose cores may be shared, is printed as met or not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -35,52 +40,177 @@ import time
 from collections import Counter
 from pathlib import Path
 
-CLUSTERS = 20
+CLUSTERS = 100
 NAMESPACES = 50
-SELECTOR = "tier in (web,api),env=prod,!legacy"
-SERVICE_ACCOUNTS = ("default", "builder", "runner")
+LATENCY = 0.030  # seconds added to every API call, in the emulators
+WORKERS = 2
+EMULATOR_PROCESSES = 2
+GOAL_RATIO = 1.5
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+PG = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = f"wharf_bench_reconcile_{os.getpid()}"
 
 
-def setup_django(workdir: Path) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "WHARF_VAR_DIR": str(workdir),
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "SECRET_KEY": "bench-only-secret-key",
-            "WHARF_ENCRYPTION_KEYS": "xtUkkm4SDRdYFs4DZ9jmm9IK-7HEI3ZFoP3wjyowBpQ=",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+def make_database() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def drop_database() -> None:
+    import psycopg
+
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(f"{PG}/postgres", autocommit=True, connect_timeout=3) as conn,
+    ):
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def django_env(workdir: Path, postgres: bool) -> dict[str, str]:
+    database = f"{PG}/{DB_NAME}" if postgres else f"sqlite:///{workdir / 'bench.sqlite3'}"
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "WHARF_VAR_DIR": str(workdir),
+        "DATABASE_URL": database,
+        "SECRET_KEY": "bench-only-secret-key",
+        "WHARF_ENCRYPTION_KEYS": "xtUkkm4SDRdYFs4DZ9jmm9IK-7HEI3ZFoP3wjyowBpQ=",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
     import django
 
     django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
-def build_fleet(loop):
-    from clusters.models import Cluster, Environment, RegistryAccess
-    from registries.models import Registry
+# --- the emulators' processes ------------------------------------------------------
 
+
+def serve_emulators(pipe, first: int, count: int) -> None:
+    """One process serving ``count`` emulated clusters; answers the bench over ``pipe``."""
+    from tests.clusters.emulator import EmulatorLoop
+
+    loop = EmulatorLoop()
     fakes = []
-    for index in range(CLUSTERS):
-        fake = loop.start(token=f"bench-token-{index}")
+    for index in range(first, first + count):
+        fake = loop.start(token=f"bench-token-{index}", latency=LATENCY)
         for n in range(NAMESPACES):
             fake.add_namespace(f"team-{n:02d}")
         fakes.append(fake)
+    pipe.send([(fake.url, fake.token) for fake in fakes])
+    cpu = time.process_time()
+    while True:
+        command = pipe.recv()
+        if command == "reset":
+            for fake in fakes:
+                fake.reset_calls()
+            cpu = time.process_time()
+            pipe.send(True)
+        elif command == "calls":
+            counts = {"secrets": Counter(), "serviceaccounts": Counter(), "all": 0}
+            for fake in fakes:
+                counts["secrets"].update(fake.calls("secrets"))
+                counts["serviceaccounts"].update(fake.calls("serviceaccounts"))
+                counts["all"] += fake.requests_seen()
+            counts["cpu"] = time.process_time() - cpu
+            pipe.send(counts)
+        else:
+            loop.close()
+            pipe.send(True)
+            return
+
+
+class Emulators:
+    """The emulator processes, ``EMULATOR_PROCESSES`` of them, serving CLUSTERS clusters."""
+
+    def __init__(self, context) -> None:
+        self.pipes, self.processes, self.clusters = [], [], []
+        share = -(-CLUSTERS // EMULATOR_PROCESSES)
+        for first in range(0, CLUSTERS, share):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=serve_emulators, args=(theirs, first, min(share, CLUSTERS - first))
+            )
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+        for pipe in self.pipes:
+            self.clusters += pipe.recv()
+
+    def _ask(self, command: str) -> list:
+        for pipe in self.pipes:
+            pipe.send(command)
+        return [pipe.recv() for pipe in self.pipes]
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def calls(self) -> dict:
+        total = {"secrets": Counter(), "serviceaccounts": Counter(), "all": 0, "cpu": 0.0}
+        for counts in self._ask("calls"):
+            for key, value in counts.items():
+                total[key] += value
+        return total
+
+    def close(self) -> None:
+        self._ask("stop")
+        for process in self.processes:
+            process.join(timeout=30)
+
+
+# --- Wharf's worker processes ---------------------------------------------------
+
+
+def start_worker(env: dict[str, str]) -> None:
+    setup_django(env)
+
+
+def worker_pid(_: int) -> int:
+    time.sleep(0.2)
+    return os.getpid()
+
+
+def run_reconcile(run_id: int, concurrency: int | None = None) -> tuple[float, int, int]:
+    """The reconcile task's body for one queued run: (process CPU, failed targets, pid)."""
+    from django.conf import settings
+
+    from clusters.models import ReconcileRun
+    from clusters.pullsecrets import run_reconcile as reconcile
+
+    if concurrency is not None:
+        settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY = concurrency
+
+    cpu = time.process_time()
+    reconcile(run_id)
+    failed = ReconcileRun.objects.get(pk=run_id).failed_targets or 0
+    return time.process_time() - cpu, failed, os.getpid()
+
+
+# --- the database: the fleet and a count of status-row writes ---------------------------
+
+
+def build_fleet(emulators: Emulators):
+    from clusters.models import Cluster, Environment, RegistryAccess
+    from registries.models import Registry
+
     # bulk_create: no save signals, so nothing is reconciled before the measured runs.
     clusters = Cluster.objects.bulk_create(
-        Cluster(name=f"cluster-{i:02d}", api_url=fake.url, token=fake.token)
-        for i, fake in enumerate(fakes)
+        Cluster(name=f"cluster-{i:03d}", api_url=url, token=token)
+        for i, (url, token) in enumerate(emulators.clusters)
     )
     Environment.objects.bulk_create(
-        Environment(name=f"c{i:02d}-team-{n:02d}", cluster=cluster, namespace=f"team-{n:02d}")
+        Environment(name=f"c{i:03d}-team-{n:02d}", cluster=cluster, namespace=f"team-{n:02d}")
         for i, cluster in enumerate(clusters)
         for n in range(NAMESPACES)
     )
@@ -93,210 +223,197 @@ def build_fleet(loop):
         secret="first-password",
     )
     RegistryAccess.objects.create(registry=registry, mode="include", all_clusters=True)
-    return clusters, fakes, registry
+    return clusters, registry
 
 
-def build_selector_fleet(loop):
-    """Namespaces found by a label selector (no environments), every ServiceAccount linked."""
-    from clusters.models import Cluster, RegistryAccess
-    from registries.models import Registry
-
-    fakes = []
-    for index in range(CLUSTERS):
-        fake = loop.start(token=f"bench-selector-token-{index}")
-        for n in range(NAMESPACES):
-            labels = {"tier": ("web", "api")[n % 2], "env": "prod"}
-            fake.add_namespace(
-                f"team-{n:02d}", labels=labels, service_accounts=SERVICE_ACCOUNTS[1:]
-            )
-        for name in ("kube-system", "kube-public", "kube-node-lease"):
-            fake.add_namespace(name)
-        fake.add_namespace("old-web", labels={"tier": "web", "env": "prod", "legacy": "yes"})
-        fake.add_namespace("sandbox", labels={"tier": "web", "env": "dev"})
-        fakes.append(fake)
-    clusters = Cluster.objects.bulk_create(
-        Cluster(name=f"selector-{i:02d}", api_url=fake.url, token=fake.token)
-        for i, fake in enumerate(fakes)
-    )
-    registry = Registry.objects.create(
-        name="labelled",
-        provider="other",
-        url="registry.labelled.test:5000",
-        auth_type="password",
-        username="robot",
-        secret="first-password",
-    )
-    RegistryAccess.objects.create(
-        registry=registry,
-        mode="include",
-        all_clusters=True,
-        namespaces=RegistryAccess.Namespaces.SELECTOR,
-        namespace_selector=SELECTOR,
-        service_accounts=RegistryAccess.ServiceAccounts.ALL,
-    )
-    return clusters, fakes, registry
-
-
-def db_writes(queries) -> Counter:
-    """INSERT/UPDATE/DELETE statements by table group: status rows, namespace rows, the rest."""
-    from clusters.models import ClusterNamespace, PullSecretTarget
-
-    tables = {
-        PullSecretTarget._meta.db_table: "status rows",
-        ClusterNamespace._meta.db_table: "namespace rows",
-    }
-    counts: Counter = Counter()
-    for query in queries:
-        sql = query["sql"].lstrip()
-        if sql.split(" ", 1)[0].upper() not in ("INSERT", "UPDATE", "DELETE"):
-            continue
-        group = next((name for table, name in tables.items() if table in sql), "bookkeeping")
-        counts[group] += 1
-    return counts
-
-
-def measure(label: str, clusters, fakes) -> dict:
+def count_status_row_writes() -> None:
+    """A trigger counting every row inserted, updated or deleted in the status table."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
-    from clusters.pullsecrets import reconcile_cluster
+    from clusters.models import PullSecretTarget
 
-    for fake in fakes:
-        fake.reset_calls()
-    started, cpu_started = time.perf_counter(), time.thread_time()
-    with CaptureQueriesContext(connection) as queries:
-        results = [reconcile_cluster(cluster.pk) for cluster in clusters]
+    table = PullSecretTarget._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_row_writes (n bigint NOT NULL)")
+        cursor.execute("INSERT INTO bench_row_writes VALUES (0)")
+        if connection.vendor == "sqlite":
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                cursor.execute(
+                    f"CREATE TRIGGER bench_count_{event.lower()} AFTER {event} ON {table} "
+                    "BEGIN UPDATE bench_row_writes SET n = n + 1; END"
+                )
+        else:
+            cursor.execute(
+                "CREATE FUNCTION bench_count() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN UPDATE bench_row_writes SET n = n + 1; RETURN NULL; END $$"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER bench_count AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION bench_count()"
+            )
+
+
+def status_row_writes() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n FROM bench_row_writes")
+        return cursor.fetchone()[0]
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def measure(label: str, clusters, emulators: Emulators, pool, concurrency=None) -> dict:
+    from clusters.models import ReconcileRun
+
+    emulators.reset()
+    writes_before = status_row_writes()
+    run_ids = [
+        ReconcileRun.objects.create(cluster=c, trigger=ReconcileRun.Trigger.MANUAL).pk
+        for c in clusters
+    ]
+    started = time.perf_counter()
+    done = list(pool.starmap(run_reconcile, [(pk, concurrency) for pk in run_ids], chunksize=1))
     elapsed = time.perf_counter() - started
-    # CPU of this thread only: Wharf and the client, not the emulators' own thread.
-    cpu = time.thread_time() - cpu_started
-    secrets, accounts, namespaces, outcomes = Counter(), Counter(), Counter(), Counter()
-    for fake in fakes:
-        secrets.update(fake.calls("secrets"))
-        accounts.update(fake.calls("serviceaccounts"))
-        namespaces.update(fake.calls("namespaces"))
-    failed = 0
-    for result in results:
-        outcomes.update(result.secrets)
-        failed += result.failed
+    calls = emulators.calls()
+    secrets, accounts = calls["secrets"], calls["serviceaccounts"]
     writes = secrets["create"] + secrets["update"] + secrets["delete"]
-    account_writes = sum(n for verb, n in accounts.items() if verb != "list")
     return {
         "label": label,
         "seconds": elapsed,
-        "cpu": cpu,
+        "cpu": sum(cpu for cpu, _, _ in done),
+        "emulator_cpu": calls["cpu"],
+        "calls": calls["all"],
         "secrets": dict(sorted(secrets.items())),
         "writes": writes,
         "lists": secrets["list"],
         "service_accounts": dict(sorted(accounts.items())),
-        "account_writes": account_writes,
-        "namespaces": dict(sorted(namespaces.items())),
-        "outcomes": dict(sorted(outcomes.items())),
-        "failed": failed,
-        "db": db_writes(queries.captured_queries),
+        "failed": sum(failed for _, failed, _ in done),
+        "workers": len({pid for _, _, pid in done}),
+        "row_writes": status_row_writes() - writes_before,
     }
-
-
-def print_runs(runs) -> None:
-    print(
-        f"{'run':<24}{'time':>8}{'wharf cpu':>11}  {'secret API calls':<30}{'writes':>7}"
-        "  service account API calls"
-    )
-    for run in runs:
-        calls = ", ".join(f"{verb} {n}" for verb, n in run["secrets"].items()) or "-"
-        accounts = ", ".join(f"{verb} {n}" for verb, n in run["service_accounts"].items())
-        print(
-            f"{run['label']:<24}{run['seconds']:>7.2f}s{run['cpu']:>10.2f}s  {calls:<30}"
-            f"{run['writes']:>7}  {accounts}"
-        )
-
-
-def print_unchanged(run) -> None:
-    """Per cluster, by kind, and the writes (cluster and database) of an unchanged run."""
-    per = {
-        kind: {verb: n / CLUSTERS for verb, n in run[kind].items()}
-        for kind in ("namespaces", "secrets", "service_accounts")
-    }
-    shown = "; ".join(
-        f"{kind.replace('_', ' ')}: "
-        + (", ".join(f"{verb} {n:g}" for verb, n in calls.items()) or "none")
-        for kind, calls in per.items()
-    )
-    db = run["db"]
-    print(f"  unchanged, API calls per cluster: {shown}")
-    print(
-        f"  unchanged, writes to the clusters: {run['writes'] + run['account_writes']}; "
-        f"database row writes: status rows {db['status rows']}, namespace rows "
-        f"{db['namespace rows']} (run bookkeeping: {db['bookkeeping']} statements, "
-        f"{db['bookkeeping'] / CLUSTERS:g} per cluster)"
-    )
 
 
 def main() -> int:
+    postgres = make_database()
+    try:
+        return bench(postgres)
+    finally:
+        if postgres:
+            drop_database()
+
+
+def bench(postgres: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
-        setup_django(Path(tmp))
+        env = django_env(Path(tmp), postgres)
+        setup_django(env)
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
         from clusters.models import PullSecretTarget
         from registries.models import Registry
-        from tests.clusters.emulator import EmulatorLoop
 
-        loop = EmulatorLoop()
+        limit = settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY
+        context = multiprocessing.get_context("spawn")
+        emulators = Emulators(context)
+        pool = context.Pool(WORKERS, initializer=start_worker, initargs=(env,))
         try:
-            clusters, fakes, registry = build_fleet(loop)
-            runs = [measure("first reconcile", clusters, fakes)]
-            runs.append(measure("unchanged reconcile", clusters, fakes))
+            clusters, registry = build_fleet(emulators)
+            count_status_row_writes()
+            # Both workers set up (Django loaded) before anything is measured.
+            pids: set[int] = set()
+            while len(pids) < WORKERS:
+                pids.update(pool.map(worker_pid, range(WORKERS), chunksize=1))
+            runs = [measure("first reconcile", clusters, emulators, pool)]
+            runs.append(measure("unchanged reconcile", clusters, emulators, pool))
             # A password change (update(): no signal; the next reconcile picks it up).
             Registry.objects.filter(pk=registry.pk).update(secret="second-password")
-            runs.append(measure("after password change", clusters, fakes))
+            runs.append(measure("after password change", clusters, emulators, pool))
             in_sync = PullSecretTarget.objects.filter(status="in-sync").count()
-
-            clusters, fakes, registry = build_selector_fleet(loop)
-            labelled = [measure("first reconcile", clusters, fakes)]
-            labelled.append(measure("unchanged reconcile", clusters, fakes))
-            labelled_in_sync = PullSecretTarget.objects.filter(
-                status="in-sync", registry=registry
-            ).count()
+            # The same change, one write at a time (as before), on a fifth of the fleet.
+            Registry.objects.filter(pk=registry.pk).update(secret="third-password")
+            sequential = measure(
+                "… one write at a time", clusters[: CLUSTERS // 5], emulators, pool, 1
+            )
+            Registry.objects.filter(pk=registry.pk).update(secret="second-password")
+            measure("(restore)", clusters[: CLUSTERS // 5], emulators, pool)
         finally:
-            loop.close()
+            pool.terminate()
+            pool.join()
+            emulators.close()
+            from django.db import connections
+
+            connections.close_all()
 
     total = CLUSTERS * NAMESPACES
-    print(f"{CLUSTERS} clusters × {NAMESPACES} namespaces = {total} pull secrets, one worker")
-    print_runs(runs)
-    print_unchanged(runs[1])
-    print(f"targets in sync at the end: {in_sync}/{total}")
-    accounts = total * len(SERVICE_ACCOUNTS)
-    print()
     print(
-        f"{CLUSTERS} clusters × {NAMESPACES + 5} namespaces, label selector {SELECTOR!r} "
-        f"({NAMESPACES} match), every ServiceAccount ({accounts} accounts)"
+        f"{CLUSTERS} clusters × {NAMESPACES} namespaces = {total} pull secrets; {WORKERS} worker "
+        f"processes, {limit} writes in flight per cluster; {int(LATENCY * 1000)} ms added per "
+        f"API call by the emulators ({EMULATOR_PROCESSES} processes of their own); "
+        + ("PostgreSQL" if postgres else "SQLite (no PostgreSQL server answered)")
     )
-    print_runs(labelled)
-    print_unchanged(labelled[1])
-    print(f"targets in sync at the end: {labelled_in_sync}/{total}")
-
-    def unchanged_ok(run) -> bool:
-        return (
-            run["writes"] == 0
-            and run["account_writes"] == 0
-            and run["db"]["status rows"] == 0
-            and run["db"]["namespace rows"] == 0
-            and all(
-                run[kind].get("list") == CLUSTERS and len(run[kind]) == 1
-                for kind in ("namespaces", "secrets", "service_accounts")
-            )
+    print(
+        f"{'run':<23}{'time':>8}{'calls':>7}{'wharf cpu':>11}{'emul. cpu':>11}"
+        f"{'status rows':>13}  {'secret API calls':<28}{'writes':>7}  service account API calls"
+    )
+    for run in [*runs, sequential]:
+        calls = ", ".join(f"{verb} {n}" for verb, n in run["secrets"].items()) or "-"
+        accounts = ", ".join(f"{verb} {n}" for verb, n in run["service_accounts"].items())
+        print(
+            f"{run['label']:<23}{run['seconds']:>7.2f}s{run['calls']:>7}{run['cpu']:>10.2f}s"
+            f"{run['emulator_cpu']:>10.2f}s{run['row_writes']:>13}  {calls:<28}"
+            f"{run['writes']:>7}  {accounts}"
         )
-
-    ok = (
-        runs[0]["writes"] == total
-        and unchanged_ok(runs[1])
-        and runs[2]["writes"] == total
-        and in_sync == total
-        and labelled[0]["writes"] == total
-        and labelled[0]["account_writes"] == accounts
-        and unchanged_ok(labelled[1])
-        and labelled_in_sync == total
-        and not any(run["failed"] for run in runs + labelled)
+    change = runs[2]
+    floor = change["calls"] * LATENCY / (limit * WORKERS)
+    ratio = change["seconds"] / floor
+    print(
+        f"password change: {change['seconds']:.2f} s against the floor calls × "
+        f"{int(LATENCY * 1000)} ms / ({limit} × {WORKERS} workers) = {floor:.2f} s: "
+        f"ratio {ratio:.2f} (goal ≤ {GOAL_RATIO})"
     )
-    print("goals met: " + ("yes" if ok else "NO"))
-    return 0 if ok else 1
+    speedup = (sequential["seconds"] / (CLUSTERS // 5)) / (change["seconds"] / CLUSTERS)
+    print(
+        f"the password change per cluster: {change['seconds'] / CLUSTERS * 1000:.0f} ms with "
+        f"{limit} writes in flight, {sequential['seconds'] / (CLUSTERS // 5) * 1000:.0f} ms "
+        f"one at a time ({CLUSTERS // 5} clusters): {speedup:.1f}× faster"
+    )
+    per_call = change["seconds"] * limit * WORKERS / change["calls"]
+    cpu_per_call = change["cpu"] / change["calls"]
+    print(
+        f"measured per call: {per_call * 1000:.1f} ms of a write slot (30 ms of it the "
+        f"emulators' latency), {cpu_per_call * 1000:.2f} ms of Wharf CPU, "
+        f"{change['emulator_cpu'] / change['calls'] * 1000:.2f} ms of the emulators' CPU"
+    )
+    big_clusters, big_namespaces = 1000, 100
+    big_calls = (
+        change["calls"] / CLUSTERS * big_clusters * ((big_namespaces + 2) / (NAMESPACES + 2))
+    )
+    estimate = big_calls * max(per_call / (limit * WORKERS), cpu_per_call / WORKERS)
+    print(
+        f"estimate for a password change of {big_clusters:,} × {big_namespaces} "
+        f"({big_calls:,.0f} calls, {WORKERS} workers): {estimate:.0f} s ({estimate / 60:.1f} min)"
+    )
+    print(f"unchanged reconcile: {runs[1]['row_writes']} status rows written to the database")
+    workers = change["workers"]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min; {os.cpu_count()} cores): {load}")
+    print(f"targets in sync at the end: {in_sync}/{total}; runs spread over {workers} workers")
+    # The counts must hold (the exit status says so); the time goal is printed, a ratio
+    # measured on a shared machine.
+    correct = (
+        runs[0]["writes"] == total
+        and runs[1]["writes"] == 0
+        and runs[1]["lists"] <= CLUSTERS
+        and change["writes"] == total
+        and in_sync == total
+        and not any(run["failed"] for run in [*runs, sequential])
+    )
+    print("writes and statuses as expected: " + ("yes" if correct else "NO"))
+    print(f"time goal (ratio ≤ {GOAL_RATIO}) met: " + ("yes" if ratio <= GOAL_RATIO else "no"))
+    return 0 if correct else 1
 
 
 if __name__ == "__main__":

@@ -9,14 +9,18 @@ rest of Wharf never handles the client's models.
 from __future__ import annotations
 
 import contextlib
+import random
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import MaxRetryError, ResponseError
 
 from clusters import selectors
 from config import http
@@ -30,6 +34,15 @@ BAD_TOKEN = (
     "the bearer token holds spaces, line breaks or other characters a token cannot have: "
     "paste it again"
 )
+# A 429 (Too Many Requests: the server did not act on the request) is sent again at most
+# this many times, each after the server's Retry-After (or a short backoff) plus jitter.
+THROTTLE_RETRIES = 4
+# A Retry-After longer than this is not waited for: that call fails with the 429.
+THROTTLE_MAX_WAIT = 60.0
+THROTTLE_BACKOFF = 0.5  # seconds before the first retry of a 429 without Retry-After
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def token_is_valid(token: str) -> bool:
@@ -129,26 +142,98 @@ class EventState:
     message: str
 
 
-class KubeClient:
-    """An open API client for one cluster; use as a context manager (closes its pool)."""
+def _pause(seconds: float) -> None:
+    """Wait before a retry (one place, so that tests can watch the waits)."""
+    time.sleep(seconds)
 
-    def __init__(self, connection: Connection) -> None:
+
+class _ThrottleRetry(urllib3.Retry):
+    """urllib3's retry policy, taught the API server's 429 Too Many Requests.
+
+    A 429 is retried whatever the method (the server did not act on the request) at
+    most :data:`THROTTLE_RETRIES` times, each after its Retry-After (seconds or an HTTP
+    date) or an exponential backoff, plus up to a quarter more of jitter so that many
+    throttled calls do not come back together. A wait that would end past ``deadline``
+    (or is longer than :data:`THROTTLE_MAX_WAIT`) is not started: the 429 is the answer.
+    """
+
+    def __init__(self, *args: Any, deadline: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self.wait = 0.0
+
+    def new(self, **kw: Any) -> _ThrottleRetry:
+        return super().new(**{"deadline": self.deadline, **kw})
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        return status_code == 429 or super().is_retry(method, status_code, has_retry_after)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None) -> _ThrottleRetry:  # fmt: skip
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if response is not None and response.status == 429:
+            wait = self._throttle_wait(response, len(retry.history))
+            if wait is None:  # urlopen then answers with the 429 itself
+                raise MaxRetryError(_pool, url, ResponseError("429 not retried"))
+            retry.wait = wait
+        return retry
+
+    def _throttle_wait(self, response: Any, attempt: int) -> float | None:
+        header = response.headers.get("Retry-After")
+        try:
+            asked = self.parse_retry_after(header) if header else None
+        except urllib3.exceptions.InvalidHeader:
+            asked = None
+        wait = asked if asked is not None else THROTTLE_BACKOFF * 2 ** (attempt - 1)
+        if wait > THROTTLE_MAX_WAIT:
+            return None
+        wait += random.uniform(0, 0.25 * wait + 0.05)  # noqa: S311 (jitter, not a secret)
+        if self.deadline is not None and time.monotonic() + wait >= self.deadline:
+            return None
+        return wait
+
+    def sleep(self, response: Any = None) -> None:
+        if self.wait:
+            _pause(self.wait)
+        else:
+            super().sleep(response)
+
+
+class KubeClient:
+    """An open API client for one cluster; use as a context manager (closes its pool).
+
+    ``concurrency``: how many calls :meth:`each` has in flight at once (the connection
+    pool holds as many). ``deadline`` (a :func:`time.monotonic` time): no call starts,
+    and no retry waits, past it.
+    """
+
+    def __init__(
+        self, connection: Connection, *, concurrency: int = 1, deadline: float | None = None
+    ) -> None:
         self.connection = connection
+        self.concurrency = max(1, concurrency)
+        self.deadline = deadline
+        self._pool: ThreadPoolExecutor | None = None
         config = client.Configuration(
             host=connection.host.rstrip("/"),
             api_key={"BearerToken": connection.token},
             api_key_prefix={"BearerToken": "Bearer"},
             verify_ssl=not connection.skip_tls_verify,
             ca_cert_data=connection.ca_pem or None,
-            # One retry for a dropped keep-alive connection; none for a refused one.
-            retries=urllib3.Retry(total=1, connect=0, read=0, status=0, redirect=0),
-        )
+            # One retry for a dropped keep-alive connection; none for a refused one; 429s
+            # as the server asks, within the deadline.
+            retries=_ThrottleRetry(
+                total=None, connect=0, read=0, redirect=0, other=1,
+                status=THROTTLE_RETRIES, raise_on_status=False, respect_retry_after_header=False,
+                retry_after_max=10**9, deadline=deadline,
+            ),
+        )  # fmt: skip
+        config.connection_pool_maxsize = self.concurrency
         self._api_client = client.ApiClient(config)
         # Connections config.http's watchdog can cut: each call ends by its deadline.
         pools = self._api_client.rest_client.pool_manager
         pools.pool_classes_by_scheme = http.watched_pool_classes()
         self.core = client.CoreV1Api(self._api_client)
-        self._timeout = (min(connection.timeout, 5.0), connection.timeout)
 
     def __enter__(self) -> KubeClient:
         return self
@@ -157,8 +242,53 @@ class KubeClient:
         self.close()
 
     def close(self) -> None:
+        if self._pool is not None:  # calls not started yet are dropped (a time limit, say)
+            self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self._api_client.close()
+
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        """(connect, read) timeouts of the next call: the connection's, within the deadline."""
+        timeout = self.connection.timeout
+        if self.deadline is not None:
+            timeout = max(0.1, min(timeout, self.deadline - time.monotonic()))
+        return (min(timeout, 5.0), timeout)
+
+    def submit(self, call: Callable[[], R]) -> Future[R]:
+        """Start ``call()`` (calls to the cluster only) beside the caller's work; its
+        ``result()`` is the answer, or raises what it raised. Without concurrency it runs
+        now."""
+        if self.concurrency == 1:
+            future: Future[R] = Future()
+            try:
+                future.set_result(call())
+            except KubeError as exc:
+                future.set_exception(exc)
+            return future
+        return self._executor().submit(call)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="wharf-kube")
+        return self._pool
+
+    def each(self, call: Callable[[T], R], items: Iterable[T]) -> list[R | KubeError]:
+        """``call(item)`` for every item, up to ``concurrency`` at once.
+
+        The results come back in the order of ``items``, a :class:`KubeError` in place of
+        a call that raised one (any other error is raised here). ``call`` must only talk
+        to the cluster: it runs in other threads.
+        """
+        items = list(items)
+        if self.concurrency == 1 or len(items) < 2:
+            return [_result_of(call, item) for item in items]
+        futures = [self._executor().submit(_result_of, call, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:  # stopped while waiting (a time limit): start no more
+                future.cancel()
 
     # --- errors -----------------------------------------------------------------
 
@@ -167,6 +297,8 @@ class KubeClient:
         host = self.connection.host
         if not token_is_valid(self.connection.token):
             raise KubeError(f"Could not {what} on {host}: {BAD_TOKEN}.")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise KubeError(f"Did not {what} on {host}: the run's time limit is reached.")
         try:
             with self._deadline():
                 yield
@@ -472,6 +604,13 @@ class KubeClient:
         return events
 
 
+def _result_of(call: Callable[[T], R], item: T) -> R | KubeError:
+    try:
+        return call(item)
+    except KubeError as exc:
+        return exc
+
+
 def _object_meta(item: Any) -> client.V1ObjectMeta:
     """An object's metadata; an object listed without any is treated as nameless."""
     return item.metadata or client.V1ObjectMeta()
@@ -553,6 +692,13 @@ def _api_error(exc: ApiException, what: str, host: str) -> KubeError:
         message = f"Not found while trying to {what} (404): does the namespace exist?"
     elif status == 409:
         message = f"Conflict while trying to {what} (409): it changed or already exists."
+    elif status == 429:
+        message = (
+            f"The API server at {host} kept answering 429 Too Many Requests while trying to "
+            f"{what}, also after Wharf waited as it asked (up to {THROTTLE_RETRIES} retries "
+            "within the run's time limit): it is overloaded or limits this token's requests. "
+            "The next reconcile tries again."
+        )
     else:
         reason = (exc.reason or "").strip()
         message = f"The API server at {host} answered {status} {reason} while trying to {what}."

@@ -28,8 +28,10 @@ import base64
 import datetime as dt
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -638,13 +640,16 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         # Wharf leaves an inactive cluster as it is, and claims no status there.
         cluster.targets.all().delete()
         return result
-    rules = injecting_rules()
-
-    with kube.KubeClient(cluster.connection()) as api:
+    with _cluster_client(cluster) as api:
         # The reads: every namespace (with its labels), every Wharf-labelled secret and every
-        # ServiceAccount of the cluster, one LIST each.
+        # ServiceAccount of the cluster, one LIST each, all three in flight together while
+        # the database work runs.
+        namespaces_read = api.submit(api.namespaces)
+        secrets_read = api.submit(lambda: api.list_secrets(MANAGED_SELECTOR))
+        accounts_read = api.submit(api.service_accounts)
+        rules = injecting_rules()
         try:
-            namespaces: Namespaces | None = api.namespaces()
+            namespaces: Namespaces | None = namespaces_read.result()
             namespace_error = ""
         except kube.KubeError as exc:
             namespaces, namespace_error = None, str(exc)
@@ -656,7 +661,7 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         run = _Run(cluster, sync_target_rows(cluster, desired, pending=False), result)
         contents = _secret_contents(rules, desired)
         try:
-            existing = {(s.namespace, s.name): s for s in api.list_secrets(MANAGED_SELECTOR)}
+            existing = {(s.namespace, s.name): s for s in secrets_read.result()}
         except kube.KubeError as exc:
             result.error = str(exc)
             run.fail_all(str(exc))
@@ -683,7 +688,7 @@ def _reconcile(cluster: Cluster) -> ReconcileResult:
         )
         _check_specified_secrets(api, [t for t in reachable if not t.managed], run, linked)
         _remove_unwanted_secrets(api, desired, existing_unwanted, run)
-        _link_service_accounts(api, linked, run, _service_accounts_of(desired))
+        _link_service_accounts(api, linked, run, _service_accounts_of(desired), accounts_read)
         remove_leftover_pods(api, cluster)  # test Pods a pull test could not delete
     run.drop_unwanted({t.key for t in desired})
     run.save()
@@ -747,6 +752,18 @@ def _service_accounts_of(desired: list[DesiredTarget]) -> dict[tuple[str, str], 
 Content = tuple[dict[str, str], dt.datetime | None, dt.datetime | None] | str
 
 
+def _cluster_client(cluster: Cluster) -> kube.KubeClient:
+    """The cluster's client for one reconcile: its writes run
+    WHARF_RECONCILE_CLUSTER_CONCURRENCY at a time, and stop in time for the run to record
+    what it did before its time limit."""
+    deadline = time.monotonic() + 0.9 * settings.WHARF_RECONCILE_TIME_LIMIT
+    return kube.KubeClient(
+        cluster.connection(),
+        concurrency=settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY,
+        deadline=deadline,
+    )
+
+
 def _secret_contents(
     rules: list[RegistryAccess], desired: list[DesiredTarget]
 ) -> dict[int, Content]:
@@ -775,6 +792,7 @@ def _apply_managed_secrets(
     run: _Run,
     linked: dict[str, set[str]],
 ) -> None:
+    writes = []  # (target, data, current, expiry): the API calls run concurrently
     for target in targets:
         current = existing.get((target.namespace, target.secret_name))
         # Listed on the default service account while the secret is there, even when this
@@ -787,10 +805,13 @@ def _apply_managed_secrets(
             run.mark(target.key, Status.FAILED, content)
             continue
         data, expires_at, rotating_until = content
-        try:
-            outcome = _apply_secret(api, target, data, current)
-        except kube.KubeError as exc:
-            run.mark(target.key, Status.FAILED, str(exc))
+        writes.append((target, data, current, expires_at, rotating_until))
+    outcomes = api.each(lambda w: _apply_secret(api, w[0], w[1], w[2]), writes)
+    # Recorded here, on this thread, in the targets' order: the same marks however the
+    # calls interleaved.
+    for (target, _, _, expires_at, rotating_until), outcome in zip(writes, outcomes, strict=True):
+        if isinstance(outcome, kube.KubeError):
+            run.mark(target.key, Status.FAILED, str(outcome))
             continue
         run.result.secrets[outcome] += 1
         run.mark(target.key, Status.IN_SYNC, expires_at=expires_at, rotating_until=rotating_until)
@@ -810,16 +831,15 @@ def _remove_unwanted_secrets(
     once wrote: it is referenced, and was just reported present.
     """
     wanted = {(t.namespace, t.secret_name) for t in desired}
-    for key, secret in existing.items():
-        if key in wanted:
-            continue
-        try:
-            api.delete_secret(secret.namespace, secret.name)
-            run.result.secrets["deleted"] += 1
-        except kube.KubeError as exc:
+    unwanted = [secret for key, secret in existing.items() if key not in wanted]
+    outcomes = api.each(lambda s: api.delete_secret(s.namespace, s.name), unwanted)
+    for secret, outcome in zip(unwanted, outcomes, strict=True):
+        if isinstance(outcome, kube.KubeError):
             run.keep_unwanted(
-                secret, f"Wharf no longer wants this secret but could not remove it: {exc}"
+                secret, f"Wharf no longer wants this secret but could not remove it: {outcome}"
             )
+        else:
+            run.result.secrets["deleted"] += 1
 
 
 class _Run:
@@ -976,42 +996,53 @@ def _link_service_accounts(
     linked: dict[str, set[str]],
     run: _Run,
     accounts_of: dict[tuple[str, str], set[str]] | None = None,
+    listed: Future[list[kube.ServiceAccountState]] | None = None,
 ) -> None:
     """List Wharf's secrets in the chosen ServiceAccounts of each namespace; unlist what went
     (only entries Wharf added). ``accounts_of``: which accounts list which secret (by
-    default the ``default`` one)."""
+    default the ``default`` one); ``listed``: the list of ServiceAccounts, already asked for.
+    The patches run concurrently; the outcomes are recorded here, in the accounts' order."""
     accounts_of = accounts_of or {}
     try:
-        accounts = api.service_accounts()
+        accounts = listed.result() if listed is not None else api.service_accounts()
     except kube.KubeError as exc:
         for namespace in linked:
             run.fail_namespace(namespace, str(exc))
         return
-    for account in accounts:
-        want = {
-            name
-            for name in linked.get(account.namespace, ())
-            if _lists(accounts_of.get((account.namespace, name), {"default"}), account.name)
-        }
-        try:
-            if _link_one(api, account, want):
-                run.result.service_accounts_updated += 1
-        except kube.KubeError as exc:
-            if exc.conflict:  # changed since the list: once more on a fresh read
-                try:
-                    fresh = api.read_service_account(account.namespace, account.name)
-                    if fresh is not None and _link_one(api, fresh, want):
-                        run.result.service_accounts_updated += 1
-                    continue
-                except kube.KubeError as again:
-                    exc = again
+    wants = [
+        (
+            account,
+            {
+                name
+                for name in linked.get(account.namespace, ())
+                if _lists(accounts_of.get((account.namespace, name), {"default"}), account.name)
+            },
+        )
+        for account in accounts
+    ]
+    outcomes = api.each(lambda w: _link_or_retry(api, w[0], w[1]), wants)
+    for (account, _), outcome in zip(wants, outcomes, strict=True):
+        if isinstance(outcome, kube.KubeError):
             run.fail_namespace(
-                account.namespace, f"Service account {account.name} was not updated: {exc}"
+                account.namespace, f"Service account {account.name} was not updated: {outcome}"
             )
+        elif outcome:
+            run.result.service_accounts_updated += 1
 
 
 def _lists(accounts: set[str], name: str) -> bool:
     return ALL_SERVICE_ACCOUNTS in accounts or name in accounts
+
+
+def _link_or_retry(api: kube.KubeClient, account: kube.ServiceAccountState, want: set[str]) -> bool:
+    """:func:`_link_one`, once more on a fresh read if the account changed since the list."""
+    try:
+        return _link_one(api, account, want)
+    except kube.KubeError as exc:
+        if not exc.conflict:
+            raise
+    fresh = api.read_service_account(account.namespace, account.name)
+    return fresh is not None and _link_one(api, fresh, want)
 
 
 def _link_one(api: kube.KubeClient, account: kube.ServiceAccountState, want: set[str]) -> bool:

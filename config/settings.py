@@ -305,6 +305,11 @@ CELERY_BEAT_SCHEDULE["read-chart-files"] = {
 # Seconds for every call Wharf makes to a Kubernetes API server (the whole call: config.http's
 # watchdog cuts one that drips).
 WHARF_KUBE_TIMEOUT = env.float("WHARF_KUBE_TIMEOUT", default=10.0)
+# Writes (secrets, ServiceAccounts) one reconcile has in flight at once to one cluster; the
+# API server's 429 Too Many Requests and Retry-After are honoured (clusters/kube.py).
+WHARF_RECONCILE_CLUSTER_CONCURRENCY = env.int("WHARF_RECONCILE_CLUSTER_CONCURRENCY", default=8)
+if WHARF_RECONCILE_CLUSTER_CONCURRENCY < 1:
+    raise ImproperlyConfigured("WHARF_RECONCILE_CLUSTER_CONCURRENCY must be at least 1.")
 # Minutes between scheduled pull-secret reconciles of every cluster (saves trigger one too).
 WHARF_RECONCILE_INTERVAL = env.int("WHARF_RECONCILE_INTERVAL", default=30)
 # Seconds a pull secret keeps the previous credential beside a new one (a changed password,

@@ -4,8 +4,12 @@ kmock 0.8's ``KubernetesEmulator`` keeps objects in memory and answers the offic
 client. :class:`FakeCluster` adds what a real API server does and Wharf relies on:
 bearer-token checks (401), label selectors on lists (the full syntax, parsed by Wharf's
 own :mod:`clusters.selectors`; a malformed one answers 400 as the API server does), field
-selectors, and
-SelfSubjectAccessReview answers. :class:`EmulatorLoop` runs any number of them on one
+selectors, and SelfSubjectAccessReview answers; for the concurrency of writes, an added
+latency, a count of requests in flight and a gate that holds writes open together; and 429
+Too Many Requests with Retry-After. kmock's own reactions can answer 429, but its emulator
+stores a write even when a reaction answers it (a retried create would then find it and
+answer 409), so the 429s here are answered before kmock sees the request.
+:class:`EmulatorLoop` runs any number of them on one
 asyncio loop in a background thread, so synchronous code (Django, the client) can
 call them. Every request is recorded: :meth:`FakeCluster.calls` counts them by verb.
 """
@@ -17,6 +21,7 @@ import functools
 import logging
 import ssl
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -80,6 +85,27 @@ class FakeCluster(KubernetesEmulator):
     kubelet: Any = None
     # Resources (plural names) whose LIST answers 403 Forbidden (no RBAC to list them).
     forbidden_lists: set[str] = attrs.field(factory=set)
+    # Seconds added before every answer (a far API server, for the benchmark).
+    latency: float = 0.0
+    # Writes (POST, PATCH, PUT, DELETE) wait until this many requests are in flight
+    # together, or hold_timeout seconds pass; after that nothing is held any more.
+    hold_writes_until: int = 0
+    hold_timeout: float = 10.0
+    # The next N writes answer 429 Too Many Requests; writes in these namespaces always do.
+    throttled_writes: int = 0
+    throttled_namespaces: set[str] = attrs.field(factory=set)
+    # The Retry-After of those 429s (seconds or an HTTP date); None: no such header.
+    retry_after: str | None = "1"
+    # What was seen: requests in flight now and at most; when each 429 was answered and
+    # when each write arrived ((method, namespace, name, time.monotonic())).
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    throttled_at: list = attrs.field(factory=list)
+    writes_at: list = attrs.field(factory=list)
+    _held: asyncio.Event | None = None
+    # Every request, for calls(): kmock's own history is kept to the request it answers,
+    # because its dispatch filters that whole history for every request (quadratic).
+    _seen: list = attrs.field(factory=list)
     server: Server | None = None
     # LISTs of namespaces served (kmock cannot parse that path: served here, counted here).
     namespace_lists: int = 0
@@ -119,6 +145,51 @@ class FakeCluster(KubernetesEmulator):
         return aiohttp.web.json_response(body)
 
     async def _handle(self, request) -> aiohttp.web.StreamResponse:
+        self._seen.append(request)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            write = request.method in ("POST", "PATCH", "PUT", "DELETE")
+            if write and request.resource is not None:
+                self.writes_at.append(
+                    (request.method, request.namespace, request.name, time.monotonic())
+                )
+            if write and self.hold_writes_until:
+                await self._hold()
+            if write and request.resource is not None and self._throttles(request):
+                self.throttled_at.append(time.monotonic())
+                response = _status(
+                    429, "TooManyRequests", "Too many requests, please try again later."
+                )
+                if self.retry_after is not None:
+                    response.headers["Retry-After"] = self.retry_after
+                return response
+            self._requests[:] = [request]
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _hold(self) -> None:
+        if self._held is None:
+            self._held = asyncio.Event()
+        if self.in_flight >= self.hold_writes_until:
+            self._held.set()
+        try:
+            await asyncio.wait_for(self._held.wait(), self.hold_timeout)
+        except TimeoutError:
+            self._held.set()
+
+    def _throttles(self, request) -> bool:
+        if request.namespace in self.throttled_namespaces:
+            return True
+        if self.throttled_writes:
+            self.throttled_writes -= 1
+            return True
+        return False
+
+    async def _answer(self, request) -> aiohttp.web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _status(401, "Unauthorized", "Unauthorized")
         if request.method == "GET" and request.url.path == "/version/":
@@ -269,23 +340,27 @@ class FakeCluster(KubernetesEmulator):
         counts: Counter = Counter()
         if kind == "namespaces" and self.namespace_lists:
             counts["list"] = self.namespace_lists
-        for request in list(self._requests):
+        for request in list(self._seen):
             if request.resource is None or request.resource.plural != kind:
                 continue
             counts[str(request.action.value).lower() if request.action else request.method] += 1
         return counts
 
     def reset_calls(self) -> None:
+        self._seen.clear()
         self._requests.clear()
         self.namespace_lists = 0
 
     def api_calls(self) -> list[str]:
         """Every request so far, in order, as "METHOD /path?query" (the query decoded)."""
         calls = []
-        for request in list(self._requests):
+        for request in list(self._seen):
             query = "&".join(f"{k}={v}" for k, v in request.params.items())
             calls.append(f"{request.method.value} {request.url.path}{'?' + query if query else ''}")
         return calls
+
+    def requests_seen(self) -> int:
+        return len(self._seen)
 
 
 class _TlsTestServer(RawTestServer):
