@@ -25,9 +25,10 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
@@ -41,6 +42,7 @@ MAX_WORDS = 5
 MIN_INDEXED_WORD = 3
 # Typos are looked for only in words long enough for a trigram match to mean something.
 MIN_TYPO_WORD = 4
+TYPO_BUCKET = 4
 
 
 class BadCursor(ValueError):
@@ -68,7 +70,7 @@ class StorePage:
 # --- cursors ----------------------------------------------------------------------------
 
 LIST_KEY = (str, int)  # (name, id)
-SEARCH_KEY = (int, int, str, int)  # (rank bucket, full-text rank, name, id)
+SEARCH_KEY = (int, int, str, int)  # (rank bucket, rank within it, name, id)
 
 
 def encode_cursor(kind: str, key: Sequence, direction: str = "after") -> str:
@@ -173,11 +175,23 @@ def _list_page(source_ids: list[int], cursor: str) -> StorePage:
 
 def _search_page(query: str, words: list[str], source_ids: list[int], cursor: str) -> StorePage:
     direction, key = decode_cursor(cursor, "search") if cursor else ("after", None)
-    build = _postgresql_search if connection.vendor == "postgresql" else _sqlite_search
-    sql, params = build(query, words, source_ids, direction, key)
-    with connection.cursor() as db:
-        db.execute(sql, params)
-        fetched = db.fetchall()
+    if connection.vendor == "postgresql":
+        # Typos are looked for when nothing matches as written (a typo page's cursor
+        # carries rank bucket 4): a broad search does not pay for them.
+        typos = key is not None and key[0] == TYPO_BUCKET
+        with _planned_for_indexes() as db:
+            db.execute(*_postgresql_search(query, words, source_ids, direction, key, typos=typos))
+            fetched = db.fetchall()
+            if not fetched and key is None and len(query) >= MIN_TYPO_WORD:
+                db.execute(
+                    *_postgresql_search(query, words, source_ids, direction, key, typos=True)
+                )
+                fetched = db.fetchall()
+    else:
+        sql, params = _sqlite_search(query, words, source_ids, direction, key)
+        with connection.cursor() as db:
+            db.execute(sql, params)
+            fetched = db.fetchall()
     total = fetched[0][4] if fetched else 0  # an empty page past the end has a way back
     rows = [((bucket, rank, name, pk), pk) for pk, bucket, rank, name, _ in fetched]
     ids, next_cursor, previous_cursor = _page(
@@ -195,8 +209,11 @@ def _search_page(query: str, words: list[str], source_ids: list[int], cursor: st
 
 
 def _store_filter(source_ids: list[int]) -> tuple[str, list]:
+    """Charts of these sources with a version to show. ``source_id + 0``: a filter, never a
+    way in (PostgreSQL would otherwise read a big source through its foreign-key index
+    rather than the search index)."""
     marks = ", ".join(["%s"] * len(source_ids))
-    return f"c.latest_version <> '' AND c.source_id IN ({marks})", list(source_ids)
+    return f"c.latest_version <> '' AND (c.source_id + 0) IN ({marks})", list(source_ids)
 
 
 def _like(word: str) -> str:
@@ -221,53 +238,84 @@ def _keyset(direction: str, key: tuple | None) -> tuple[str, list, str]:
 
 
 def _postgresql_search(
-    query: str, words: list[str], source_ids: list[int], direction: str, key: tuple | None
+    query: str,
+    words: list[str],
+    source_ids: list[int],
+    direction: str,
+    key: tuple | None,
+    *,
+    typos: bool = False,
 ) -> tuple[str, list]:
+    """The search as one statement; run it with :func:`_planned_for_indexes`.
+
+    Candidates come from index reads only, each capped, each tagged with how it matched:
+    the exact name (0), every word a substring of name, description or keywords, as the
+    store always matched (3; the trigram index), or the words in any form (3; full text).
+    With ``typos`` (asked when those find nothing), the names close to the query instead
+    (4; the name's trigram index). Ranking then reads only the candidates: never a
+    row-by-row ``to_tsvector`` or a scan of the table.
+    """
     store, store_params = _store_filter(source_ids)
-    # Each word is a substring of name, description or keywords (what the store always
-    # did), or, for a long enough word, close to a part of the name (a typo).
-    match_parts, match_params, in_name_parts, in_name_params = [], [], [], []
-    substring_parts, substring_params = [], []
-    for word in words:
-        part, params = f"{PG_DOCUMENT} LIKE %s", [_like(word)]
-        substring_parts.append(part)
-        substring_params += params
-        if len(word) >= MIN_TYPO_WORD:
-            part, params = f"({part} OR lower(c.name) %%> %s)", [*params, word]
-        match_parts.append(part)
-        match_params += params
-        in_name_parts.append("strpos(lower(c.name), %s) > 0")
-        in_name_params.append(word)
-    fts = f"{PG_VECTOR} @@ plainto_tsquery('english', %s)"
-    match = f"(({' AND '.join(match_parts)}) OR {fts})"
+    cap = SEARCH_CANDIDATES + 1
+    if typos:
+        found = [
+            f"(SELECT c.id, 4 AS kind FROM charts_chart c WHERE {store} "  # noqa: S608
+            "AND lower(c.name) %%> %s LIMIT %s)"
+        ]
+        found_params = [*store_params, query, cap]
+    else:
+        substring = " AND ".join(f"{PG_DOCUMENT} LIKE %s" for _ in words)
+        found = [
+            f"(SELECT c.id, 0 AS kind FROM charts_chart c WHERE {store} AND lower(c.name) = %s)",  # noqa: S608
+            f"(SELECT c.id, 3 FROM charts_chart c WHERE {store} AND {substring} LIMIT %s)",  # noqa: S608
+            f"(SELECT c.id, 3 FROM charts_chart c WHERE {store} AND {PG_VECTOR} "  # noqa: S608
+            "@@ plainto_tsquery('english', %s) LIMIT %s)",
+        ]
+        found_params = [
+            *store_params, query,
+            *store_params, *map(_like, words), cap,
+            *store_params, query, cap,
+        ]  # fmt: skip
+    in_name = " AND ".join("strpos(lower(c.name), %s) > 0" for _ in words)
     where, key_params, order = _keyset(direction, key)
-    # Only fixed SQL and placeholders are formatted in: every value is a parameter.
     sql = f"""
         WITH candidates AS (
-            (SELECT c.id FROM charts_chart c WHERE {store} AND lower(c.name) = %s)
-            UNION
-            (SELECT c.id FROM charts_chart c WHERE {store} AND {match} LIMIT %s)
+            SELECT id, min(kind) AS kind FROM ({" UNION ALL ".join(found)}) AS found GROUP BY id
         ), ranked AS (
             SELECT c.id, c.name,
-                CASE WHEN lower(c.name) = %s THEN 0
+                CASE WHEN candidates.kind = 0 THEN 0
                      WHEN left(lower(c.name), %s) = %s THEN 1
-                     WHEN {" AND ".join(in_name_parts)} THEN 2
-                     WHEN ({" AND ".join(substring_parts)}) OR {fts} THEN 3
-                     ELSE 4 END AS bucket,
-                -round(ts_rank({PG_VECTOR}, plainto_tsquery('english', %s)) * 10000)::int
-                    AS rank
-            FROM charts_chart c JOIN candidates USING (id)
+                     WHEN {in_name} THEN 2
+                     ELSE candidates.kind END AS bucket,
+                CASE WHEN candidates.kind = 4  -- typos: the closest names first
+                     THEN -round(similarity(lower(c.name), %s) * 1000)::int ELSE 0 END AS rank
+            FROM candidates JOIN charts_chart c ON c.id = candidates.id
         )
         SELECT id, bucket, rank, name, (SELECT count(*) FROM ranked)
         FROM ranked {where} ORDER BY {order} LIMIT %s
     """  # noqa: S608
     params = [
-        *store_params, query,
-        *store_params, *match_params, query, SEARCH_CANDIDATES + 1,
-        query, len(query), query, *in_name_params, *substring_params, query, query,
-        *key_params, PAGE_SIZE + 1,
+        *found_params, len(query), query, *words, query, *key_params, PAGE_SIZE + 1
     ]  # fmt: skip
     return sql, params
+
+
+@contextmanager
+def _planned_for_indexes():
+    """PostgreSQL: read the search through its indexes, whatever the planner estimates.
+
+    pg_trgm's row estimates for ``LIKE '%word%'`` are rough; with a LIMIT the planner then
+    often prefers reading the table until enough rows match, which costs in proportion to
+    the catalogue (and evaluates the expressions row by row). Within this transaction it
+    may not: the indexes exist for exactly these expressions. JIT is off too: forbidding a
+    plan inflates its cost estimate, which would only trigger compilation.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        # SET LOCAL both, in one statement.
+        cursor.execute(
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
+        )
+        yield cursor
 
 
 def _fts5_phrase(word: str) -> str:
