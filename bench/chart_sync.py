@@ -20,9 +20,8 @@ a missed goal is a finding, not an error, so the exit status stays 0):
    alone by the parser Wharf reads indexes with (fastyaml-rs), the first import through
    the sync (their ratio, for information), and an unchanged resync (goal: HTTP 304, under 100 ms,
    no write to the chart tables). ``bench/helm_import.py`` compares the import with Helm's.
-3. Chart Store: S charts x Vs versions bulk-created; store page 1, a search, a deep page and
-   a chart page with Django's test client signed in: queries per page (goal <= 15, none per
-   row) and server time (median of 5).
+3. Chart Store: moved to ``bench/chart_store.py`` (both databases, 5k and 50k charts);
+   ``fill_store`` below still fills a store for ``bench/web_server.py``.
 
 Run it from the repository root:
 
@@ -43,7 +42,6 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,18 +70,13 @@ django.setup()
 
 import fast_yaml  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun  # noqa: E402
 from charts.sources import sync_helm_repository_source  # noqa: E402
 from charts.sync import queue_sync, run_sync  # noqa: E402
-from charts.views import STORE_PAGE_SIZE  # noqa: E402
 from registries import oci  # noqa: E402
 from registries.models import Registry  # noqa: E402
 from tests.chartkit import (  # noqa: E402
@@ -630,61 +623,6 @@ def fill_store(charts: int, versions: int) -> None:
     ChartVersion.objects.bulk_create(batch, batch_size=1000)
 
 
-def query_shape(sql: str) -> str:
-    return re.sub(r"\b\d+\b|'[^']*'", "?", sql)
-
-
-def measure_page(client: Client, url: str) -> tuple[int, int, float]:
-    """(queries, most repeats of one query shape, median server time of 5)."""
-    answer = client.get(url)  # warm-up: templates and caches
-    if answer.status_code != 200:
-        raise BenchError(f"GET {url} answered {answer.status_code}")
-    with CaptureQueriesContext(connection) as captured:
-        client.get(url)
-    # Read now: the next request resets connection.queries, which the context slices lazily.
-    queries = [q["sql"] for q in captured.captured_queries]
-    shapes = Counter(query_shape(sql) for sql in queries)
-    times = []
-    for _ in range(5):
-        with timer() as elapsed:
-            client.get(url)
-        times.append(elapsed[0])
-    return len(queries), max(shapes.values(), default=0), statistics.median(times)
-
-
-def bench_store(charts: int, versions: int) -> None:
-    heading(f"3. Chart Store: {charts:,} charts / {charts * versions:,} versions in the DB")
-    # Only this section's rows in the store, so the sizes are exactly the ones printed.
-    Registry.objects.all().delete()
-    HelmRepository.objects.all().delete()
-    with timer() as elapsed:
-        fill_store(charts, versions)
-    row("bulk-create the rows", seconds(elapsed[0]))
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    user = get_user_model().objects.create_user("bench-viewer", password="bench-password-1")
-    client = Client()
-    client.force_login(user)
-    store = reverse("charts:chart_list")
-    chart = Chart.objects.order_by("name").first()
-    assert chart is not None
-    deep_page = min(100, -(-charts // STORE_PAGE_SIZE))  # page 100, or the last one
-    pages = [
-        ("store page 1", store),
-        ("store search ?q=database", f"{store}?q=database"),
-        (f"store deep page ?page={deep_page}", f"{store}?page={deep_page}"),
-        (f"chart page ({versions} versions)", reverse("charts:chart_detail", args=[chart.pk])),
-    ]
-    for label, url in pages:
-        queries, repeats, median = measure_page(client, url)
-        row(
-            f"{label}: queries",
-            f"{queries}",
-            goal=queries <= 15 and repeats < 5,
-            note=f"goal <= 15; most repeats of one query: {repeats}",
-        )
-        row(f"{label}: server time (median of 5)", seconds(median))
-
-
 # --- main --------------------------------------------------------------------------------
 
 
@@ -696,14 +634,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--naive-sample", type=int, default=10, help="repositories (0 = all)")
     parser.add_argument("--helm-charts", type=int, default=1000)
     parser.add_argument("--helm-versions", type=int, default=20)
-    parser.add_argument("--store-charts", type=int, default=5000)
-    parser.add_argument("--store-versions", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.repos, args.versions = 10, 5
         args.helm_charts, args.helm_versions = 100, 5
-        args.store_charts, args.store_versions = 500, 10
         args.naive_sample = 0
     return args
 
@@ -727,7 +662,6 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     )
     row("OCI size", f"{args.repos} x {args.versions}", note="htpasswd Basic auth, plain HTTP")
     row("Helm size", f"{args.helm_charts} x {args.helm_versions}")
-    row("Store size", f"{args.store_charts} x {args.store_versions}")
 
     server = start_registry(stack)
     log = AccessLog(server.log_path)
@@ -741,7 +675,6 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     bench_oci_loopback(server, log, repos, args.versions, archives)
     bench_oci_delayed(server, log, repos, args.versions, args.delay_ms, args.naive_sample, stack)
     bench_helm(args.helm_charts, args.helm_versions, stack)
-    bench_store(args.store_charts, args.store_versions)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -351,7 +352,12 @@ class Chart(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "name"], name="one_chart_name_per_source")
         ]
-        indexes = [models.Index(fields=["name"])]
+        indexes = [
+            # The store's order and keyset paging (charts/search.py), and its exact-name
+            # search; the search indexes proper are in migration 0012 (per database).
+            models.Index(fields=["name", "id"], name="chart_name_id"),
+            models.Index(Lower("name"), name="chart_lower_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name

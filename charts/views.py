@@ -6,9 +6,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,6 +21,7 @@ from charts.helmcheck import check_helm_repository
 from charts.helmcommands import helm_commands
 from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
 from charts.push import push_refusal, request_push
+from charts.search import BadCursor, store_page
 from charts.semver import semver_key
 from charts.sync import queue_sync
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
@@ -40,8 +39,8 @@ from config.views import (
 )
 from registries.models import Registry
 
-STORE_PAGE_SIZE = 24
 RUNS_SHOWN = 20
+VERSIONS_LISTED = 200
 PUSHES_SHOWN = 50
 
 
@@ -232,32 +231,26 @@ class ChartPushListView(SuperuserRequiredMixin, View):
 
 
 class ChartStoreView(SignedInView):
-    """Every chart from every active source, for every signed-in user."""
+    """Every chart from every active source, for every signed-in user (charts/search.py:
+    indexed search, keyset pages, a capped count)."""
 
     def get(self, request):
         query = text_param(request, "q", limit=100)
         source_id = id_param(request, "source")
-        charts = Chart.objects.in_store().select_related(
-            "source__registry", "source__helm_repository"
-        )
-        if query:
-            for word in query.split()[:5]:
-                charts = charts.filter(
-                    Q(name__icontains=word)
-                    | Q(description__icontains=word)
-                    | Q(keywords__icontains=word)
-                )
         sources = list(ChartSource.objects.active().select_related("registry", "helm_repository"))
-        if source_id is not None:
-            charts = charts.filter(source_id=source_id)
-        page = Paginator(charts.order_by("name", "source_id"), STORE_PAGE_SIZE).get_page(
-            request.GET.get("page")
-        )
+        shown = [s.pk for s in sources if source_id is None or s.pk == source_id]
+        cursor_error = ""
+        try:
+            page = store_page(query, shown, text_param(request, "cursor", limit=2000))
+        except BadCursor as exc:
+            cursor_error = str(exc)
+            page = store_page(query, shown)
         context = {
             "page": page,
             "query": query,
             "source_id": str(source_id or ""),
             "sources": sources,
+            "cursor_error": cursor_error,
         }
         template = (
             "charts/partials/_store_results.html" if htmx_partial(request) else "charts/store.html"
@@ -272,15 +265,22 @@ def get_store_chart_or_404(pk) -> Chart:
     )
 
 
-def listed_versions(chart: Chart) -> list[ChartVersion]:
-    """The chart's versions still upstream, newest (SemVer) first; 404 when none is left."""
-    versions = sorted(
-        chart.versions.filter(removed_upstream_at__isnull=True).only(
-            "id", "version", "prerelease", "app_version", "created", "chart_id"
-        ),
-        key=lambda v: semver_key(v.version),
-        reverse=True,
+def listed_versions(chart: Chart, *wanted: str) -> list[ChartVersion]:
+    """The chart's versions still upstream, newest (SemVer) first; 404 when none is left.
+
+    At most the :data:`VERSIONS_LISTED` most recently packaged, plus the chart's latest
+    version and the ``wanted`` ones (a link to an older version still opens it): a chart
+    with thousands of versions costs its page no more than one with a few hundred.
+    """
+    rows = chart.versions.filter(removed_upstream_at__isnull=True).only(
+        "id", "version", "prerelease", "app_version", "created", "chart_id"
     )
+    versions = list(rows.order_by("-created", "-id")[:VERSIONS_LISTED])
+    listed = {v.version for v in versions}
+    missing = {v for v in (chart.latest_version, *wanted) if v and v not in listed}
+    if missing:
+        versions += rows.filter(version__in=missing)
+    versions.sort(key=lambda v: semver_key(v.version), reverse=True)
     if not versions:  # every version went upstream between two queries
         raise Http404("This chart has no version left.")
     return versions
@@ -289,8 +289,8 @@ def listed_versions(chart: Chart) -> list[ChartVersion]:
 class ChartView(SignedInView):
     def get(self, request, pk):
         chart = get_store_chart_or_404(pk)
-        versions = listed_versions(chart)
         wanted = text_param(request, "version", limit=255) or chart.latest_version
+        versions = listed_versions(chart, wanted)
         chosen = next((v for v in versions if v.version == wanted), None)
         if chosen is None:
             chosen = next((v for v in versions if v.version == chart.latest_version), versions[0])
@@ -301,6 +301,7 @@ class ChartView(SignedInView):
             "chart": chart,
             "source": chart.source,
             "versions": versions,
+            "versions_not_listed": max(chart.version_count - len(versions), 0),
             "selected": selected,
             "commands": helm_commands(chart, selected),
             "icon": chart.display_icon(selected.icon),
@@ -380,7 +381,9 @@ class ChartValuesDiffView(SignedInView):
 
     def get(self, request, pk):
         chart = get_store_chart_or_404(pk)
-        versions = listed_versions(chart)
+        versions = listed_versions(
+            chart, text_param(request, "from", limit=255), text_param(request, "to", limit=255)
+        )
         old, new = self.choose(request, chart, versions)
         pair = {v.pk: v for v in ChartVersion.objects.filter(pk__in=[old.pk, new.pk])}
         old, new = pair[old.pk], pair[new.pk]

@@ -261,10 +261,16 @@ def test_store_paginates_and_answers_htmx_with_the_results_alone(user_client, he
         make_chart(helm_repository.source, f"chart-{i:02d}", ["1.0.0"])
     first = user_client.get(reverse("charts:chart_list"))
     assert len(first.context["page"].object_list) == 24
-    assert "Page 1 of 2" in first.content.decode()
-    partial = user_client.get(reverse("charts:chart_list"), {"page": 2}, HTTP_HX_REQUEST="true")
+    assert "30 charts" in first.content.decode()
+    cursor = first.context["page"].next_cursor
+    assert f'&cursor={cursor}">Next' in first.content.decode()
+    partial = user_client.get(
+        reverse("charts:chart_list"), {"cursor": cursor}, HTTP_HX_REQUEST="true"
+    )
     assert '<nav class="navbar' not in partial.content.decode()
-    assert len(partial.context["page"].object_list) == 6
+    assert [c.name for c in partial.context["page"].object_list] == [
+        f"chart-{i:02d}" for i in range(24, 30)
+    ]
 
 
 def test_store_queries_do_not_grow_with_the_number_of_charts(
@@ -278,7 +284,14 @@ def test_store_queries_do_not_grow_with_the_number_of_charts(
 
 def test_bad_page_numbers_and_filters_do_not_fail(user_client, helm_repository):
     make_chart(helm_repository.source, "redis", ["1.0.0"])
-    for params in ({"page": "999"}, {"page": "x"}, {"source": "abc"}, {"q": "%' OR 1=1"}):
+    for params in (
+        {"page": "999"},
+        {"page": "x"},
+        {"source": "abc"},
+        {"q": "%' OR 1=1"},
+        {"cursor": "x"},
+        {"cursor": "%' OR 1=1"},
+    ):
         assert user_client.get(reverse("charts:chart_list"), params).status_code == 200
 
 
