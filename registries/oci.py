@@ -553,8 +553,9 @@ class RegistryClient:
     ) -> requests.Response:
         if authorization:
             headers = {**headers, "Authorization": authorization}
+        base_url = self.base_url  # another thread may learn plain HTTP meanwhile
         try:
-            response = self._http.send(method, self.base_url + path, headers=headers, **kw)
+            response = self._http.send(method, base_url + path, headers=headers, **kw)
         except requests.exceptions.RequestException as exc:
             if self._from_memory and self.base_url.startswith("http://"):
                 # What an earlier client learned no longer holds (the registry moved to
@@ -563,7 +564,7 @@ class RegistryClient:
                 self._from_memory = False
                 self.base_url = f"https://{self.host}"
                 return self._send(method, path, headers, "", **kw)
-            fallback = self._plain_http_fallback(exc)
+            fallback = self._plain_http_fallback(exc, base_url)
             if fallback is None:
                 raise self._http.error_for(exc) from None
             first_error = exc
@@ -597,8 +598,10 @@ class RegistryClient:
         _remember(self.conn, plain_http=True)
         return self._http.check_proxy_answer(response, self.host)
 
-    def _plain_http_fallback(self, exc: requests.exceptions.RequestException) -> str | None:
-        if self.conn.tls != TLS_INSECURE or not self.base_url.startswith("https://"):
+    def _plain_http_fallback(
+        self, exc: requests.exceptions.RequestException, base_url: str
+    ) -> str | None:
+        if self.conn.tls != TLS_INSECURE or not base_url.startswith("https://"):
             return None
         if isinstance(exc, requests.exceptions.SSLError):
             return "http://" + self.host

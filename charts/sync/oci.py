@@ -84,6 +84,8 @@ class RegistrySync:
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oci")
         self._lock = threading.Lock()
         self._rate_limited: tuple[oci.RegistryError, float] | None = None  # (error, until)
+        self._settle_lock = threading.Lock()
+        self._settled = False
 
     def __enter__(self) -> RegistrySync:
         return self
@@ -94,6 +96,16 @@ class RegistrySync:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
+
+    def settle(self) -> None:
+        """``GET /v2/`` once, before the repositories fan out: plain HTTP or TLS and the
+        auth scheme are learned by one request, not by each of the first ones at once."""
+        if self._settled:
+            return
+        with self._settle_lock:
+            if not self._settled:
+                self.client.ping()  # a failure is the run's, and the next run tries again
+                self._settled = True
 
     def noted(self, exc: oci.RegistryError) -> oci.RegistryError:
         """Remember a rate limit for the other repositories; returns ``exc``."""
@@ -178,6 +190,8 @@ def _sync_repository(
     client = RepositoryClient(shared.client)
     pool = shared.pool
     progress.track(client)
+    with counting(client._tally):  # the first run of the sync counts the ping
+        shared.settle()
     tags = client.list_tags(
         repository,
         page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE,
