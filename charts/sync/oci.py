@@ -77,7 +77,9 @@ class RegistrySync:
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, registry: Any, *, concurrency: int | None = None) -> None:
+    def __init__(
+        self, registry: Any, *, concurrency: int | None = None, settle: bool = False
+    ) -> None:
         self.registry_id = registry.pk
         self.concurrency = max(1, concurrency or settings.WHARF_CHART_SYNC_CONCURRENCY)
         self.client = oci.RegistryClient(registry.connection(), max_connections=self.concurrency)
@@ -85,7 +87,7 @@ class RegistrySync:
         self._lock = threading.Lock()
         self._rate_limited: tuple[oci.RegistryError, float] | None = None  # (error, until)
         self._settle_lock = threading.Lock()
-        self._settled = False
+        self._settled = not settle  # one repository alone needs no ping first
 
     def __enter__(self) -> RegistrySync:
         return self

@@ -132,7 +132,7 @@ def run_registry_syncs(
             connection.close()  # this thread's own database connection
 
     try:
-        shared = RegistrySync(source.registry)
+        shared = RegistrySync(source.registry, settle=len(run_ids) > 1)
     except oci.RegistryError:  # e.g. the SSH tunnel: each run records it on its own
         return {run_id: run_sync(run_id) for run_id in run_ids}
     with shared:
