@@ -220,6 +220,7 @@ def test_a_token_for_a_new_scope_is_asked_for_up_front_once_however_many_threads
 
     asked = [r["scope"] for r in token_registry.token_server.requests[requests_before:]]
     assert sorted(asked) == sorted([scope] for scope in scopes)
+
     def logged() -> list[str]:
         lines = token_registry.log_path.read_text().splitlines()[log_before:]
         return [line for line in lines if '"GET /v2/wharf/up-front' in line]
