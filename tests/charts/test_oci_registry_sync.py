@@ -132,3 +132,25 @@ def test_repositories_run_at_once_within_the_limit_and_a_failing_one_fails_alone
         assert by_repo[repo].status == SyncRun.Status.SUCCEEDED, by_repo[repo].error
         assert by_repo[repo].added == len(VERSIONS)
     assert ChartVersion.objects.filter(chart__source=source_of(registry, missing)).count() == 0
+
+
+def test_the_worker_task_of_one_repository_takes_the_registry_s_other_queued_runs_along(
+    private_chart_registry, pushed, settings
+):
+    from charts import tasks
+
+    if connection.vendor == "sqlite":  # the in-memory test database is one connection
+        settings.WHARF_OCI_SYNC_REPOSITORIES = 1
+    registry = oci_registry(private_chart_registry, pushed[:3], name=unique("task"))
+    other = oci_registry(private_chart_registry, pushed[3:4], name=unique("other"))
+    first, *rest = queued_runs(registry)
+    elsewhere = queued_runs(other)
+
+    tasks.sync_chart_source.run(first)
+
+    done = SyncRun.objects.filter(pk__in=[first, *rest])
+    assert set(done.values_list("status", flat=True)) == {SyncRun.Status.SUCCEEDED}
+    # Another registry's run is not taken along: its own task does it.
+    assert SyncRun.objects.get(pk=elsewhere[0]).status == SyncRun.Status.QUEUED
+    tasks.sync_chart_source.run(rest[0])  # a task for a run taken along does nothing
+    assert SyncRun.objects.get(pk=rest[0]).status == SyncRun.Status.SUCCEEDED
