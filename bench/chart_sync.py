@@ -4,15 +4,19 @@ What it measures, and the goals it checks (it prints "goal met"/"goal missed" be
 a missed goal is a finding, not an error, so the exit status stays 0):
 
 1. OCI: R repositories x V chart versions pushed once into Debian's ``docker-registry``
-   (htpasswd Basic auth, plain HTTP), then synced with ``charts.sync.run_sync`` exactly as
-   the worker does, one source after another:
+   (htpasswd Basic auth at bcrypt cost 4, plain HTTP), then synced as the worker does:
+   the registry's queued runs together (``run_registry_syncs``: one session, several
+   repositories at once):
    a. on plain loopback: first sync (time, HTTP requests, requests per new version, blob
       GETs read from the registry's access log: configs only, never an archive), an
       unchanged resync (one tag-list request per repository page plus auth, a HEAD per
       known tag to catch overwritten tags, no blob read) and a deep resync (the same,
       plus the tags that are not charts);
-   b. through a relay that adds ``--delay-ms`` to every request: a first sync of fresh
-      sources and an unchanged resync, against a naive baseline measured in the same run
+   b. through a relay (its own process, counting the TCP connections) that adds
+      ``--delay-ms`` to every request: a first sync of fresh sources against the floor
+      N x RTT / C + repositories x 1 sequential RTT (goal <= 1.5x), its connections
+      (goal <= C) and Wharf's CPU per request (the registry's and relay's apart), and
+      an unchanged resync, against a naive baseline measured in the same run
       through the same relay with the same client (one chart at a time, each pulled
       whole: tag list, manifest, config blob, archive blob), sampled on a few repositories
       and scaled when the full size would take too long. Goal: sync >= 5x faster.
