@@ -11,14 +11,19 @@ from django.utils import timezone
 from charts import files
 from charts.models import ChartSource, SyncRun
 from charts.push import run_push
-from charts.sync import queue_sync, run_sync
+from charts.sync import queue_sync
+from charts.sync.run import run_registry_batch
 from config.runs import RunStatus, run_task
 
 
 @run_task("charts.tasks.sync_chart_source", "WHARF_SYNC_TIME_LIMIT")
 def sync_chart_source(run_id: int) -> None:
-    """Run one queued sync; a redelivered task finds it finished and does nothing."""
-    run_sync(run_id)
+    """Run one queued sync; a redelivered task finds it finished and does nothing.
+
+    An OCI repository's run takes the other queued runs of its registry along (one
+    session for all, several repositories at once): their own tasks then do nothing.
+    """
+    run_registry_batch(run_id)
 
 
 @shared_task(name="charts.tasks.sync_due_sources", ignore_result=True, soft_time_limit=300)

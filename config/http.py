@@ -79,6 +79,33 @@ CHUNK = 256 * 1024
 POOL_MAXSIZE = 32  # a sync reads many manifests and blobs at once from a few threads
 
 
+class RequestTally:
+    """Counts the requests sent while it is :func:`counting` (one run's share of a session)."""
+
+    def __init__(self) -> None:
+        self.requests_made = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.requests_made += 1
+
+
+_current_tally: contextvars.ContextVar[RequestTally | None] = contextvars.ContextVar(
+    "wharf_request_tally", default=None
+)
+
+
+@contextlib.contextmanager
+def counting(tally: RequestTally):
+    """Requests sent in this context (by any session) are also counted on ``tally``."""
+    token = _current_tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _current_tally.reset(token)
+
+
 @dataclass(frozen=True)
 class Transport:
     """How to reach a server: TLS, timeouts, and the connection method (direct, proxy, SSH).
@@ -419,12 +446,14 @@ class HttpSession:
         what: str,
         user_agent: str,
         error_class: type[HttpError] = HttpError,
+        max_connections: int | None = None,
     ) -> None:
         self.transport = transport
         self.host = host
         self.what = what
         self.error_class = error_class
         self.requests_made = 0  # every HTTP request, token requests and redirects' first hop
+        self._count_lock = threading.Lock()  # one session may serve many threads
         self._temp_files: list[str] = []
         self._finalizer = weakref.finalize(self, _remove_files, self._temp_files)
         self._other_host_verify: bool | str | None = None
@@ -441,7 +470,14 @@ class HttpSession:
                 raise self.tunnel_error(exc, host) from None
             # A session dropped without close() must not leave an SSH connection open.
             weakref.finalize(self, self.tunnel.close)
-        adapter = _Adapter(self.tunnel, pool_connections=4, pool_maxsize=POOL_MAXSIZE)
+        # ``max_connections`` bounds the connections per host: a request waits for a free
+        # one rather than opening more (a sync shares one session across its repositories).
+        adapter = _Adapter(
+            self.tunnel,
+            pool_connections=4,
+            pool_maxsize=max_connections or POOL_MAXSIZE,
+            pool_block=bool(max_connections),
+        )
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         if transport.proxy_url:
@@ -531,7 +567,11 @@ class HttpSession:
         timeout = self.transport.timeout
         kw.setdefault("timeout", (timeout, timeout))
         budget = budget or Budget.start(self.transport.deadline)
-        self.requests_made += 1
+        with self._count_lock:
+            self.requests_made += 1
+        tally = _current_tally.get()
+        if tally is not None:
+            tally.add()
         watch = _WATCHDOG.watch(budget)
         token = _current_watch.set(watch)
         try:

@@ -280,6 +280,8 @@ WHARF_AWS_ENDPOINT_URL = env.str("WHARF_AWS_ENDPOINT_URL", default="") or None
 WHARF_CHART_SYNC_INTERVAL = env.int("WHARF_CHART_SYNC_INTERVAL", default=15 * 60)
 WHARF_CHART_DEEP_SYNC_INTERVAL = env.int("WHARF_CHART_DEEP_SYNC_INTERVAL", default=24 * 3600)
 WHARF_CHART_SYNC_CONCURRENCY = env.int("WHARF_CHART_SYNC_CONCURRENCY", default=8)
+# Repositories of one registry synced at once (sharing its WHARF_CHART_SYNC_CONCURRENCY).
+WHARF_OCI_SYNC_REPOSITORIES = env.int("WHARF_OCI_SYNC_REPOSITORIES", default=8)
 WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
 # A tag list that links to new pages forever is refused past these (pages, and tags).
 WHARF_OCI_TAGS_MAX_PAGES = env.int("WHARF_OCI_TAGS_MAX_PAGES", default=1000)

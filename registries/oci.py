@@ -15,6 +15,7 @@ and settings. Credentials and tokens never appear in reprs, logs or exception me
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -238,7 +239,7 @@ def _forget(conn: Connection) -> None:
 class RegistryClient:
     """A session with one registry. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, max_connections: int | None = None) -> None:
         self.conn = conn
         self.host = conn.api_host
         self.base_url = f"https://{self.host}"
@@ -249,6 +250,7 @@ class RegistryClient:
             what="registry",
             user_agent=USER_AGENT,
             error_class=RegistryError,
+            max_connections=max_connections,
         )
         self.tunnel = self._http.tunnel
         self._auth_scheme = "none"  # the scheme the registry asked for, once known
@@ -260,6 +262,11 @@ class RegistryClient:
             if memory.auth_scheme == "basic":
                 self._auth_scheme = "basic"  # send the credentials with the first request
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
+        # The registry's last Bearer challenge: a token for a new scope is asked for up
+        # front, without first taking a 401 for it. One fetch per scope at a time.
+        self._bearer: _Challenge | None = None
+        self._token_locks: dict[str, threading.Lock] = {}
+        self._token_locks_lock = threading.Lock()
 
     @property
     def requests_made(self) -> int:
@@ -315,6 +322,8 @@ class RegistryClient:
         """
         headers = dict(kw.pop("headers", None) or {})
         authorization = self._cached_authorization(scope)
+        if not authorization and scope is not None and self._bearer is not None:
+            authorization = "Bearer " + self._token_for(self._bearer, scope)
         response = self._send(method, path, headers, authorization, **kw)
         if response.status_code != 401:
             return response
@@ -335,9 +344,11 @@ class RegistryClient:
             authorization = self._basic_authorization()
         else:
             token_scope = scope if scope is not None else challenge.params.get("scope", "")
-            authorization = "Bearer " + self._fetch_token(challenge, token_scope)
+            self._bearer = challenge
+            self._tokens.pop(token_scope, None)  # refused: a cached token is no good
+            authorization = "Bearer " + self._token_for(challenge, token_scope)
 
-        response.close()
+        _release(response)
         response = self._send(method, path, headers, authorization, **kw)
         if response.status_code in (401, 403):
             raise self._auth_error(response, rejected=self.conn.has_credentials)
@@ -542,8 +553,9 @@ class RegistryClient:
     ) -> requests.Response:
         if authorization:
             headers = {**headers, "Authorization": authorization}
+        base_url = self.base_url  # another thread may learn plain HTTP meanwhile
         try:
-            response = self._http.send(method, self.base_url + path, headers=headers, **kw)
+            response = self._http.send(method, base_url + path, headers=headers, **kw)
         except requests.exceptions.RequestException as exc:
             if self._from_memory and self.base_url.startswith("http://"):
                 # What an earlier client learned no longer holds (the registry moved to
@@ -552,7 +564,7 @@ class RegistryClient:
                 self._from_memory = False
                 self.base_url = f"https://{self.host}"
                 return self._send(method, path, headers, "", **kw)
-            fallback = self._plain_http_fallback(exc)
+            fallback = self._plain_http_fallback(exc, base_url)
             if fallback is None:
                 raise self._http.error_for(exc) from None
             first_error = exc
@@ -586,8 +598,10 @@ class RegistryClient:
         _remember(self.conn, plain_http=True)
         return self._http.check_proxy_answer(response, self.host)
 
-    def _plain_http_fallback(self, exc: requests.exceptions.RequestException) -> str | None:
-        if self.conn.tls != TLS_INSECURE or not self.base_url.startswith("https://"):
+    def _plain_http_fallback(
+        self, exc: requests.exceptions.RequestException, base_url: str
+    ) -> str | None:
+        if self.conn.tls != TLS_INSECURE or not base_url.startswith("https://"):
             return None
         if isinstance(exc, requests.exceptions.SSLError):
             return "http://" + self.host
@@ -616,6 +630,16 @@ class RegistryClient:
             if cached and cached[1] > time.monotonic():
                 return "Bearer " + cached[0]
         return ""
+
+    def _token_for(self, challenge: _Challenge, scope: str) -> str:
+        """A valid token for ``scope``: the cached one, or one fetched (once per scope)."""
+        with self._token_locks_lock:
+            lock = self._token_locks.setdefault(scope, threading.Lock())
+        with lock:
+            cached = self._tokens.get(scope)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+            return self._fetch_token(challenge, scope)
 
     def _fetch_token(self, challenge: _Challenge, scope: str) -> str:
         realm = challenge.params.get("realm", "")
@@ -841,6 +865,19 @@ class RegistryClient:
         if response.status_code == 401:  # still unauthorised after the challenge was answered
             raise self._auth_error(response, rejected=self.conn.has_credentials)
         self._check_status(response, what)
+
+
+# A challenge's body is small; read it so that its connection goes back to the pool
+# (closing an unread response closes its connection). A larger one is closed.
+MAX_DRAINED_BYTES = 64 * 1024
+
+
+def _release(response: requests.Response) -> None:
+    with contextlib.suppress(requests.exceptions.RequestException, ValueError, OSError):
+        length = int(response.headers.get("Content-Length", "-1"))
+        if 0 <= length <= MAX_DRAINED_BYTES:
+            response.content  # noqa: B018  # read, so close() hands the connection back
+    response.close()
 
 
 def _tls_port_answer(response: requests.Response) -> bool:

@@ -598,6 +598,7 @@ class DelayingRelay:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._acceptor = threading.Thread(target=self._accept, name="relay-accept", daemon=True)
+        self.accepted = 0  # TCP connections the clients opened to the relay so far
 
     def __repr__(self) -> str:
         return f"<DelayingRelay {self.host} → {self.target[0]}:{self.target[1]} +{self.delay}s>"
@@ -631,6 +632,7 @@ class DelayingRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             try:
                 server = socket.create_connection(self.target, timeout=10)
             except OSError:

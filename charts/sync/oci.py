@@ -5,15 +5,23 @@ overwritten in the registry is re-read by the next sync; a new or changed one co
 manifest and a config blob (read several at a time), never the chart archive. Tags that
 are not charts (container images beside them) are remembered by digest and not read
 again; a deep sync re-checks those too.
+
+The repositories of one registry synced together share one :class:`RegistrySync`: one
+session (its connections, TLS, Basic auth or the tokens of each scope settled once) and
+one pool of ``WHARF_CHART_SYNC_CONCURRENCY`` workers for all their requests, so the
+registry sees at most that many connections and requests at once, whatever the number
+of repositories in flight.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -29,6 +37,7 @@ from charts.sync.writer import (
     mark_removed,
     refresh_charts,
 )
+from config.http import RequestTally, counting
 from registries import oci
 
 if TYPE_CHECKING:
@@ -58,68 +67,187 @@ class NotAChart:
     digest: str
 
 
-def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> Tally:
-    """Index the Helm charts in one repository of an OCI registry."""
-    repository = source.api_repository
-    client = oci.RegistryClient(source.oci_registry.connection())
-    progress.track(client)
+class RegistrySync:
+    """What the repositories of one registry share during a sync: a session and a pool.
+
+    ``concurrency`` (default ``WHARF_CHART_SYNC_CONCURRENCY``) bounds both the requests in
+    flight and the connections to the registry. A registry that rate-limits one
+    repository (429 with ``Retry-After``) is not asked again by the others of this sync
+    until that time has passed: they fail at once with the same message and wait time.
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self, registry: Any, *, concurrency: int | None = None, settle: bool = False
+    ) -> None:
+        self.registry_id = registry.pk
+        self.concurrency = max(1, concurrency or settings.WHARF_CHART_SYNC_CONCURRENCY)
+        self.client = oci.RegistryClient(registry.connection(), max_connections=self.concurrency)
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oci")
+        self._lock = threading.Lock()
+        self._rate_limited: tuple[oci.RegistryError, float] | None = None  # (error, until)
+        self._settle_lock = threading.Lock()
+        self._settled = not settle  # one repository alone needs no ping first
+
+    def __enter__(self) -> RegistrySync:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.client.close()
+
+    def settle(self) -> None:
+        """``GET /v2/`` once, before the repositories fan out: plain HTTP or TLS and the
+        auth scheme are learned by one request, not by each of the first ones at once."""
+        if self._settled:
+            return
+        with self._settle_lock:
+            if not self._settled:
+                self.client.ping()  # a failure is the run's, and the next run tries again
+                self._settled = True
+
+    def noted(self, exc: oci.RegistryError) -> oci.RegistryError:
+        """Remember a rate limit for the other repositories; returns ``exc``."""
+        if exc.kind == exc.RATE_LIMITED:
+            until = time.monotonic() + (exc.retry_after or 0)
+            with self._lock:
+                self._rate_limited = (exc, until)
+        return exc
+
+    def check(self) -> None:
+        """Raise the registry's rate limit again while it lasts."""
+        with self._lock:
+            limited = self._rate_limited
+        if limited is None:
+            return
+        exc, until = limited
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        raise oci.RegistryError(
+            str(exc), kind=exc.RATE_LIMITED, host=exc.host, retry_after=round(left, 1)
+        )
+
+
+class RepositoryClient:
+    """One repository's view of the shared client: its own requests counted for its run."""
+
+    def __init__(self, client: oci.RegistryClient) -> None:
+        self._client = client
+        self._tally = RequestTally()
+
+    @property
+    def requests_made(self) -> int:
+        return self._tally.requests_made
+
+    def list_tags(self, repository: str, **kw: Any) -> list[str]:
+        with counting(self._tally):
+            return self._client.list_tags(repository, **kw)
+
+    def get_manifest(self, repository: str, reference: str) -> oci.Manifest:
+        with counting(self._tally):
+            return self._client.get_manifest(repository, reference)
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        with counting(self._tally):
+            return self._client.manifest_digest(repository, reference)
+
+    def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
+        with counting(self._tally):
+            return self._client.get_blob(repository, digest, max_bytes=max_bytes)
+
+
+def sync_oci_source(
+    source: ChartSource, progress: Progress, *, deep: bool, shared: RegistrySync | None = None
+) -> Tally:
+    """Index the Helm charts in one repository of an OCI registry.
+
+    ``shared`` is the session and pool of a sync of several repositories of the registry;
+    without one, this repository gets its own.
+    """
+    own = shared is None
+    if shared is None:
+        shared = RegistrySync(source.oci_registry)
     try:
-        tags = client.list_tags(
-            repository,
-            page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE,
-            max_pages=settings.WHARF_OCI_TAGS_MAX_PAGES,
-            max_tags=settings.WHARF_OCI_TAGS_MAX,
-        )
-        progress.save()
-
-        known = {
-            row.tag: row
-            for row in ChartVersion.objects.filter(chart__source=source).only(
-                "id", "tag", "fingerprint", "removed_upstream_at", "chart_id", "version"
-            )
-        }
-        ignored: dict[str, str] = dict(source.ignored_tags or {})
-        listed = set(tags)
-        to_read = [
-            t
-            for t in tags
-            if t not in ignored and (t not in known or known[t].removed_upstream_at is not None)
-        ]
-        tally = Tally()
-        # The tag list carries no digests: every sync HEADs each known chart tag (within
-        # the concurrency bound), so an overwritten tag never shows its old content for
-        # longer than one sync. Tags that are not charts are re-checked by a deep sync.
-        to_read += changed_tags(
-            client, repository, tags, known, ignored, tally, include_ignored=deep
-        )
-
-        writer = VersionWriter(source, progress)
-        refused_now: set[str] = set()  # named in this run's warnings already
-        try:
-            for result in read_tags(client, repository, to_read):
-                if isinstance(result, NotAChart):
-                    ignored[result.tag] = result.digest
-                elif isinstance(result, VersionData):
-                    writer.add(result)
-                elif isinstance(result, Refused):
-                    ignored[result.tag] = result.digest
-                    refused_now.add(result.tag)
-                    tally.warnings.append(result.message)
-                else:
-                    tally.errors.append(result)
-        except oci.RegistryError as exc:
-            # The registry went away part-way: keep what was read (good data, and less
-            # for the next run), and let the run say how much that was.
-            writer.flush()
-            refresh_charts(writer.touched)
-            raise SyncError(
-                str(exc),
-                retry_after=exc.retry_after,
-                partial=Tally(added=writer.added, updated=writer.updated),
-            ) from exc
-        writer.flush()
+        return _sync_repository(source, progress, deep=deep, shared=shared)
+    except oci.RegistryError as exc:
+        raise shared.noted(exc) from None
+    except SyncError as exc:
+        if isinstance(exc.__cause__, oci.RegistryError):
+            shared.noted(exc.__cause__)
+        raise
     finally:
-        client.close()
+        if own:
+            shared.close()
+
+
+def _sync_repository(
+    source: ChartSource, progress: Progress, *, deep: bool, shared: RegistrySync
+) -> Tally:
+    repository = source.api_repository
+    shared.check()
+    client = RepositoryClient(shared.client)
+    pool = shared.pool
+    progress.track(client)
+    with counting(client._tally):  # the first run of the sync counts the ping
+        shared.settle()
+    tags = client.list_tags(
+        repository,
+        page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE,
+        max_pages=settings.WHARF_OCI_TAGS_MAX_PAGES,
+        max_tags=settings.WHARF_OCI_TAGS_MAX,
+    )
+    progress.save()
+
+    known = {
+        row.tag: row
+        for row in ChartVersion.objects.filter(chart__source=source).only(
+            "id", "tag", "fingerprint", "removed_upstream_at", "chart_id", "version"
+        )
+    }
+    ignored: dict[str, str] = dict(source.ignored_tags or {})
+    listed = set(tags)
+    to_read = [
+        t
+        for t in tags
+        if t not in ignored and (t not in known or known[t].removed_upstream_at is not None)
+    ]
+    tally = Tally()
+    # The tag list carries no digests: every sync HEADs each known chart tag (within
+    # the concurrency bound), so an overwritten tag never shows its old content for
+    # longer than one sync. Tags that are not charts are re-checked by a deep sync.
+    to_read += changed_tags(
+        client, repository, tags, known, ignored, tally, include_ignored=deep, pool=pool
+    )
+
+    writer = VersionWriter(source, progress)
+    refused_now: set[str] = set()  # named in this run's warnings already
+    try:
+        for result in read_tags(client, repository, to_read, pool=pool):
+            if isinstance(result, NotAChart):
+                ignored[result.tag] = result.digest
+            elif isinstance(result, VersionData):
+                writer.add(result)
+            elif isinstance(result, Refused):
+                ignored[result.tag] = result.digest
+                refused_now.add(result.tag)
+                tally.warnings.append(result.message)
+            else:
+                tally.errors.append(result)
+    except oci.RegistryError as exc:
+        # The registry went away part-way: keep what was read (good data, and less
+        # for the next run), and let the run say how much that was.
+        writer.flush()
+        refresh_charts(writer.touched)
+        raise SyncError(
+            str(exc),
+            retry_after=exc.retry_after,
+            partial=Tally(added=writer.added, updated=writer.updated),
+        ) from exc
+    writer.flush()
 
     tally.added += writer.added
     tally.updated += writer.updated
@@ -142,7 +270,7 @@ def sync_oci_source(source: ChartSource, progress: Progress, *, deep: bool) -> T
 
 
 def changed_tags(
-    client, repository, tags, known, ignored, tally: Tally, *, include_ignored: bool
+    client, repository, tags, known, ignored, tally: Tally, *, include_ignored: bool, pool: Executor
 ) -> list[str]:
     """Known tags whose manifest digest changed (a tag was overwritten): HEAD each one.
 
@@ -156,8 +284,8 @@ def changed_tags(
     if not candidates:
         return []
     changed = []
-    with ThreadPoolExecutor(max_workers=settings.WHARF_CHART_SYNC_CONCURRENCY) as pool:
-        futures = {pool.submit(client.manifest_digest, repository, t): t for t in candidates}
+    futures = {pool.submit(client.manifest_digest, repository, t): t for t in candidates}
+    try:
         for future in as_completed(futures):
             tag = futures[future]
             try:
@@ -171,11 +299,14 @@ def changed_tags(
             if digest and digest != before:
                 ignored.pop(tag, None)
                 changed.append(tag)
+    finally:
+        for future in futures:  # the shared pool goes on serving the other repositories
+            future.cancel()
     return changed
 
 
 def read_tags(
-    client, repository: str, tags: list[str]
+    client, repository: str, tags: list[str], *, pool: Executor
 ) -> Iterable[VersionData | NotAChart | Refused | str]:
     """Read several tags at once; yields each result (or an error text) as it arrives.
 
@@ -184,27 +315,26 @@ def read_tags(
     """
     if not tags:
         return
-    with ThreadPoolExecutor(max_workers=settings.WHARF_CHART_SYNC_CONCURRENCY) as pool:
-        futures = {pool.submit(read_tag, client, repository, tag): tag for tag in tags}
-        try:
-            for future in as_completed(futures):
-                tag = futures[future]
-                try:
-                    yield future.result()
-                except oci.RegistryError as exc:
-                    if exc.kind in (exc.UNREACHABLE, exc.AUTH, exc.RATE_LIMITED, exc.TLS):
-                        raise
-                    yield f"{tag}: {exc}"
-                except EntryRefused as exc:
-                    yield Refused(tag, exc.digest, f"{tag}: {exc}")
-                except (SyncError, ChartArchiveError) as exc:
-                    yield f"{tag}: {exc}"
-        finally:
-            for future in futures:
-                future.cancel()
+    futures = {pool.submit(read_tag, client, repository, tag): tag for tag in tags}
+    try:
+        for future in as_completed(futures):
+            tag = futures[future]
+            try:
+                yield future.result()
+            except oci.RegistryError as exc:
+                if exc.kind in (exc.UNREACHABLE, exc.AUTH, exc.RATE_LIMITED, exc.TLS):
+                    raise
+                yield f"{tag}: {exc}"
+            except EntryRefused as exc:
+                yield Refused(tag, exc.digest, f"{tag}: {exc}")
+            except (SyncError, ChartArchiveError) as exc:
+                yield f"{tag}: {exc}"
+    finally:
+        for future in futures:
+            future.cancel()
 
 
-def read_tag(client: oci.RegistryClient, repository: str, tag: str) -> VersionData | NotAChart:
+def read_tag(client: RepositoryClient, repository: str, tag: str) -> VersionData | NotAChart:
     """Manifest, then config blob: the chart's metadata without downloading the chart."""
     manifest = client.get_manifest(repository, tag)
     if not helmoci.is_helm_chart(manifest.body):

@@ -9,17 +9,21 @@ work goes.
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from charts import files
 from charts.helmrepo import HelmRepoError
 from charts.models import ChartSource, SyncRun
 from charts.sync.helm import sync_helm_source
-from charts.sync.oci import sync_oci_source
+from charts.sync.oci import RegistrySync, sync_oci_source
 from charts.sync.writer import SyncError, Tally
 from config import runs
 from registries import oci
@@ -77,9 +81,13 @@ class Progress:
         SyncRun.objects.filter(pk=run.pk, lease_owner=run.lease_owner).update(**self.counters())
 
 
-def run_sync(run_id: int) -> SyncRun | None:
-    """Do the queued run ``run_id``; safe to call twice (a redelivered task does nothing)."""
-    run = runs.execute(SyncRun, run_id, _sync)
+def run_sync(run_id: int, *, shared: RegistrySync | None = None) -> SyncRun | None:
+    """Do the queued run ``run_id``; safe to call twice (a redelivered task does nothing).
+
+    ``shared``: the session and pool of a sync of several repositories of one registry
+    (:func:`run_registry_syncs`); an OCI run without one opens its own.
+    """
+    run = runs.execute(SyncRun, run_id, lambda context: _sync(context, shared))
     if run is not None and (run.added or run.updated):
         # values.yaml and README of what is new, latest first; sent once the run is
         # finished, so that what a read finds (a mismatch) is added to a finished run.
@@ -87,7 +95,85 @@ def run_sync(run_id: int) -> SyncRun | None:
     return run
 
 
-def _sync(context: runs.RunContext) -> runs.Outcome:
+def run_registry_syncs(
+    run_ids: list[int], *, deadline: float | None = None
+) -> dict[int, SyncRun | None]:
+    """Do the queued OCI runs ``run_ids``, all of one registry, several at once.
+
+    They share one :class:`~charts.sync.oci.RegistrySync` (one session: connections, TLS
+    and auth settled once; at most ``WHARF_CHART_SYNC_CONCURRENCY`` requests and
+    connections at a time) and ``WHARF_OCI_SYNC_REPOSITORIES`` repositories are in
+    flight at once. Each run is still its own: its lease, heartbeat, progress and
+    outcome, so one failing repository fails only its own run. Runs not started by
+    ``deadline`` (a ``time.monotonic()`` value) are left queued for their own tasks.
+    """
+    results: dict[int, SyncRun | None] = {}
+    if not run_ids:
+        return results
+    source = ChartSource.objects.select_related("registry").filter(runs__pk=run_ids[0]).first()
+    if source is None or source.registry is None:
+        return {run_id: run_sync(run_id) for run_id in run_ids}
+    waiting: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for run_id in run_ids:
+        waiting.put(run_id)
+    lock = threading.Lock()
+
+    def worker(shared: RegistrySync) -> None:
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                try:
+                    run_id = waiting.get_nowait()
+                except queue.Empty:
+                    return
+                run = run_sync(run_id, shared=shared)
+                with lock:
+                    results[run_id] = run
+        finally:
+            connection.close()  # this thread's own database connection
+
+    try:
+        shared = RegistrySync(source.registry, settle=len(run_ids) > 1)
+    except oci.RegistryError:  # e.g. the SSH tunnel: each run records it on its own
+        return {run_id: run_sync(run_id) for run_id in run_ids}
+    with shared:
+        count = max(1, min(settings.WHARF_OCI_SYNC_REPOSITORIES, len(run_ids)))
+        threads = [
+            threading.Thread(target=worker, args=(shared,), name=f"oci-repo-{i}", daemon=True)
+            for i in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return results
+
+
+def run_registry_batch(run_id: int) -> SyncRun | None:
+    """Do ``run_id`` and, if it is an OCI repository's, the other queued ones of its registry.
+
+    What a worker's task calls: the repositories of a registry queued together (a schedule,
+    a changed repository list) sync together through one session. The runs taken along
+    finish here; their own tasks find them finished and do nothing.
+    """
+    source = ChartSource.objects.filter(runs__pk=run_id).first()
+    if source is None or not source.is_oci or source.registry_id is None:
+        return run_sync(run_id)
+    others = list(
+        SyncRun.objects.filter(
+            status=SyncRun.Status.QUEUED,
+            source__registry_id=source.registry_id,
+            source__kind=ChartSource.Kind.OCI,
+        )
+        .exclude(pk=run_id)
+        .order_by("queued_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    # Repositories not started by half the task's time limit are left to their own tasks.
+    deadline = time.monotonic() + settings.WHARF_SYNC_TIME_LIMIT / 2
+    return run_registry_syncs([run_id, *others], deadline=deadline).get(run_id)
+
+
+def _sync(context: runs.RunContext, shared: RegistrySync | None = None) -> runs.Outcome:
     run = context.run
     assert isinstance(run, SyncRun)
     now = timezone.now()
@@ -100,7 +186,7 @@ def _sync(context: runs.RunContext) -> runs.Outcome:
     try:
         if source.is_oci:
             deep = run.deep or due_for_deep_sync(source, now)
-            tally = sync_oci_source(source, progress, deep=deep)
+            tally = sync_oci_source(source, progress, deep=deep, shared=shared)
             if deep and not tally.errors:
                 ChartSource.objects.filter(pk=source.pk).update(last_deep_sync_at=now)
         else:

@@ -9,6 +9,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from config.http import Transport
 from registries import oci
 from registries.oci import Connection, RegistryClient, RegistryError
+from tests.servers.base import wait_for
 
 
 def connect(server, *, username=None, password=None, **transport) -> Connection:
@@ -193,6 +194,40 @@ def test_bearer_token_for_a_scope_is_fetched_once_and_reused(token_registry):
 
     asked = token_registry.token_server.requests[requests_before:]
     assert [r["scope"] for r in asked] == [[scope]]
+
+
+@pytest.mark.services
+def test_a_token_for_a_new_scope_is_asked_for_up_front_once_however_many_threads_want_it(
+    token_registry,
+):
+    """One session across repositories: the realm learnt once, no 401 for each new scope."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests_before = len(token_registry.token_server.requests)
+    log_before = len(token_registry.log_path.read_text().splitlines())
+    scopes = [f"repository:wharf/up-front-{i}:pull" for i in range(3)]
+
+    with RegistryClient(connect(token_registry, tls=oci.TLS_INSECURE)) as client:
+
+        def list_tags(scope: str) -> int:
+            name = scope.split(":")[1]
+            return client.request("GET", f"/v2/{name}/tags/list", scope=scope).status_code
+
+        assert list_tags(scopes[0]) == 404  # the one challenge: the realm is learnt
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(list_tags, [s for s in scopes[1:] for _ in range(4)]))
+    assert statuses == [404] * 8  # authorised (the repositories do not exist)
+
+    asked = [r["scope"] for r in token_registry.token_server.requests[requests_before:]]
+    assert sorted(asked) == sorted([scope] for scope in scopes)
+
+    def logged() -> list[str]:
+        lines = token_registry.log_path.read_text().splitlines()[log_before:]
+        return [line for line in lines if '"GET /v2/wharf/up-front' in line]
+
+    # 1 challenge, its retry, and the 8 requests sent with a token at once.
+    lines = wait_for(lambda: (found := logged()) and len(found) >= 10 and found, what="the log")
+    assert sum('" 401 ' in line for line in lines) == 1
 
 
 # --- network failures and secrets --------------------------------------------------
