@@ -47,6 +47,12 @@ SECRET_FILES = {
     "WHARF_ADMIN_PASSWORD_FILE": "admin_password",
 }
 SYNC_SUCCEEDED = re.compile(r"charts\.tasks\.sync_chart_source\[[0-9a-f-]+\] succeeded")
+# The tests' own container storage, apart from the machine's default one: a default store
+# that something else first opened with another driver refuses vfs ("database storage graph
+# driver "" does not match our storage graph driver "vfs""), whatever Wharf does.
+TEST_STORAGE = Path(
+    os.environ.get("WHARF_TEST_CONTAINER_STORAGE", "/var/tmp/wharf-test-containers")
+)
 CONTAINERS_CONF = """\
 [containers]
 # The default RLIMIT_NOFILE raise is not permitted on these machines.
@@ -62,8 +68,12 @@ cgroup_manager = "cgroupfs"
 class Podman:
     """podman with this machine's settings; every container it starts is removed at the end."""
 
-    def __init__(self, conf: Path):
-        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    def __init__(self, conf: Path, storage_conf: Path):
+        self.env = {
+            **os.environ,
+            "CONTAINERS_CONF": str(conf),
+            "CONTAINERS_STORAGE_CONF": str(storage_conf),
+        }
         self.started: list[str] = []
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
@@ -104,7 +114,13 @@ def podman(tmp_path_factory):
         require_tool(tool)
     conf = tmp_path_factory.mktemp("podman") / "containers.conf"
     conf.write_text(CONTAINERS_CONF)
-    engine = Podman(conf)
+    TEST_STORAGE.mkdir(parents=True, exist_ok=True)
+    storage_conf = TEST_STORAGE / "storage.conf"
+    storage_conf.write_text(
+        f'[storage]\ndriver = "{STORAGE_DRIVER}"\n'
+        f'graphroot = "{TEST_STORAGE / "storage"}"\nrunroot = "{TEST_STORAGE / "run"}"\n'
+    )
+    engine = Podman(conf, storage_conf)
     yield engine
     engine.remove_all()
 
@@ -145,7 +161,7 @@ def image(podman) -> str:
     result = subprocess.run(
         ["make", "--no-print-directory", "image", f"IMAGE={name}", f"BUILD_ARGS=--label {TREE_LABEL}={tree}"],
         cwd=ROOT, capture_output=True, text=True, timeout=3600,
-        env={**os.environ, "STORAGE_DRIVER": STORAGE_DRIVER},
+        env={**podman.env, "STORAGE_DRIVER": STORAGE_DRIVER},
     )  # fmt: skip
     assert result.returncode == 0, f"make image failed:\n{(result.stdout + result.stderr)[-4000:]}"
     print(f"make image: {time.monotonic() - started:.0f} s")
