@@ -4,7 +4,8 @@ What it measures, and the goals it checks (it prints "goal met"/"goal missed" be
 a missed goal is a finding, not an error, so the exit status stays 0):
 
 1. OCI: R repositories x V chart versions pushed once into Debian's ``docker-registry``
-   (htpasswd Basic auth at bcrypt cost 4, plain HTTP), then synced as the worker does:
+   (token auth: the tests' token service in its own process, plain HTTP), then synced as
+   the worker does:
    the registry's queued runs together (``run_registry_syncs``: one session, several
    repositories at once):
    a. on plain loopback: first sync (time, HTTP requests, requests per new version, blob
@@ -139,34 +140,96 @@ def timer() -> Iterator[list[float]]:
 # --- servers ---------------------------------------------------------------------------
 
 
-def start_registry(stack: contextlib.ExitStack) -> RegistryServer:
-    """Debian's ``docker-registry`` with htpasswd (Basic) auth on a free loopback port."""
+TOKEN_CHILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.servers.tls import CertificateAuthority
+from tests.servers.tokens import TokenServer
+ca = CertificateAuthority("Wharf bench CA")
+tokens = TokenServer(
+    signing=ca.issue("wharf-bench-token-signer", hosts=(), rsa_key=True),
+    issuer="wharf-bench-token-issuer",
+    service="wharf-bench-registry",
+    users={sys.argv[3]: sys.argv[4]},
+)
+ca.write(Path(sys.argv[2]))
+tokens.start()
+print(tokens.realm, tokens.issuer, tokens.service, flush=True)
+sys.stdin.read()
+tokens.stop()
+"""
+
+
+class TokenProcess:
+    """The tests' distribution-style token service in its own process (its RSA signing is
+    neither Wharf's CPU nor the registry's): Basic credentials in, a JWT out."""
+
+    def __init__(self, workdir: Path, username: str, password: str) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", TOKEN_CHILD, str(ROOT), str(workdir), username, password],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        self.realm, self.issuer, self.service = self._process.stdout.readline().split()
+        self.ca_path = workdir / "ca.crt"
+        self.pid = self._process.pid
+
+    def token(self, scopes: list[str]) -> str:
+        """A token for ``scopes``, asked for as any client does (the pusher's, say)."""
+        import requests
+
+        with requests.Session() as session:
+            session.trust_env = False
+            answer = session.get(
+                self.realm,
+                params={"service": self.service, "scope": scopes},
+                auth=(REGISTRY_USER, REGISTRY_PASSWORD),
+                timeout=30,
+            )
+        answer.raise_for_status()
+        return answer.json()["token"]
+
+    def stop(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def start_registry(stack: contextlib.ExitStack) -> tuple[RegistryServer, TokenProcess]:
+    """Debian's ``docker-registry`` with token auth on a free loopback port, and its token
+    service. The registry verifies each request's JWT (a signature check, no bcrypt); the
+    password is checked once per token, by the token service, as Docker Hub, GHCR and
+    Harbor do."""
     executable = shutil.which("docker-registry")
-    htpasswd = shutil.which("htpasswd")
-    if not executable or not htpasswd:
-        raise BenchError("docker-registry and htpasswd are needed (apt install docker-registry)")
+    if not executable:
+        raise BenchError("docker-registry is needed (apt install docker-registry)")
     workdir = WORKDIR / "registry"
     workdir.mkdir()
-    # bcrypt at its lowest cost (4): the registry checks the password on every request, on
-    # the same two cores as Wharf; its CPU is measured apart from Wharf's all the same.
-    entry = subprocess.run(
-        [htpasswd, "-Bbn", "-C", "4", REGISTRY_USER, REGISTRY_PASSWORD],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    (workdir / "htpasswd").write_text(entry)
-    ca_path = workdir / "no-ca.pem"  # plain HTTP; RegistryServer only needs a path here
-    ca_path.write_text("")
-    auth = {"htpasswd": {"realm": "wharf-bench", "path": str(workdir / "htpasswd")}}
+    tokens = TokenProcess(workdir, REGISTRY_USER, REGISTRY_PASSWORD)
+    stack.callback(tokens.stop)
+    auth = {
+        "token": {
+            "realm": tokens.realm,
+            "service": tokens.service,
+            "issuer": tokens.issuer,
+            "rootcertbundle": str(tokens.ca_path),
+        }
+    }
     last_error: Exception | None = None
     for _attempt in range(3):  # another process may take the free port first
         server = RegistryServer(
             executable=executable,
             workdir=workdir,
             port=free_port(),
-            tls=None,
-            ca_path=ca_path,
+            tls=None,  # plain HTTP; RegistryServer only needs a CA path for its probe
+            ca_path=tokens.ca_path,
             auth_config=auth,
             username=REGISTRY_USER,
             password=REGISTRY_PASSWORD,
@@ -177,7 +240,7 @@ def start_registry(stack: contextlib.ExitStack) -> RegistryServer:
             last_error = exc
             continue
         stack.callback(server.stop)
-        return server
+        return server, tokens
     raise BenchError(f"could not start docker-registry: {last_error}")
 
 
@@ -260,7 +323,8 @@ class RelayProcess:
 
 
 def oci_chart_registry(name: str, host: str, repositories: list[str]) -> Registry:
-    """A private (Basic auth) registry row marked as a chart source; saving makes the sources."""
+    """A private (password; token auth) registry row marked as a chart source; saving makes
+    the sources."""
     return Registry.objects.create(
         name=name,
         provider="other",
@@ -496,6 +560,7 @@ def bench_oci_delayed(
     delay_ms: float,
     sample: int,
     stack: contextlib.ExitStack,
+    tokens: TokenProcess,
 ) -> None:
     heading(f"1b. OCI with {delay_ms:g} ms added per request (DelayingRelay, own process)")
     relay = RelayProcess(server.port, delay=delay_ms / 1000)
@@ -505,9 +570,10 @@ def bench_oci_delayed(
     concurrency = settings.WHARF_CHART_SYNC_CONCURRENCY
     rtt = delay_ms / 1000
 
-    relay_cpu = process_cpu(relay.pid)
+    relay_cpu, token_cpu = process_cpu(relay.pid), process_cpu(tokens.pid)
     first = sync_all(sources, server, relay=relay)
     relay_cpu = process_cpu(relay.pid) - relay_cpu
+    token_cpu = process_cpu(tokens.pid) - token_cpu
     again = sync_all(sources, server, relay=relay)
     # The floor, as issue 16 defines it: every request's round trip shared by C
     # connections, plus, per repository, the round trips that must be sequential: the
@@ -542,7 +608,8 @@ def bench_oci_delayed(
         "first sync: Wharf CPU per request",
         f"{first.cpu_per_request * 1000:.2f} ms",
         note=f"registry {first.registry_cpu / first.http_requests * 1000:.2f} ms, "
-        f"relay {relay_cpu / first.http_requests * 1000:.2f} ms (own processes)",
+        f"relay {relay_cpu / first.http_requests * 1000:.2f} ms, "
+        f"token service {token_cpu:.2f} s in all (own processes)",
     )
     row("unchanged resync: time", seconds(again.seconds), note=again.cpu_note())
     row("unchanged resync: HTTP requests", f"{again.http_requests:,}")
@@ -770,12 +837,13 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         "sync concurrency (WHARF_CHART_SYNC_CONCURRENCY)",
         f"{settings.WHARF_CHART_SYNC_CONCURRENCY}",
     )
-    row("OCI size", f"{args.repos} x {args.versions}", note="htpasswd Basic auth, plain HTTP")
+    row("OCI size", f"{args.repos} x {args.versions}", note="token auth, plain HTTP")
     row("Helm size", f"{args.helm_charts} x {args.helm_versions}")
 
-    server = start_registry(stack)
+    server, tokens = start_registry(stack)
     log = AccessLog(server.log_path)
-    pusher = OciPusher(server.url, REGISTRY_USER, REGISTRY_PASSWORD, verify=False)
+    scopes = [f"repository:{CHART_PREFIX}/chart-{i}:pull,push" for i in range(args.repos)]
+    pusher = OciPusher(server.url, verify=False, token=tokens.token(scopes))
     with timer() as elapsed:
         pushed = populate_registry(pusher, args.repos, args.versions, prefix=CHART_PREFIX)
     row("push the charts into the registry (set-up)", seconds(elapsed[0]))
@@ -783,7 +851,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     archives = archive_digests(args.repos, args.versions)
 
     bench_oci_loopback(server, log, repos, args.versions, archives)
-    bench_oci_delayed(server, log, repos, args.versions, args.delay_ms, args.naive_sample, stack)
+    bench_oci_delayed(
+        server, log, repos, args.versions, args.delay_ms, args.naive_sample, stack, tokens
+    )
     if args.oci_only:
         return
     bench_helm(args.helm_charts, args.helm_versions, stack)

@@ -269,7 +269,8 @@ def push_chart_with_oras(
 
 
 class OciPusher:
-    """A fast pusher over plain ``requests``: Basic auth, monolithic uploads, keep-alive.
+    """A fast pusher over plain ``requests``: Basic auth (or a Bearer ``token`` already
+    fetched for every repository pushed to), monolithic uploads, keep-alive.
 
     Thread-safe: each thread gets its own keep-alive session, so a thread pool can share
     one pusher. Raises ``requests.HTTPError`` when the registry refuses.
@@ -282,9 +283,11 @@ class OciPusher:
         password: str = "",
         verify: bool | str = True,
         timeout: float = 30.0,
+        token: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = (username, password) if username else None
+        self.token = token
         self.verify = verify
         self.timeout = timeout
         self._local = threading.local()
@@ -299,6 +302,8 @@ class OciPusher:
             session = requests.Session()
             session.trust_env = False
             session.auth = self.auth
+            if self.token:
+                session.headers["Authorization"] = f"Bearer {self.token}"
             session.verify = self.verify
             self._local.session = session
         return session

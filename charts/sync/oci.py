@@ -133,31 +133,44 @@ class RegistrySync:
 
 
 class RepositoryClient:
-    """One repository's view of the shared client: its own requests counted for its run."""
+    """One repository's view of the shared client: its own requests counted for its run.
 
-    def __init__(self, client: oci.RegistryClient) -> None:
+    With ``shared``, a rate limit one repository met stops the others' next request too,
+    not only their next run: a repository already reading manifests when another got a
+    429 does not ask the registry again before its ``Retry-After``.
+    """
+
+    def __init__(self, client: oci.RegistryClient, shared: RegistrySync | None = None) -> None:
         self._client = client
+        self._shared = shared
         self._tally = RequestTally()
 
     @property
     def requests_made(self) -> int:
         return self._tally.requests_made
 
+    def _call(self, method: Any, *args: Any, **kw: Any) -> Any:
+        if self._shared is None:
+            with counting(self._tally):
+                return method(*args, **kw)
+        self._shared.check()
+        try:
+            with counting(self._tally):
+                return method(*args, **kw)
+        except oci.RegistryError as exc:
+            raise self._shared.noted(exc) from None
+
     def list_tags(self, repository: str, **kw: Any) -> list[str]:
-        with counting(self._tally):
-            return self._client.list_tags(repository, **kw)
+        return self._call(self._client.list_tags, repository, **kw)
 
     def get_manifest(self, repository: str, reference: str) -> oci.Manifest:
-        with counting(self._tally):
-            return self._client.get_manifest(repository, reference)
+        return self._call(self._client.get_manifest, repository, reference)
 
     def manifest_digest(self, repository: str, reference: str) -> str:
-        with counting(self._tally):
-            return self._client.manifest_digest(repository, reference)
+        return self._call(self._client.manifest_digest, repository, reference)
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
-        with counting(self._tally):
-            return self._client.get_blob(repository, digest, max_bytes=max_bytes)
+        return self._call(self._client.get_blob, repository, digest, max_bytes=max_bytes)
 
 
 def sync_oci_source(
@@ -189,7 +202,7 @@ def _sync_repository(
 ) -> Tally:
     repository = source.api_repository
     shared.check()
-    client = RepositoryClient(shared.client)
+    client = RepositoryClient(shared.client, shared)
     pool = shared.pool
     progress.track(client)
     with counting(client._tally):  # the first run of the sync counts the ping
