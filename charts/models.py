@@ -309,6 +309,11 @@ class SyncRun(Run):
     # not Helm's) or were refused by an earlier run; the first ones by name, and how many.
     skipped_tags = models.JSONField(default=list, blank=True)
     skipped_count = models.PositiveIntegerField(default=0)
+    # A run held back by its registry's rate limit waits, queued, until then (and says why).
+    not_before = models.DateTimeField(null=True, blank=True)
+    wait_reason = models.TextField(blank=True)
+
+    holds_back = True  # config.runs: a queued run with not_before ahead is not started
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -316,6 +321,15 @@ class SyncRun(Run):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.status} {self.queued_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def waiting_for_budget(self) -> bool:
+        """Queued, but held back until its registry's rate limit allows more."""
+        return (
+            self.status == self.Status.QUEUED
+            and self.not_before is not None
+            and self.not_before > timezone.now()
+        )
 
     @property
     def skipped_not_named(self) -> int:

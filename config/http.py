@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as dt
-import email.utils
 import functools
 import heapq
 import itertools
+import logging
 import os
 import re
 import socket
@@ -51,8 +50,10 @@ import urllib3.connection
 import urllib3.connectionpool
 from urllib3.exceptions import InsecureRequestWarning, LocationParseError
 
-from config import metrics
+from config import metrics, ratelimit
 from config.tunnel import SshTarget, SshTunnel, TunnelError
+
+log = logging.getLogger(__name__)
 
 # --- TLS modes --------------------------------------------------------------------------
 
@@ -345,29 +346,9 @@ def watched_pool_classes() -> dict[str, type]:
 
 # --- small helpers ----------------------------------------------------------------------
 
-MAX_RETRY_AFTER = 24 * 3600.0  # a server asking for longer is waited on for a day at most
-_DELTA_SECONDS = re.compile(r"^\d{1,12}(?:\.\d+)?$")
-
-
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds: the delta form ("120") or the HTTP-date form.
-
-    None without a header. A date in the past is 0; a value that is neither form counts
-    as one minute (the server did ask us to wait); nothing is longer than a day.
-    """
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.match(value):
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return 60.0
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone is read as such
-        when = when.replace(tzinfo=dt.UTC)
-    seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
-    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+# Retry-After parsing lives with the rest of the rate-limit headers (config/ratelimit.py).
+MAX_RETRY_AFTER = ratelimit.MAX_RETRY_AFTER
+parse_retry_after = ratelimit.parse_retry_after
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -447,8 +428,11 @@ class HttpSession:
         user_agent: str,
         error_class: type[HttpError] = HttpError,
         max_connections: int | None = None,
+        on_rate_limit: Callable[[str, ratelimit.RateLimitReading], None] | None = None,
     ) -> None:
         self.transport = transport
+        # Told what each answer says of the rate limit: (host of the request, reading).
+        self.on_rate_limit = on_rate_limit
         self.host = host
         self.what = what
         self.error_class = error_class
@@ -562,11 +546,43 @@ class HttpSession:
         Past it, :class:`DeadlineExceeded` is raised. The tunnel's own failures and host
         names that are not valid are raised as ``error_class`` already: there is nothing a
         caller could retry differently.
+
+        Every answer's rate-limit headers go to ``on_rate_limit``. An answer that says
+        "too many requests" (429, or 503 with ``Retry-After``) is asked again after its
+        ``Retry-After`` (or a doubling backoff) plus jitter, at most three times, and only
+        while that still fits in ``budget``; otherwise it is returned as it is.
         """
         verify = self.verify if verify is None else verify
         timeout = self.transport.timeout
         kw.setdefault("timeout", (timeout, timeout))
         budget = budget or Budget.start(self.transport.deadline)
+        attempt = 0
+        while True:
+            response = self._send_once(method, url, verify, budget, **kw)
+            reading = ratelimit.read_rate_limit(response.headers, response.status_code)
+            if reading is None:
+                return response
+            self._observe(url, reading)
+            attempt += 1
+            wait = ratelimit.retry_wait(reading, attempt)
+            if not _resendable(kw) or not ratelimit.worth_retrying(
+                reading, attempt, wait, budget.expires_at
+            ):
+                return response
+            _discard(response)
+            time.sleep(wait)
+
+    def _observe(self, url: str, reading: ratelimit.RateLimitReading) -> None:
+        if self.on_rate_limit is None:
+            return
+        try:
+            self.on_rate_limit(urlsplit(url).netloc or self.host, reading)
+        except Exception:  # what we note about a budget never breaks the request itself
+            log.warning("Could not note the rate limit of %s", self.host, exc_info=True)
+
+    def _send_once(
+        self, method: str, url: str, verify: bool | str, budget: Budget, **kw: Any
+    ) -> requests.Response:
         with self._count_lock:
             self.requests_made += 1
         tally = _current_tally.get()
@@ -863,6 +879,24 @@ class HttpSession:
             host=host,
             cause=HttpError.PROXY_REFUSED,
         )
+
+
+def _resendable(kw: dict[str, Any]) -> bool:
+    """Whether a request can be sent again as it was: not with a body read from a stream."""
+    data = kw.get("data")
+    return not (hasattr(data, "read") or kw.get("files"))
+
+
+def _discard(response: requests.Response) -> None:
+    """Let a refused answer go: a small body read (its connection goes back to the pool)."""
+    watch: _Watch | None = getattr(response, "_wharf_watch", None)
+    with contextlib.suppress(requests.exceptions.RequestException, ValueError, OSError):
+        length = int(response.headers.get("Content-Length", "-1"))
+        if 0 <= length <= 64 * 1024:
+            response.content  # noqa: B018  # read, so close() hands the connection back
+    response.close()
+    if watch is not None:
+        watch.done = True
 
 
 def _verify_failure_reason(lowered: str) -> str:

@@ -226,6 +226,9 @@ class Run(Leased):
     kind: ClassVar[str]
     time_limit_setting: ClassVar[str]
     subject_field: ClassVar[str] = ""
+    # Whether the kind's runs can be held back: queued with ``not_before`` and
+    # ``wait_reason`` (fields of the concrete model), not started before that time.
+    holds_back: ClassVar[bool] = False
     # What a run's failure says when its worker stopped (killed, out of memory).
     dead_message: ClassVar[str] = (
         "The worker stopped before this run finished (no heartbeat since {last}); "
@@ -344,16 +347,19 @@ def run_task(name: str, time_limit_setting: str) -> Callable[[Callable[..., Any]
 # --- queueing ---------------------------------------------------------------------------
 
 
-def send(task_name: str, pk: int) -> bool:
+def send(task_name: str, pk: int, *, eta: datetime | None = None) -> bool:
     """Hand a queued run to the broker; a broker outage is logged, not raised.
 
     Called after the run's row committed: the user's save stands, and :func:`recover_runs`
-    sends the run again once the broker is back.
+    sends the run again once the broker is back. With ``eta``, a worker runs it then.
     """
     from config.celery import app
 
     try:
-        app.send_task(task_name, args=[pk])
+        if eta is not None:
+            app.send_task(task_name, args=[pk], eta=eta)
+        else:
+            app.send_task(task_name, args=[pk])
     except Exception as exc:
         log.warning("Could not queue %s(%s): %s", task_name, pk, exc)
         return False
@@ -403,6 +409,13 @@ class Outcome:
     status: str = RunStatus.SUCCEEDED
     error: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
+    # With status QUEUED (a kind that ``holds_back``): the run waits, queued, until then,
+    # and is sent to the broker again for that time.
+    not_before: datetime | None = None
+
+    @property
+    def held_back(self) -> bool:
+        return self.status == RunStatus.QUEUED
 
 
 class RunFailed(Exception):
@@ -446,6 +459,9 @@ def execute(
     run = model._default_manager.filter(pk=run_id).first()
     if run is None or run.status != RunStatus.QUEUED:
         return run
+    not_before = getattr(run, "not_before", None) if model.holds_back else None
+    if not_before is not None and not_before > timezone.now():
+        return run  # held back: its own message, sent for that time, starts it
     owner = uuid.uuid4().hex
     subject_lease = None
     if model.subject_field:
@@ -459,6 +475,8 @@ def execute(
         "lease_owner": owner,
         "lease_expires_at": now + lease_duration(),
     }
+    if model.holds_back:
+        running.update(not_before=None, wait_reason="")
     started = model._default_manager.filter(pk=run.pk, status=RunStatus.QUEUED).update(**running)
     if not started:  # another worker took this very run a moment ago
         if subject_lease is not None:
@@ -478,7 +496,11 @@ def execute(
         with context.heartbeat:
             outcome = _outcome_of(model, run, work, context, expected)
         finished = _finish(model, run, owner, outcome, context.progress)
-        if finished:
+        if finished and outcome.held_back:
+            log.info("%s %s held back until %s: %s", model.kind, run.pk, outcome.not_before,
+                     outcome.fields.get("wait_reason", ""))  # fmt: skip
+            send(model.task_name, run.pk, eta=outcome.not_before)
+        elif finished:
             _log_outcome(model, run, outcome)
     finally:
         if subject_lease is not None:
@@ -546,7 +568,10 @@ def _outcome_of(
 def _finish(
     model: type[Run], run: Run, owner: str, outcome: Outcome, progress: dict[str, Any]
 ) -> bool:
-    """Write the outcome on the run (and on ``run``); False if the run is no longer ours."""
+    """Write the outcome on the run (and on ``run``); False if the run is no longer ours.
+
+    A held-back outcome leaves the run queued until ``outcome.not_before`` (sent again then).
+    """
     fields = {
         **progress,
         **outcome.fields,
@@ -556,6 +581,11 @@ def _finish(
         "lease_owner": "",
         "lease_expires_at": None,
     }
+    if outcome.held_back:
+        if not model.holds_back:
+            raise ValueError(f"A {model.kind} cannot be held back.")
+        # Sent for that time: the recovery counts a lost message from then.
+        fields.update(finished_at=None, not_before=outcome.not_before, sent_at=outcome.not_before)
     if not model._default_manager.filter(pk=run.pk, lease_owner=owner).update(**fields):
         log.warning("%s %s finished after another worker took it over", model.kind, run.pk)
         return False
@@ -632,6 +662,8 @@ def recover_runs(now: datetime | None = None) -> Recovered:
         stale = model._default_manager.filter(status=RunStatus.QUEUED).filter(
             Q(sent_at__lt=resend_before) | Q(sent_at__isnull=True, queued_at__lt=resend_before)
         )
+        if model.holds_back:  # a held-back run's message is due at its time, not lost
+            stale = stale.exclude(**{"not_before__gt": now})
         if model.subject_field:
             busy = (
                 model.subject_model()

@@ -282,6 +282,9 @@ WHARF_CHART_DEEP_SYNC_INTERVAL = env.int("WHARF_CHART_DEEP_SYNC_INTERVAL", defau
 WHARF_CHART_SYNC_CONCURRENCY = env.int("WHARF_CHART_SYNC_CONCURRENCY", default=8)
 # Repositories of one registry synced at once (sharing its WHARF_CHART_SYNC_CONCURRENCY).
 WHARF_OCI_SYNC_REPOSITORIES = env.int("WHARF_OCI_SYNC_REPOSITORIES", default=8)
+# Share of a registry's rate limit (RateLimit-Limit) a sync leaves unspent: once only
+# this much is left, that registry's further syncs wait for its window (registries/budgets.py).
+WHARF_RATE_LIMIT_RESERVE_PERCENT = env.int("WHARF_RATE_LIMIT_RESERVE_PERCENT", default=10)
 WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
 # A tag list that links to new pages forever is refused past these (pages, and tags).
 WHARF_OCI_TAGS_MAX_PAGES = env.int("WHARF_OCI_TAGS_MAX_PAGES", default=1000)

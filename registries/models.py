@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from django.urls import reverse
 
 from config.connections import ConnectionSettings
 from config.crypto import EncryptedTextField
-from registries import oci
+from registries import budgets, oci
 from registries.providers import (
     AUTH_ACCESS_KEY,
     AUTH_LABELS,
@@ -279,6 +280,7 @@ class Registry(ConnectionSettings):
             username=login.username,
             password=login.password,
             transport=self.transport(),
+            on_rate_limit=budgets.recorder(self.pk, oci.Connection(login.api_host).api_host),
         )
 
     # --- default registry ------------------------------------------------------
@@ -304,3 +306,45 @@ class Registry(ConnectionSettings):
         if blocker:
             raise ValidationError(blocker)
         return super().delete(*args, **kwargs)
+
+
+class RateLimitBudget(models.Model):
+    """What a registry last said of its rate limit: how many requests are left, of how
+    many, per what window, and when it resets (``registries.budgets`` keeps it).
+
+    In the database, so that every worker, and the web, see the same budget (on SQLite as
+    on PostgreSQL); written only when it changes.
+    """
+
+    registry = models.OneToOneField(
+        Registry, on_delete=models.CASCADE, related_name="rate_limit_budget"
+    )
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    remaining = models.PositiveIntegerField(null=True, blank=True)
+    window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resets_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the registry said the window resets (or ends)."
+    )
+    throttled_until = models.DateTimeField(
+        null=True, blank=True, help_text="Until when its last 429 asked Wharf to wait."
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "rate-limit budget"
+
+    def __str__(self) -> str:
+        return f"{self.registry_id}: {self.remaining} of {self.limit}"
+
+    @property
+    def reserve(self) -> int:
+        """Requests kept back: ``WHARF_RATE_LIMIT_RESERVE_PERCENT`` of the limit."""
+        if not self.limit:
+            return 0
+        return math.ceil(self.limit * settings.WHARF_RATE_LIMIT_RESERVE_PERCENT / 100)
+
+    @property
+    def used_percent(self) -> int | None:
+        if not self.limit or self.remaining is None:
+            return None
+        return max(0, min(100, round(100 * (self.limit - self.remaining) / self.limit)))

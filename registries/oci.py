@@ -21,6 +21,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -43,6 +44,7 @@ from config.http import (
     sentence,
     trust_store,
 )
+from config.ratelimit import RateLimitReading
 
 __all__ = [
     "ALLOW_INSECURE_LABEL",
@@ -80,6 +82,10 @@ class Connection:
     username: str = ""  # empty = anonymous
     password: str = field(default="", repr=False)
     transport: Transport = field(default_factory=Transport)
+    # Told what each answer says of the registry's rate limit (registries.budgets).
+    on_rate_limit: Callable[[str, RateLimitReading], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def api_host(self) -> str:
@@ -251,6 +257,7 @@ class RegistryClient:
             user_agent=USER_AGENT,
             error_class=RegistryError,
             max_connections=max_connections,
+            on_rate_limit=conn.on_rate_limit,
         )
         self.tunnel = self._http.tunnel
         self._auth_scheme = "none"  # the scheme the registry asked for, once known

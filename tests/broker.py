@@ -20,6 +20,7 @@ class SentTasks:
     def __init__(self) -> None:
         self.messages: list[tuple[str, tuple]] = []
         self.by_name: defaultdict[str, list] = defaultdict(list)
+        self.etas: list[tuple[str, tuple, object]] = []  # (name, args, eta) of timed sends
         self.down = False
         # Browser tests only (a smoke test of the screens): run each task as it is sent, in
         # the thread that sends it, as a worker would right away.
@@ -32,6 +33,8 @@ class SentTasks:
         args = tuple(args or ())
         self.messages.append((name, args))
         self.by_name[name].append(args[0] if len(args) == 1 else args)
+        if options.get("eta") is not None:  # sent for later (a held-back run)
+            self.etas.append((name, args, options["eta"]))
         if self.eager:
             self.run_all()
 

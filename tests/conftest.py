@@ -62,8 +62,10 @@ def broker(monkeypatch) -> SentTasks:
 def _fresh_registry_routes():
     """Each test starts without what earlier tests' clients learned about a registry route
     (plain HTTP, Basic auth), so request counts and first-contact paths are the test's own."""
-    from registries import oci
+    from registries import budgets, oci
 
     oci._ROUTES.clear()
+    budgets.forget()  # rate-limit budgets this process noted (registries/budgets.py)
     yield
     oci._ROUTES.clear()
+    budgets.forget()

@@ -29,6 +29,7 @@ from charts import helmoci
 from charts.archive import ChartArchiveError, read_chart_archive
 from charts.metadata import MetadataError, normalise_metadata
 from charts.models import ChartSource, ChartVersion
+from charts.sync.budget import BudgetGuard
 from charts.sync.writer import (
     SyncError,
     Tally,
@@ -38,7 +39,7 @@ from charts.sync.writer import (
     refresh_charts,
 )
 from config.http import RequestTally, counting
-from registries import oci
+from registries import budgets, oci
 
 if TYPE_CHECKING:
     from charts.sync.run import Progress
@@ -83,7 +84,10 @@ class RegistrySync:
         self.registry_id = registry.pk
         self.concurrency = max(1, concurrency or settings.WHARF_CHART_SYNC_CONCURRENCY)
         self.client = oci.RegistryClient(registry.connection(), max_connections=self.concurrency)
-        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oci")
+        self.budget = BudgetGuard(registry.pk, self.client.host)  # charts/sync/budget.py
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="oci", initializer=budgets.defer_writes
+        )
         self._lock = threading.Lock()
         self._rate_limited: tuple[oci.RegistryError, float] | None = None  # (error, until)
         self._settle_lock = threading.Lock()
@@ -118,7 +122,8 @@ class RegistrySync:
         return exc
 
     def check(self) -> None:
-        """Raise the registry's rate limit again while it lasts."""
+        """Raise the registry's rate limit again while it lasts (or its budget says wait)."""
+        self.budget.check()
         with self._lock:
             limited = self._rate_limited
         if limited is None:

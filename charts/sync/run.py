@@ -22,11 +22,12 @@ from django.utils import timezone
 from charts import files
 from charts.helmrepo import HelmRepoError
 from charts.models import ChartSource, SyncRun
+from charts.sync import budget
 from charts.sync.helm import sync_helm_source
 from charts.sync.oci import RegistrySync, sync_oci_source
 from charts.sync.writer import SyncError, Tally
 from config import runs
-from registries import oci
+from registries import budgets, oci
 
 MAX_ERRORS_SHOWN = 5
 # Skipped tags kept by name on a run (the count is kept whole).
@@ -165,6 +166,7 @@ def run_registry_batch(run_id: int) -> SyncRun | None:
             source__kind=ChartSource.Kind.OCI,
         )
         .exclude(pk=run_id)
+        .exclude(not_before__gt=timezone.now())  # held back: their own message comes then
         .order_by("queued_at", "pk")
         .values_list("pk", flat=True)
     )
@@ -183,6 +185,7 @@ def _sync(context: runs.RunContext, shared: RegistrySync | None = None) -> runs.
     # The heartbeat writes the live counters between batches as well.
     context.heartbeat.on_beat = _beat_writer(context, progress, context.heartbeat.on_beat)
     tally = Tally()
+    limited: oci.RegistryError | None = None
     try:
         if source.is_oci:
             deep = run.deep or due_for_deep_sync(source, now)
@@ -199,6 +202,10 @@ def _sync(context: runs.RunContext, shared: RegistrySync | None = None) -> runs.
             until = timezone.now() + timedelta(seconds=retry_after)
             ChartSource.objects.filter(pk=source.pk).update(retry_not_before=until)
         tally.errors.insert(0, str(exc))
+        limited = budget.rate_limit_of(exc) if source.is_oci else None
+    finally:
+        if source.is_oci:
+            budgets.flush(source.oci_registry.pk)  # what the request pool noted
     fields: dict[str, Any] = {
         "added": tally.added,
         "updated": tally.updated,
@@ -208,6 +215,8 @@ def _sync(context: runs.RunContext, shared: RegistrySync | None = None) -> runs.
         "skipped_count": len(tally.skipped),
         **progress.counters(),
     }
+    if limited is not None:
+        return budget.held_back(limited, fields)  # not failed: waits for the registry
     if tally.errors:
         return runs.Outcome(runs.RunStatus.FAILED, summarise_errors(tally.errors), fields)
     ChartSource.objects.filter(pk=source.pk).update(
@@ -219,6 +228,7 @@ def _sync(context: runs.RunContext, shared: RegistrySync | None = None) -> runs.
 def _beat_writer(context: runs.RunContext, progress: Progress, then):
     def on_beat() -> None:
         context.progress.update(progress.counters())
+        budgets.flush()  # rate-limit budgets the request pool noted meanwhile
         if then is not None:
             then()
 

@@ -129,15 +129,18 @@ def queued(registry: Registry, repositories: list[str]) -> list[int]:
 
 
 def assert_waits_for_the_registry(run: SyncRun) -> None:
-    assert run.status == SyncRun.Status.FAILED
-    assert "rate limiting" in run.error
-    run.source.refresh_from_db()
-    wait = run.source.retry_not_before - timezone.now()
+    """Held back, not failed: queued until the registry's Retry-After, saying why."""
+    assert run.status == SyncRun.Status.QUEUED
+    assert run.error == ""
+    assert "rate limiting" in run.wait_reason or "429" in run.wait_reason
+    wait = run.not_before - timezone.now()
     assert timedelta(seconds=100) < wait <= timedelta(seconds=121)
+    run.source.refresh_from_db()
+    assert abs(run.source.retry_not_before - run.not_before) < timedelta(seconds=2)
 
 
-def test_after_a_429_the_other_repositories_fail_at_once_without_asking_the_registry(
-    limiting_registry, settings
+def test_after_a_429_the_other_repositories_are_held_back_without_asking_the_registry(
+    limiting_registry, settings, broker
 ):
     settings.WHARF_OCI_SYNC_REPOSITORIES = 1  # one after another: LIMITED first
     repos = [LIMITED, *OTHERS]
@@ -146,9 +149,12 @@ def test_after_a_429_the_other_repositories_fail_at_once_without_asking_the_regi
     results = run_registry_syncs(queued(registry, repos))
 
     by_repo = {run.source.repository: run for run in results.values()}
-    assert "120 s" in by_repo[LIMITED].error
+    assert "120 s" in by_repo[LIMITED].wait_reason
     for repo in repos:
         assert_waits_for_the_registry(by_repo[repo])
+    # Each is sent again for its time (a Celery eta), not before.
+    timed = {args[0]: eta for _name, args, eta in broker.etas}
+    assert timed == {run.pk: run.not_before for run in by_repo.values()}
     for repo in OTHERS:
         assert by_repo[repo].http_requests == 0
     assert limiting_registry.after_429() == []
@@ -173,11 +179,11 @@ def test_a_repository_reading_manifests_when_another_gets_a_429_asks_no_more(
     syncing.start()
     limited = source_of(registry, LIMITED)
     # LIMITED's 429 is answered once BUSY has C manifest requests in flight; those wait at
-    # the server until LIMITED's run has failed on it. Whatever BUSY asks for after the
+    # the server until LIMITED's run has been held back by it. Whatever BUSY asks for after the
     # 429 is asked before the registry's Retry-After has passed.
     wait_for(
-        lambda: SyncRun.objects.filter(source=limited, status=SyncRun.Status.FAILED).exists(),
-        what="the rate-limited repository's run to fail",
+        lambda: SyncRun.objects.filter(source=limited, not_before__isnull=False).exists(),
+        what="the rate-limited repository's run to be held back",
         timeout=30,
     )
     limiting_registry.release.set()
