@@ -210,6 +210,8 @@ class StateCollector(Collector):
             expiry.add_metric([token["registry__name"]], (token["first"] - now).total_seconds())
         yield expiry
 
+        yield from _rate_limit_budgets()
+
         waiting = GaugeMetricFamily(
             "wharf_runs_queued", "Runs waiting for a worker, by kind.", labels=["kind"]
         )
@@ -226,6 +228,30 @@ class StateCollector(Collector):
             age.add_metric([model.kind], (now - oldest).total_seconds() if oldest else 0.0)
         yield waiting
         yield age
+
+
+def _rate_limit_budgets() -> Iterator[GaugeMetricFamily]:
+    """What each registry last said of its rate limit (registries.budgets)."""
+    from registries.models import RateLimitBudget
+
+    remaining = GaugeMetricFamily(
+        "wharf_registry_rate_limit_remaining",
+        "Requests a registry's rate limit had left when it last answered, by registry.",
+        labels=["registry"],
+    )
+    limit = GaugeMetricFamily(
+        "wharf_registry_rate_limit_limit",
+        "A registry's rate limit (requests per window), by registry.",
+        labels=["registry"],
+    )
+    rows = RateLimitBudget.objects.values_list("registry__name", "remaining", "limit")
+    for name, left, most in rows.order_by("registry__name"):
+        if left is not None:
+            remaining.add_metric([name], left)
+        if most is not None:
+            limit.add_metric([name], most)
+    yield remaining
+    yield limit
 
 
 def exposition() -> bytes:
