@@ -92,7 +92,8 @@ def runs_context(source: ChartSource, *, partial: bool = False) -> dict:
     to date when the run's last poll shows it finished.
     """
     runs = list(source.runs.all()[:RUNS_SHOWN])
-    going = any(not run.finished for run in runs)
+    # A run held back by the rate limit waits for minutes or hours: no polling meanwhile.
+    going = any(not run.finished and not run.waiting_for_budget for run in runs)
     url = reverse("charts:chartsource_runs", args=[source.pk])
     return {
         "source": source,

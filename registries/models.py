@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import TYPE_CHECKING
 
@@ -339,9 +338,27 @@ class RateLimitBudget(models.Model):
     @property
     def reserve(self) -> int:
         """Requests kept back: ``WHARF_RATE_LIMIT_RESERVE_PERCENT`` of the limit."""
-        if not self.limit:
-            return 0
-        return math.ceil(self.limit * settings.WHARF_RATE_LIMIT_RESERVE_PERCENT / 100)
+        return budgets.reserve_of(self.limit)
+
+    @property
+    def state(self) -> budgets.BudgetState:
+        return budgets.BudgetState(
+            limit=self.limit,
+            remaining=self.remaining,
+            window_seconds=self.window_seconds,
+            resets_at=self.resets_at,
+            throttled_until=self.throttled_until,
+            updated_at=self.updated_at,
+        )
+
+    @property
+    def wait(self) -> budgets.Wait | None:
+        """Whether the registry's syncs wait now, and until when (for its pages)."""
+        return budgets.wait_needed(self.state)
+
+    @property
+    def window_text(self) -> str:
+        return budgets.describe_window(self.window_seconds) if self.window_seconds else ""
 
     @property
     def used_percent(self) -> int | None:

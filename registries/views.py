@@ -1,5 +1,6 @@
 """Container/OCI Registry screens: list, add/edit (with Test connection), delete."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
@@ -25,13 +26,19 @@ class RegistryScreen:
 
 
 class RegistryListView(RegistryScreen, ObjectListView):
-    queryset = Registry.objects.prefetch_related("chart_sources__last_run")
+    queryset = Registry.objects.select_related("rate_limit_budget").prefetch_related(
+        "chart_sources__last_run"
+    )
     template_name = "registries/registry_list.html"
 
 
 class RegistryEditView(RegistryScreen, ObjectEditView):
     form_class = RegistryForm
     template_name = "registries/registry_form.html"
+
+    def context(self, request, form, obj, **extra) -> dict:
+        reserve = settings.WHARF_RATE_LIMIT_RESERVE_PERCENT
+        return super().context(request, form, obj, reserve_percent=reserve, **extra)
 
     def save(self, form):
         return save_registry(form)
