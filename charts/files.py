@@ -25,7 +25,7 @@ from charts.archive import ChartArchiveError, ChartFiles, read_chart_archive
 from charts.helmrepo import HelmRepoClient, HelmRepoError
 from charts.models import ChartVersion, SyncRun
 from config import runs
-from registries import oci
+from registries import budgets, oci
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,15 @@ def claim(version_id: int, now=None) -> bool:
 
 def read_files(version: ChartVersion) -> bool:
     """Read one version's values.yaml, values.schema.json and README into the database;
-    True on success."""
+    True on success. A registry whose rate limit is down to its reserve is not asked:
+    the read waits for its window (registries/budgets.py), counting no failed attempt."""
+    source = version.chart.source
+    wait = budgets.wait_for_registry(source.oci_registry.pk) if source.is_oci else None
+    if wait is not None:
+        ChartVersion.objects.filter(pk=version.pk).update(
+            files_next_attempt_at=wait.until, files_claimed_until=None
+        )
+        return False
     try:
         files = read_chart_archive(
             fetch_archive(version), max_archive_bytes=settings.WHARF_CHART_ARCHIVE_MAX_BYTES

@@ -271,6 +271,12 @@ def wait_needed(state: BudgetState, *, now: datetime | None = None) -> Wait | No
     )
 
 
+def wait_for_registry(registry_id: int) -> Wait | None:
+    """Whether work on the registry should wait now, by its budget as the database has it
+    (so other workers' answers count)."""
+    return wait_needed(current(registry_id, reload=True))
+
+
 def _when(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
 

@@ -224,3 +224,37 @@ def test_the_budget_is_a_metric(chart_registry, charts):
     text = exposition().decode()
     assert f'wharf_registry_rate_limit_remaining{{registry="{registry.name}"}} {left}.0' in text
     assert f'wharf_registry_rate_limit_limit{{registry="{registry.name}"}} 100.0' in text
+
+
+def test_the_recovery_does_not_send_a_held_back_run_before_its_time(
+    chart_registry, charts, settings, broker
+):
+    from config.runs import recover_runs
+
+    settings.WHARF_CHART_SYNC_CONCURRENCY = 1
+    with front_for(chart_registry, limit=10, style="ietf", reset=3600) as front:
+        run = sync(source_of(registry_through(front, [charts]), charts))
+    sent = len(broker.sent(SyncRun.task_name))
+    resend_after = timedelta(seconds=settings.WHARF_RUN_RESEND_AFTER_SECONDS)
+
+    assert recover_runs(timezone.now() + resend_after * 2).resent == 0  # still before its time
+    assert len(broker.sent(SyncRun.task_name)) == sent
+    # Its message lost after all: sent again once its time (and the resend delay) is past.
+    assert recover_runs(run.not_before + resend_after * 2).resent == 1
+
+
+def test_chart_file_reads_wait_for_the_window_too(chart_registry, charts, settings):
+    from charts import files
+
+    settings.WHARF_CHART_SYNC_CONCURRENCY = 1
+    with front_for(chart_registry, limit=10, style="ietf", reset=900) as front:
+        run = sync(source_of(registry_through(front, [charts]), charts))
+        spent = front.counted()
+        files.read_pending_files()
+
+        assert front.counted() == spent  # no archive asked for below the reserve
+    versions = ChartVersion.objects.filter(chart__source_id=run.source_id)
+    assert versions.exists()
+    for version in versions:
+        assert version.files_attempts == 0 and version.files_read_at is None
+        assert abs(version.files_next_attempt_at - run.not_before) < timedelta(seconds=5)
