@@ -211,8 +211,77 @@ def test_errors_come_out_as_the_callers_own_type_naming_host_and_reason():
     )
 
 
+class _Throttling(BaseHTTPRequestHandler):
+    """429 (or 503) with ``Retry-After: 0`` for the first N requests, then 200; both with
+    Docker Hub's rate-limit headers."""
+
+    def do_GET(self) -> None:
+        server = self.server
+        server.seen += 1  # type: ignore[attr-defined]
+        refused = server.seen <= server.refusals  # type: ignore[attr-defined]
+        self.send_response(server.status if refused else 200)  # type: ignore[attr-defined]
+        self.send_header("RateLimit-Limit", "100;w=21600")
+        self.send_header("RateLimit-Remaining", f"{100 - server.seen};w=21600")  # type: ignore[attr-defined]
+        if refused:
+            self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_PUT = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def throttling_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
+    server.daemon_threads = True
+    server.seen, server.refusals, server.status = 0, 2, 429  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_short_429_is_asked_again_and_every_answer_reports_its_rate_limit(throttling_server):
+    readings = []
+    url = f"http://127.0.0.1:{throttling_server.server_address[1]}/"
+    with session(on_rate_limit=lambda host, reading: readings.append(reading)) as http:
+        response = http.request("GET", url)
+    assert response.status_code == 200
+    assert throttling_server.seen == 3
+    assert [r.remaining for r in readings] == [99, 98, 97]
+    assert [r.throttled for r in readings] == [True, True, False]
+
+
+def test_a_503_with_retry_after_is_asked_again_too(throttling_server):
+    throttling_server.status = 503
+    url = f"http://127.0.0.1:{throttling_server.server_address[1]}/"
+    with session() as http:
+        assert http.request("GET", url).status_code == 200
+    assert throttling_server.seen == 3
+
+
+def test_a_body_read_from_a_stream_is_not_sent_twice(throttling_server, tmp_path):
+    body = tmp_path / "chart.tgz"
+    body.write_bytes(b"chart")
+    url = f"http://127.0.0.1:{throttling_server.server_address[1]}/"
+    with session() as http, body.open("rb") as stream:
+        assert http.request("PUT", url, data=stream).status_code == 429
+    assert throttling_server.seen == 1
+
+
 @pytest.mark.parametrize(
-    "path", ["config/http.py", "config/tunnel.py", "registries/oci.py", "charts/helmrepo.py"]
+    "path",
+    [
+        "config/http.py",
+        "config/ratelimit.py",
+        "config/tunnel.py",
+        "registries/oci.py",
+        "charts/helmrepo.py",
+    ],
 )
 def test_the_network_modules_import_no_django(path):
     import ast
