@@ -252,8 +252,8 @@ def wait_needed(state: BudgetState, *, now: datetime | None = None) -> Wait | No
     if state.remaining > reserve:
         return None
     until = state.resets_at
-    if until is None:
-        until = now + timedelta(seconds=DEFAULT_THROTTLE)
+    if until is None:  # no reset, no window: a minute after the registry said so
+        until = (state.updated_at or now) + timedelta(seconds=DEFAULT_THROTTLE)
     if until <= now:
         return None  # the window this count belongs to is over
     of = f" of {state.limit}" if state.limit else ""

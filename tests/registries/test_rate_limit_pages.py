@@ -125,3 +125,15 @@ def test_a_held_back_run_does_not_keep_the_runs_table_polling(admin_client):
 def test_the_registry_list_says_a_held_back_source_waits(admin_client):
     held_run(RegistryFactory(name="hub", push_images=True))
     assert "waits until" in list_html(admin_client)
+
+
+def test_a_spent_budget_that_names_no_reset_waits_a_minute_from_when_it_was_seen(admin_client):
+    seen = timezone.now() - timedelta(minutes=2)
+    budget = budget_for(
+        RegistryFactory(name="vague"), remaining=0, window_seconds=None, resets_at=None,
+        updated_at=seen,
+    )  # fmt: skip
+    assert budget.wait is None  # a minute after it was seen has passed: ask again
+    RateLimitBudget.objects.filter(pk=budget.pk).update(updated_at=timezone.now())
+    budget.refresh_from_db()
+    assert budget.wait is not None
