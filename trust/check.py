@@ -50,6 +50,9 @@ TASK = "trust.tasks.check_chart_trust"
 RETRY_AFTER = timedelta(hours=1)
 EVIDENCE_VERSION = 1
 READ_ERRORS = (oci.RegistryError, HelmRepoError, ValueError)
+# Referrers of one manifest read at most (each costs a manifest and a payload): a registry
+# listing thousands cannot make one check endless.
+MAX_REFERRERS = 50
 
 
 def queue_checks() -> None:
@@ -204,7 +207,7 @@ def read_cosign_signatures(
         if index is not None:
             evidence.found_via.append(f"referrers tag {tag_base}")
             referrers = [m for m in index.body.get("manifests") or [] if isinstance(m, dict)]
-    for descriptor in referrers or []:
+    for descriptor in (referrers or [])[:MAX_REFERRERS]:
         artifact_type = str(descriptor.get("artifactType") or "")
         if artifact_type.startswith(cosign.SIGSTORE_BUNDLE_PREFIX):
             evidence.bundles += 1

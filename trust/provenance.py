@@ -19,6 +19,7 @@ from trust import openpgp
 
 MAX_PROVENANCE_BYTES = 1024 * 1024
 SIGNED_MESSAGE = b"-----BEGIN PGP SIGNED MESSAGE-----"
+SIGNATURE_END = b"-----END PGP SIGNATURE-----"
 
 VERIFIED = "verified"
 SIGNED_UNVERIFIED = "signed-unverified"
@@ -49,6 +50,19 @@ class ProvenanceVerdict:
     key_name: str = ""
 
 
+def clearsigned_block(data: bytes) -> bytes | None:
+    """The first clear-signed block of ``data``, from its ``BEGIN PGP SIGNED MESSAGE`` line
+    to its signature's ``END PGP SIGNATURE`` line, as Helm's clearsign decoder takes it:
+    gpg sees only that block, not what a file may carry around it."""
+    start = data.find(SIGNED_MESSAGE)
+    if start < 0:
+        return None
+    end = data.find(SIGNATURE_END, start)
+    if end < 0:
+        return None
+    return data[start : end + len(SIGNATURE_END)] + b"\n"
+
+
 def files_block(signed_text: bytes) -> dict[str, str]:
     """The ``files:`` map of a provenance's signed text (Helm's parseMessageBlock)."""
     parts = signed_text.split(b"\n...\n")
@@ -74,10 +88,11 @@ def judge(
     """The verdict on one provenance file for the archive ``file_name`` of that SHA-256."""
     if len(provenance) > MAX_PROVENANCE_BYTES:
         return ProvenanceVerdict(FAILED, "The provenance file is larger than 1 MiB.")
-    if SIGNED_MESSAGE not in provenance:
+    block = clearsigned_block(provenance)
+    if block is None:
         return ProvenanceVerdict(FAILED, "The provenance file holds no OpenPGP signed message.")
     try:
-        sig = openpgp.verify_clearsigned(provenance, [k.armored for k in keys])
+        sig = openpgp.verify_clearsigned(block, [k.armored for k in keys])
     except openpgp.OpenPgpError as exc:
         return ProvenanceVerdict(FAILED, f"The provenance could not be checked: {exc}")
     signer = sig.key_id

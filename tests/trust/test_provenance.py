@@ -232,3 +232,20 @@ def test_a_chart_helm_pushed_with_its_provenance_to_a_registry_is_verified(
     version = ChartVersion.objects.get(chart__name="signed")
     assert version.trust_status == "verified", version.trust_detail
     assert "provenance" in version.trust_method
+
+
+def test_a_signed_message_hidden_after_another_pgp_block_is_judged_alone(release_signer):
+    """gpg is given only the clear-signed block (as Helm's decoder takes it), not an
+    armored message put before it."""
+    archive = make_chart_archive("demo", "1.0.0")
+    prov = release_signer.provenance(archive, "demo-1.0.0.tgz")
+    noise = b"-----BEGIN PGP MESSAGE-----\n\nnot a message\n-----END PGP MESSAGE-----\n"
+
+    verdict = provenance.judge(
+        noise + prov,
+        archive_sha256=hashlib.sha256(archive).hexdigest(),
+        file_name="demo-1.0.0.tgz",
+        keys=[configured(release_signer, "release")],
+    )
+
+    assert verdict.status == "verified", verdict.detail
