@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,7 +38,7 @@ from django.utils import timezone
 
 from charts import helmoci
 from charts.helmrepo import HelmRepoClient, HelmRepoError
-from charts.models import ChartVersion, TrustStatus
+from charts.models import ChartSource, ChartVersion, TrustStatus
 from charts.sync.writer import refresh_charts
 from config import runs
 from registries import oci
@@ -98,6 +99,36 @@ def configured_keys() -> Keys:
     return Keys(tuple(openpgp), tuple(cosign_keys))
 
 
+SIGNATURE_TAG = re.compile(r"sha256-[0-9a-f]{64}(\.sig)?")
+
+
+def notice_signature_tags(source: ChartSource) -> int:
+    """After a sync of an OCI source: versions whose signature tags changed since their
+    check (cosign signs after the push: a ``sha256-<hex>.sig`` tag appears, or is
+    rewritten with one more signature) are read again; returns how many.
+
+    The sync already read those tags (they are not charts: it keeps them with their
+    digests, ``ChartSource.ignored_tags``), so this costs no request.
+    """
+    if not source.is_oci:
+        return 0
+    tags = {t: d for t, d in (source.ignored_tags or {}).items() if SIGNATURE_TAG.fullmatch(t)}
+    rows = ChartVersion.objects.filter(
+        chart__source=source, removed_upstream_at__isnull=True, trust_checked_at__isnull=False
+    ).values_list("pk", "digest", "trust_evidence__signature_tags")
+    stale = []
+    for pk, digest, kept in rows:
+        base = (digest or "").replace(":", "-")
+        now = {t: d for t in (base, f"{base}.sig") if (d := tags.get(t))}
+        if now != (kept or {}):
+            stale.append(pk)
+    for start in range(0, len(stale), 500):
+        ChartVersion.objects.filter(pk__in=stale[start : start + 500]).update(
+            trust_checked_at=None, trust_retry_at=None, trust_evidence={}
+        )
+    return len(stale)
+
+
 def recheck_for_key(*, kind: str, key_ids: list[str], name: str) -> int:
     """A key was added, changed or removed: mark for a new check the versions it concerns
     (their kept evidence is judged again); returns how many."""
@@ -131,6 +162,9 @@ class Evidence:
     cosign: list[cosign.CosignSignature] = field(default_factory=list)
     bundles: int = 0
     found_via: list[str] = field(default_factory=list)
+    # The signature tags read (``sha256-<hex>``, ``sha256-<hex>.sig``) and their manifest
+    # digests: a sync that sees them change (a signature added) has the version read again.
+    signature_tags: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -145,6 +179,7 @@ class Evidence:
             "cosign": [s.as_evidence() for s in self.cosign],
             "bundles": self.bundles,
             "found_via": self.found_via,
+            "signature_tags": self.signature_tags,
         }
 
     @classmethod
@@ -159,6 +194,7 @@ class Evidence:
             cosign=[cosign.CosignSignature.from_evidence(s) for s in data.get("cosign") or []],
             bundles=int(data.get("bundles") or 0),
             found_via=list(data.get("found_via") or []),
+            signature_tags=dict(data.get("signature_tags") or {}),
         )
 
 
@@ -206,6 +242,7 @@ def read_cosign_signatures(
         index = client.find_manifest(repository, tag_base)
         if index is not None:
             evidence.found_via.append(f"referrers tag {tag_base}")
+            evidence.signature_tags[tag_base] = index.digest
             referrers = [m for m in index.body.get("manifests") or [] if isinstance(m, dict)]
     for descriptor in (referrers or [])[:MAX_REFERRERS]:
         artifact_type = str(descriptor.get("artifactType") or "")
@@ -219,6 +256,7 @@ def read_cosign_signatures(
     sig_manifest = client.find_manifest(repository, f"{tag_base}.sig")
     if sig_manifest is not None:
         evidence.found_via.append(f"tag {tag_base}.sig")
+        evidence.signature_tags[f"{tag_base}.sig"] = sig_manifest.digest
         _signatures_of(client, repository, sig_manifest, evidence)
 
 
@@ -330,9 +368,12 @@ def judge(evidence: Evidence, keys: Keys) -> Verdict:
 # --- doing it -----------------------------------------------------------------------------
 
 
-def check_version(version: ChartVersion, keys: Keys | None = None) -> Verdict | None:
+def check_version(
+    version: ChartVersion, keys: Keys | None = None, *, refresh: bool = True
+) -> Verdict | None:
     """Check one version and write its verdict; None if its source could not be read (then
-    it is tried again after :data:`RETRY_AFTER`)."""
+    it is tried again after :data:`RETRY_AFTER`). With ``refresh``, its chart's store
+    fields follow at once (:func:`check_pending` does that once per batch instead)."""
     keys = keys if keys is not None else configured_keys()
     kept = version.trust_evidence or {}
     if kept.get("v") == EVIDENCE_VERSION and kept.get("fingerprint") == version.fingerprint:
@@ -357,11 +398,20 @@ def check_version(version: ChartVersion, keys: Keys | None = None) -> Verdict | 
         trust_checked_at=timezone.now(),
         trust_retry_at=None,
     )
-    if verdict.status != version.trust_status or version.version == version.chart.latest_version:
-        # The card shows the latest version's status; a source showing only verified
-        # versions may have a new latest one.
+    if refresh and moves_chart(version, verdict):
         refresh_charts([version.chart_id])
     return verdict
+
+
+def moves_chart(version: ChartVersion, verdict: Verdict) -> bool:
+    """Whether a verdict changes what the store shows of the chart: the status of its
+    latest version (the card), or, for a source showing only verified versions, which
+    version is the latest."""
+    chart = version.chart
+    if version.version == chart.latest_version:
+        return True
+    verified = TrustStatus.VERIFIED
+    return chart.source.verified_only and verified in (verdict.status, version.trust_status)
 
 
 def check_pending(*, limit: int = 500, seconds: float = 240.0) -> int:
@@ -372,6 +422,7 @@ def check_pending(*, limit: int = 500, seconds: float = 240.0) -> int:
     keys = configured_keys()
     tried = 0
     seen: set[int] = set()
+    charts: set[int] = set()  # whose store fields follow, once per batch
     while tried < limit and time.monotonic() - started < seconds:
         version = (
             pending_versions()
@@ -383,5 +434,11 @@ def check_pending(*, limit: int = 500, seconds: float = 240.0) -> int:
             break
         seen.add(version.pk)
         tried += 1
-        check_version(version, keys)
+        verdict = check_version(version, keys, refresh=False)
+        if verdict is not None and moves_chart(version, verdict):
+            charts.add(version.chart_id)
+        if len(charts) >= 100:
+            refresh_charts(charts)
+            charts.clear()
+    refresh_charts(charts)
     return tried

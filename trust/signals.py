@@ -3,7 +3,7 @@
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from charts.sync.run import versions_indexed
+from charts.sync.run import sync_finished, versions_indexed
 from trust import check
 from trust.models import SigningKey
 
@@ -11,6 +11,12 @@ from trust.models import SigningKey
 @receiver(versions_indexed, dispatch_uid="trust-after-sync")
 def versions_were_indexed(sender, **kwargs) -> None:
     check.queue_checks()
+
+
+@receiver(sync_finished, dispatch_uid="trust-signature-tags")
+def sync_was_finished(sender, run, **kwargs) -> None:
+    if run.status == "succeeded" and check.notice_signature_tags(run.source):
+        check.queue_checks()
 
 
 @receiver(post_save, sender=SigningKey, dispatch_uid="trust-key-saved")

@@ -82,9 +82,11 @@ class Progress:
         SyncRun.objects.filter(pk=run.pk, lease_owner=run.lease_owner).update(**self.counters())
 
 
-# Sent after a sync run added or changed versions, for the work that follows indexing in
-# the apps above charts (trust checks); ``sender`` is SyncRun, ``run`` the finished run.
+# Sent after a sync run added or changed versions, and after every finished run, for the
+# work that follows indexing in the apps above charts (trust checks); ``sender`` is
+# SyncRun, ``run`` the finished run.
 versions_indexed = Signal()
+sync_finished = Signal()
 
 
 def run_sync(run_id: int, *, shared: RegistrySync | None = None) -> SyncRun | None:
@@ -99,6 +101,8 @@ def run_sync(run_id: int, *, shared: RegistrySync | None = None) -> SyncRun | No
         # finished, so that what a read finds (a mismatch) is added to a finished run.
         files.queue_reading()
         versions_indexed.send(sender=SyncRun, run=run)
+    if run is not None:
+        sync_finished.send(sender=SyncRun, run=run)
     return run
 
 

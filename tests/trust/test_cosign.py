@@ -287,3 +287,26 @@ def test_a_payload_whose_signature_bytes_were_changed_does_not_verify(cosign_key
 
     assert verdict.status == "signed-unverified"
     assert hashlib.sha256(tampered).hexdigest() != hashlib.sha256(payload).hexdigest()
+
+
+def test_a_signature_added_after_the_check_is_found_by_the_next_sync(
+    chart_registry, cosign_key, broker, django_capture_on_commit_callbacks
+):
+    """cosign signs after the push: the chart is unchanged, but its new .sig tag (which the
+    sync reads anyway, as a tag that is not a chart) has the version read again."""
+    add_cosign_key(cosign_key)
+    repository, digest, _, pusher = pushed_chart(chart_registry)
+    version = checked(chart_registry, repository, broker, django_capture_on_commit_callbacks)
+    assert version.trust_status == "unsigned"
+
+    push_cosign_signature(pusher, repository, digest, cosign_key)
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(source_of(version.chart.source.registry, repository))
+    broker.run_all()
+
+    version.refresh_from_db()
+    assert version.trust_status == "verified", version.trust_detail
+    # And a sync that sees the same signature tags again changes nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(source_of(version.chart.source.registry, repository))
+    assert check.pending_versions().count() == 0
