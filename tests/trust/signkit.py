@@ -41,7 +41,9 @@ class GpgSigner:
     the past, e.g. one that expired long ago; signatures are then made at ``created``.
     """
 
-    def __init__(self, uid: str, *, created: str = "", expires: str = "never") -> None:
+    def __init__(
+        self, uid: str, *, created: str = "", expires: str = "never", subkey: bool = False
+    ) -> None:
         self.gpg = require_tool("gpg")
         self.uid = uid
         self.home = Path(tempfile.mkdtemp(prefix="wharf-test-gnupg-"))
@@ -54,6 +56,13 @@ class GpgSigner:
             line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
         )
         self.key_id = self.fingerprint[-16:]
+        self.signing_key_id = self.key_id
+        if subkey:  # a signing subkey: gpg signs with it, and the signature names it
+            self._run("--quick-add-key", self.fingerprint, "rsa2048", "sign", expires)
+            listing = self._run("--list-keys", "--with-colons", uid).stdout.decode()
+            self.signing_key_id = [
+                line.split(":")[4] for line in listing.splitlines() if line.startswith("sub:")
+            ][-1]
 
     def _run(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess:
         argv = [

@@ -249,3 +249,32 @@ def test_a_signed_message_hidden_after_another_pgp_block_is_judged_alone(release
     )
 
     assert verdict.status == "verified", verdict.detail
+
+
+def test_a_signature_by_a_signing_subkey_is_verified_by_its_primary_key(helm, tmp_path):
+    from tests.trust.signkit import GpgSigner
+    from trust import openpgp
+
+    signer = GpgSigner("Sub Keys <sub@example.com>", subkey=True)
+    try:
+        archive = make_chart_archive("demo", "1.0.0")
+        prov = signer.provenance(archive, "demo-1.0.0.tgz")
+        info = openpgp.read_public_key(signer.public_armored)
+        key = provenance.ConfiguredKey("sub", info.fingerprint, info.key_ids, signer.public_armored)
+
+        verdict = provenance.judge(
+            prov,
+            archive_sha256=hashlib.sha256(archive).hexdigest(),
+            file_name="demo-1.0.0.tgz",
+            keys=[key],
+        )
+        helm_says = helm_verifies(helm, tmp_path, archive, prov, signer.public_keyring(tmp_path))
+    finally:
+        signer.close()
+
+    assert signer.signing_key_id != signer.key_id
+    assert verdict.status == "verified" and helm_says
+    # The signature names the subkey; the configured key's ids include it, so a change of
+    # that key re-judges this version.
+    assert verdict.signer == signer.signing_key_id.upper()
+    assert verdict.signer in info.key_ids
