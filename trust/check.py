@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 TASK = "trust.tasks.check_chart_trust"
 RETRY_AFTER = timedelta(hours=1)
+# How long one worker holds a version it checks (longer than its downloads' deadlines).
+CLAIM = timedelta(minutes=10)
 EVIDENCE_VERSION = 1
 READ_ERRORS = (oci.RegistryError, HelmRepoError, ValueError)
 # Referrers of one manifest read at most (each costs a manifest and a payload): a registry
@@ -414,10 +416,23 @@ def moves_chart(version: ChartVersion, verdict: Verdict) -> bool:
     return chart.source.verified_only and verified in (verdict.status, version.trust_status)
 
 
+def claim(version_id: int, now=None) -> bool:
+    """Take a due version for this worker (one conditional UPDATE, on SQLite and PostgreSQL
+    alike): ``trust_retry_at`` then holds it for :data:`CLAIM`, so other workers pass it
+    by, and a dead worker's claim lapses by itself."""
+    now = now or timezone.now()
+    free = Q(trust_retry_at__isnull=True) | Q(trust_retry_at__lte=now)
+    return bool(
+        ChartVersion.objects.filter(free, pk=version_id, trust_checked_at__isnull=True).update(
+            trust_retry_at=now + CLAIM
+        )
+    )
+
+
 def check_pending(*, limit: int = 500, seconds: float = 240.0) -> int:
     """Check due versions, best first, until none is left, ``limit`` are checked, or
     ``seconds`` have passed; returns how many were tried. Two workers doing this at once
-    reach the same verdicts (each write is the whole verdict of one version)."""
+    share the work: each version is claimed by one (:func:`claim`)."""
     started = time.monotonic()
     keys = configured_keys()
     tried = 0
@@ -433,6 +448,8 @@ def check_pending(*, limit: int = 500, seconds: float = 240.0) -> int:
         if version is None:
             break
         seen.add(version.pk)
+        if not claim(version.pk):
+            continue  # another worker took it between the two queries
         tried += 1
         verdict = check_version(version, keys, refresh=False)
         if verdict is not None and moves_chart(version, verdict):

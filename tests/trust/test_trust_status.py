@@ -213,3 +213,13 @@ def test_the_evidence_keeps_the_provenance_bytes_as_read(source, release_signer)
     kept = base64.b64decode(version.trust_evidence["provenance"])
 
     assert kept.startswith(b"-----BEGIN PGP SIGNED MESSAGE-----")
+
+
+def test_a_version_one_worker_claimed_is_passed_by_the_others(source):
+    chart = Chart.objects.create(source=source, name="web", latest_version="1.0.0")
+    version = ChartVersion.objects.create(chart=chart, version="1.0.0", fingerprint="1")
+
+    assert check.claim(version.pk)
+    assert not check.claim(version.pk)  # the second worker
+    assert check.check_pending() == 0  # nothing left that is free
+    assert check.claim(version.pk, now=timezone.now() + check.CLAIM * 2)  # a dead worker's lapses
