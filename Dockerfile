@@ -34,7 +34,7 @@ RUN /opt/wharf/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
 
 FROM ${BASE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 ca-certificates \
+ && apt-get install -y --no-install-recommends python3 ca-certificates gpg \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin wharf \

@@ -197,6 +197,13 @@ class ChartSource(Leased):
     last_run = models.ForeignKey(
         "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Hide from the Chart Store the versions whose signature no configured key verified.
+    verified_only = models.BooleanField(
+        "Show only verified versions",
+        default=False,
+        help_text="The Chart Store shows only the versions of this source whose signature "
+        "(Helm provenance or cosign) a configured signing key verified.",
+    )
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_deep_sync_at = models.DateTimeField(null=True, blank=True)
     retry_not_before = models.DateTimeField(null=True, blank=True)
@@ -337,6 +344,16 @@ class SyncRun(Run):
         return max(self.skipped_count - len(self.skipped_tags or []), 0)
 
 
+class TrustStatus(models.TextChoices):
+    """Whether a chart version is signed, and whether a configured key verified it."""
+
+    PENDING = "", "Not checked yet"
+    VERIFIED = "verified", "Verified"
+    SIGNED_UNVERIFIED = "signed-unverified", "Signed, not verified"
+    UNSIGNED = "unsigned", "Unsigned"
+    FAILED = "failed", "Verification failed"
+
+
 class ChartQuerySet(models.QuerySet):
     def in_store(self):
         """Charts a user can see: from an active source, with a version not removed upstream."""
@@ -356,6 +373,11 @@ class Chart(models.Model):
     keywords = models.TextField(blank=True, help_text="Space-separated, for search.")
     # The latest version's content warning (ChartVersion.content_warning), for its card.
     latest_warning = models.TextField(blank=True)
+    # The latest version's trust status (ChartVersion.trust_status), for its card and the
+    # store's "verified only" filter.
+    latest_trust = models.CharField(
+        max_length=20, choices=TrustStatus.choices, blank=True, db_index=True
+    )
     version_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -441,6 +463,24 @@ class ChartVersion(models.Model):
     files_requested_at = models.DateTimeField(null=True, blank=True)
     # One worker reads a version at a time: a claim, not a flag, so a dead one lets go.
     files_claimed_until = models.DateTimeField(null=True, blank=True)
+
+    # Its signature, checked in the background (trust/check.py) after indexing and when
+    # signing keys change, never in a page view. Pending while trust_checked_at is empty.
+    trust_status = models.CharField(
+        max_length=20, choices=TrustStatus.choices, blank=True, default=TrustStatus.PENDING
+    )
+    trust_detail = models.TextField(blank=True, help_text="Which key, or why not.")
+    trust_method = models.CharField(max_length=20, blank=True, help_text="provenance or cosign")
+    # The key id the signature names (OpenPGP long id), to re-check only the versions a
+    # key added or removed concerns.
+    trust_signer = models.CharField(max_length=64, blank=True, db_index=True)
+    trust_key = models.CharField(max_length=60, blank=True, help_text="The verifying key's name.")
+    # The signature material read from the source (provenance text, cosign payloads), so
+    # a change of keys re-judges without reading the source again.
+    trust_evidence = models.JSONField(default=dict, blank=True)
+    trust_checked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # After the source could not be read: when to try again.
+    trust_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["chart", "id"]

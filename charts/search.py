@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, F
 from django.db.models.expressions import RawSQL
 
-from charts.models import Chart
+from charts.models import Chart, TrustStatus
 
 PAGE_SIZE = 24
 COUNT_CAP = 1000
@@ -132,23 +132,26 @@ def _charts_in_order(ids: list[int]) -> list[Chart]:
 # --- the listing and the search ---------------------------------------------------------
 
 
-def store_page(query: str, source_ids: Sequence[int], cursor: str = "") -> StorePage:
+def store_page(
+    query: str, source_ids: Sequence[int], cursor: str = "", *, verified_only: bool = False
+) -> StorePage:
     """One page of the store: the charts of ``source_ids`` (the active sources the user may
     see, or the one chosen) matching ``query`` (all of it when empty), after/before
-    ``cursor``. Raises :class:`BadCursor` for a cursor this function did not make."""
+    ``cursor``; with ``verified_only``, only charts whose latest version a configured key
+    verified. Raises :class:`BadCursor` for a cursor this function did not make."""
     if not source_ids:
         return StorePage([], 0, False)
     words = search_words(query)
     if words:
-        return _search_page(" ".join(words), words, list(source_ids), cursor)
-    return _list_page(list(source_ids), cursor)
+        return _search_page(" ".join(words), words, list(source_ids), cursor, verified_only)
+    return _list_page(list(source_ids), cursor, verified_only)
 
 
 def search_words(query: str) -> list[str]:
     return [w for w in query.lower().split() if w][:MAX_WORDS]
 
 
-def _list_page(source_ids: list[int], cursor: str) -> StorePage:
+def _list_page(source_ids: list[int], cursor: str, verified_only: bool = False) -> StorePage:
     direction, key = decode_cursor(cursor, "list") if cursor else ("after", None)
     if len(source_ids) == 1:  # one source: read in name order from (source, name)'s index
         charts = Chart.objects.filter(source_id=source_ids[0])
@@ -157,6 +160,8 @@ def _list_page(source_ids: list[int], cursor: str) -> StorePage:
         # read in (name, id) order from that index and stop after a page, at any size.
         charts = Chart.objects.alias(in_source=F("source_id") + 0).filter(in_source__in=source_ids)
     charts = charts.exclude(latest_version="")
+    if verified_only:
+        charts = charts.filter(latest_trust=TrustStatus.VERIFIED)
     # Counting stops at COUNT_CAP + 1 rows, whatever the store holds.
     counted = charts.order_by()[: COUNT_CAP + 1].count()
     if key is not None:
@@ -181,22 +186,30 @@ def _list_page(source_ids: list[int], cursor: str) -> StorePage:
     )
 
 
-def _search_page(query: str, words: list[str], source_ids: list[int], cursor: str) -> StorePage:
+def _search_page(
+    query: str, words: list[str], source_ids: list[int], cursor: str, verified_only: bool = False
+) -> StorePage:
     direction, key = decode_cursor(cursor, "search") if cursor else ("after", None)
     if connection.vendor == "postgresql":
         # Typos are looked for when nothing matches as written (a typo page's cursor
         # carries rank bucket 4): a broad search does not pay for them.
         typos = key is not None and key[0] == TYPO_BUCKET
         with _planned_for_indexes() as db:
-            db.execute(*_postgresql_search(query, words, source_ids, direction, key, typos=typos))
+            db.execute(
+                *_postgresql_search(
+                    query, words, source_ids, direction, key, typos=typos, verified=verified_only
+                )
+            )
             fetched = db.fetchall()
             if not fetched and key is None and len(query) >= MIN_TYPO_WORD:
                 db.execute(
-                    *_postgresql_search(query, words, source_ids, direction, key, typos=True)
+                    *_postgresql_search(
+                        query, words, source_ids, direction, key, typos=True, verified=verified_only
+                    )
                 )
                 fetched = db.fetchall()
     else:
-        sql, params = _sqlite_search(query, words, source_ids, direction, key)
+        sql, params = _sqlite_search(query, words, source_ids, direction, key, verified_only)
         with connection.cursor() as db:
             db.execute(sql, params)
             fetched = db.fetchall()
@@ -216,12 +229,17 @@ def _search_page(query: str, words: list[str], source_ids: list[int], cursor: st
     )
 
 
-def _store_filter(source_ids: list[int]) -> tuple[str, list]:
-    """Charts of these sources with a version to show. ``source_id + 0``: a filter, never
-    a way in (PostgreSQL would otherwise read a big source through its foreign-key index
-    rather than the search index)."""
+def _store_filter(source_ids: list[int], verified: bool = False) -> tuple[str, list]:
+    """Charts of these sources with a version to show (a verified one, with ``verified``).
+    ``source_id + 0``: a filter, never a way in (PostgreSQL would otherwise read a big
+    source through its foreign-key index rather than the search index)."""
     marks = ", ".join(["%s"] * len(source_ids))
-    return f"c.latest_version <> '' AND (c.source_id + 0) IN ({marks})", list(source_ids)
+    sql = f"c.latest_version <> '' AND (c.source_id + 0) IN ({marks})"
+    params: list = list(source_ids)
+    if verified:
+        sql += " AND c.latest_trust = %s"
+        params.append(str(TrustStatus.VERIFIED))
+    return sql, params
 
 
 def _like(word: str) -> str:
@@ -253,6 +271,7 @@ def _postgresql_search(
     key: tuple | None,
     *,
     typos: bool = False,
+    verified: bool = False,
 ) -> tuple[str, list]:
     """The search as one statement; run it with :func:`_planned_for_indexes`.
 
@@ -263,7 +282,7 @@ def _postgresql_search(
     (4; the name's trigram index). Ranking then reads only the candidates: never a
     row-by-row ``to_tsvector`` or a scan of the table.
     """
-    store, store_params = _store_filter(source_ids)
+    store, store_params = _store_filter(source_ids, verified)
     cap = SEARCH_CANDIDATES + 1
     if typos:
         found = [
@@ -334,9 +353,14 @@ SQLITE_DOCUMENT = "lower(c.name || ' ' || c.description || ' ' || c.keywords)"
 
 
 def _sqlite_search(
-    query: str, words: list[str], source_ids: list[int], direction: str, key: tuple | None
+    query: str,
+    words: list[str],
+    source_ids: list[int],
+    direction: str,
+    key: tuple | None,
+    verified: bool = False,
 ) -> tuple[str, list]:
-    store, store_params = _store_filter(source_ids)
+    store, store_params = _store_filter(source_ids, verified)
     indexed = [w for w in words if len(w) >= MIN_INDEXED_WORD]
     short = [w for w in words if len(w) < MIN_INDEXED_WORD]
     short_sql = "".join(f" AND instr({SQLITE_DOCUMENT}, %s) > 0" for _ in short)

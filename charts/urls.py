@@ -57,6 +57,11 @@ urlpatterns = [
         name="chartsource_runs",
     ),
     path(
+        "global/chart-sources/<int:pk>/trust/",
+        views.ChartSourceTrustView.as_view(),
+        name="chartsource_trust",
+    ),
+    path(
         "global/chart-sources/<int:pk>/sync/",
         views.ChartSourceSyncView.as_view(),
         name="chartsource_sync",

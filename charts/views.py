@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -19,13 +20,22 @@ from charts.files import request_files
 from charts.forms import ChartPushForm, HelmRepositoryForm, save_helm_repository
 from charts.helmcheck import check_helm_repository
 from charts.helmcommands import helm_commands
-from charts.models import Chart, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import (
+    Chart,
+    ChartSource,
+    ChartVersion,
+    HelmRepository,
+    SyncRun,
+    TrustStatus,
+)
 from charts.push import push_refusal, request_push
 from charts.search import BadCursor, store_page
 from charts.semver import semver_key
 from charts.sync import queue_sync
+from charts.sync.writer import refresh_charts
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
-from config import csp
+from config import audit, csp
+from config.badges import badge_of
 from config.params import id_param, text_param
 from config.views import (
     ObjectDeleteView,
@@ -104,12 +114,47 @@ def runs_context(source: ChartSource, *, partial: bool = False) -> dict:
     }
 
 
+def trust_counts(source: ChartSource) -> list[dict]:
+    """How many of the source's versions (still upstream) have each trust status."""
+    rows = (
+        ChartVersion.objects.filter(chart__source=source, removed_upstream_at__isnull=True)
+        .values("trust_status")
+        .annotate(n=Count("pk"))
+        .order_by("trust_status")
+    )
+    counts = []
+    for row in rows:
+        shown = ChartVersion(trust_status=row["trust_status"])
+        label = badge_of(shown, "trust_status")
+        counts.append({"badge": label, "text": f"{row['n']} {label.label.lower()}"})
+    return counts
+
+
 class ChartSourceView(SuperuserRequiredMixin, View):
     def get(self, request, pk):
         source = get_object_or_404(
             ChartSource.objects.select_related("registry", "helm_repository"), pk=pk
         )
-        return render(request, "charts/source_detail.html", runs_context(source))
+        context = {**runs_context(source), "trust_counts": trust_counts(source)}
+        return render(request, "charts/source_detail.html", context)
+
+
+class ChartSourceTrustView(SuperuserRequiredMixin, View):
+    """The source's "Show only verified versions" setting (POST)."""
+
+    def post(self, request, pk):
+        source = get_object_or_404(ChartSource, pk=pk)
+        wanted = request.POST.get("verified_only") == "1"
+        if wanted != source.verified_only:
+            before = audit.snapshot(source)
+            with transaction.atomic():
+                source.verified_only = wanted
+                source.save(update_fields=["verified_only"])
+                audit.record_save(request.user, source, before)
+                refresh_charts(source.charts.values_list("pk", flat=True))
+        shown = "only verified versions" if wanted else "every version"
+        messages.success(request, f"The Chart Store shows {shown} of {source}.")
+        return HttpResponseRedirect(source.get_absolute_url())
 
 
 class ChartSourceRunsView(SuperuserRequiredMixin, View):
@@ -240,15 +285,22 @@ class ChartStoreView(SignedInView):
         source_id = id_param(request, "source")
         sources = list(ChartSource.objects.active().select_related("registry", "helm_repository"))
         shown = [s.pk for s in sources if source_id is None or s.pk == source_id]
+        verified_only = request.GET.get("verified") == "1"
         cursor_error = ""
         try:
-            page = store_page(query, shown, text_param(request, "cursor", limit=2000))
+            page = store_page(
+                query,
+                shown,
+                text_param(request, "cursor", limit=2000),
+                verified_only=verified_only,
+            )
         except BadCursor as exc:
             cursor_error = str(exc)
-            page = store_page(query, shown)
+            page = store_page(query, shown, verified_only=verified_only)
         context = {
             "page": page,
             "query": query,
+            "verified_only": verified_only,
             "source_id": str(source_id or ""),
             "sources": sources,
             "cursor_error": cursor_error,
@@ -274,8 +326,10 @@ def listed_versions(chart: Chart, *wanted: str) -> list[ChartVersion]:
     with thousands of versions costs its page no more than one with a few hundred.
     """
     rows = chart.versions.filter(removed_upstream_at__isnull=True).only(
-        "id", "version", "prerelease", "app_version", "created", "chart_id"
+        "id", "version", "prerelease", "app_version", "created", "chart_id", "trust_status"
     )
+    if chart.source.verified_only:  # the source shows only what a configured key verified
+        rows = rows.filter(trust_status=TrustStatus.VERIFIED)
     versions = list(rows.order_by("-created", "-id")[:VERSIONS_LISTED])
     listed = {v.version for v in versions}
     missing = {v for v in (chart.latest_version, *wanted) if v and v not in listed}

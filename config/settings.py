@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "registries",
     "clusters",
     "charts",
+    "trust",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,7 @@ CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in WHARF_QUEUES]
 CELERY_TASK_ROUTES = {
     "charts.tasks.sync_chart_source": {"queue": "sync"},
     "charts.tasks.read_chart_files": {"queue": "sync"},
+    "trust.tasks.check_chart_trust": {"queue": "sync"},
     "charts.tasks.push_chart": {"queue": "push"},
     "clusters.tasks.reconcile_cluster_pull_secrets": {"queue": "reconcile"},
     "clusters.tasks.reconcile_all_pull_secrets": {"queue": "reconcile"},
@@ -258,6 +260,7 @@ WHARF_SYNC_TIME_LIMIT = env.int("WHARF_SYNC_TIME_LIMIT", default=3600)
 WHARF_PUSH_TIME_LIMIT = env.int("WHARF_PUSH_TIME_LIMIT", default=600)
 WHARF_RECONCILE_TIME_LIMIT = env.int("WHARF_RECONCILE_TIME_LIMIT", default=900)
 WHARF_CHART_FILES_TIME_LIMIT = env.int("WHARF_CHART_FILES_TIME_LIMIT", default=300)
+WHARF_TRUST_TIME_LIMIT = env.int("WHARF_TRUST_TIME_LIMIT", default=300)
 CELERY_BEAT_SCHEDULE["recover-runs"] = {
     "task": "config.tasks.recover_runs",
     "schedule": float(WHARF_RUN_RECOVERY_INTERVAL),
@@ -302,6 +305,14 @@ CELERY_BEAT_SCHEDULE["sync-chart-sources"] = {
 # Chart files (values.yaml, README) are read in the background; this also retries failures.
 CELERY_BEAT_SCHEDULE["read-chart-files"] = {
     "task": "charts.tasks.read_chart_files",
+    "schedule": 300.0,
+    "options": {"expires": 270},
+}
+
+# Trust checks (signatures of chart versions) run in the background after syncs and key
+# changes; this also retries the versions whose source could not be read.
+CELERY_BEAT_SCHEDULE["check-chart-trust"] = {
+    "task": "trust.tasks.check_chart_trust",
     "schedule": 300.0,
     "options": {"expires": 270},
 }

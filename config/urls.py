@@ -15,6 +15,7 @@ urlpatterns = [
     path("global/registries/", include("registries.urls")),
     path("", include("charts.urls")),
     path("global/", include("clusters.urls")),
+    path("global/signing-keys/", include("trust.urls")),
     # Wharf's own screens in config/ (Django's auth keeps its top-level names above).
     path(
         "global/audit/",

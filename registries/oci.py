@@ -135,6 +135,7 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     )
 )
+OCI_INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 MAX_MANIFEST_BYTES = 4 * 2**20  # the distribution spec's own recommended limit
 # A tag list is read page by page, but not forever (the defaults of the settings).
 MAX_TAG_PAGES = 1000
@@ -860,6 +861,35 @@ class RegistryClient:
             if exc.kind == RegistryError.NOT_FOUND:
                 return None
             raise
+
+    def list_referrers(self, repository: str, digest: str) -> list[dict] | None:
+        """The descriptors of the manifests that refer to ``digest`` (their ``subject``),
+        through the OCI 1.1 referrers API; None when the registry has none (it answers 404,
+        which the distribution spec reserves for that: the caller falls back to the
+        referrers tag schema)."""
+        what = f"the referrers of {repository}@{digest[:19]}…"
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/referrers/{digest}",
+            scope=f"repository:{repository}:pull",
+            headers={"Accept": OCI_INDEX_MEDIA_TYPE},
+            stream=True,
+        )
+        with response:
+            if response.status_code == 404:
+                return None
+            self._check_status(response, what)
+            raw = self._read_limited(response, MAX_MANIFEST_BYTES, what)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        manifests = body.get("manifests") if isinstance(body, dict) else None
+        if not isinstance(manifests, list):
+            raise RegistryError(
+                f"{what} is not an image index.", kind=RegistryError.CONTENT, host=self.host
+            )
+        return [m for m in manifests if isinstance(m, dict)]
 
     @staticmethod
     def _push_scope(repository: str) -> str:

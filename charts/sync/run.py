@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection
+from django.dispatch import Signal
 from django.utils import timezone
 
 from charts import files
@@ -82,6 +83,13 @@ class Progress:
         SyncRun.objects.filter(pk=run.pk, lease_owner=run.lease_owner).update(**self.counters())
 
 
+# Sent after a sync run added or changed versions, and after every finished run, for the
+# work that follows indexing in the apps above charts (trust checks); ``sender`` is
+# SyncRun, ``run`` the finished run.
+versions_indexed = Signal()
+sync_finished = Signal()
+
+
 def run_sync(run_id: int, *, shared: RegistrySync | None = None) -> SyncRun | None:
     """Do the queued run ``run_id``; safe to call twice (a redelivered task does nothing).
 
@@ -93,6 +101,9 @@ def run_sync(run_id: int, *, shared: RegistrySync | None = None) -> SyncRun | No
         # values.yaml and README of what is new, latest first; sent once the run is
         # finished, so that what a read finds (a mismatch) is added to a finished run.
         files.queue_reading()
+        versions_indexed.send(sender=SyncRun, run=run)
+    if run is not None:
+        sync_finished.send(sender=SyncRun, run=run)
     return run
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from charts.models import Chart, ChartSource, ChartVersion
+from charts.models import Chart, ChartSource, ChartVersion, TrustStatus
 from charts.semver import is_prerelease, semver_key
 from charts.sync.bulk import insert_rows, update_rows
 
@@ -161,6 +162,11 @@ class VersionWriter:
                 row.files_error = row.content_warning = ""
                 row.files_read_at = row.files_next_attempt_at = None
                 row.files_attempts = 0
+                # Checked again: its signatures belong to what it was.
+                row.trust_status, row.trust_detail, row.trust_method = "", "", ""
+                row.trust_signer = row.trust_key = ""
+                row.trust_evidence = {}
+                row.trust_checked_at = row.trust_retry_at = None
                 changed.append(row)
             else:
                 continue
@@ -206,6 +212,14 @@ UPDATE_FIELDS = [
     "files_read_at",
     "files_attempts",
     "files_next_attempt_at",
+    "trust_status",
+    "trust_detail",
+    "trust_method",
+    "trust_signer",
+    "trust_key",
+    "trust_evidence",
+    "trust_checked_at",
+    "trust_retry_at",
 ]
 
 
@@ -256,23 +270,30 @@ def mark_removed(version_ids: list[int]) -> int:
 
 
 def refresh_charts(chart_ids: Iterable[int]) -> None:
-    """Copy each chart's latest release (highest SemVer, releases over pre-releases)."""
+    """Copy each chart's latest release (highest SemVer, releases over pre-releases).
+
+    A source set to show only verified versions (``ChartSource.verified_only``) counts only
+    those: a chart with none is out of the store (no latest version) until one is verified.
+    """
     ids = sorted(set(chart_ids))
     for start in range(0, len(ids), WRITE_BATCH):
         chunk = ids[start : start + WRITE_BATCH]
         best: dict[int, tuple] = {}
         counts: dict[int, int] = dict.fromkeys(chunk, 0)
-        rows = ChartVersion.objects.filter(
-            chart_id__in=chunk, removed_upstream_at__isnull=True
-        ).values_list(
-            "chart_id",
-            "version",
-            "prerelease",
-            "app_version",
-            "description",
-            "icon",
-            "keywords",
-            "content_warning",
+        rows = (
+            ChartVersion.objects.filter(chart_id__in=chunk, removed_upstream_at__isnull=True)
+            .exclude(Q(chart__source__verified_only=True) & ~Q(trust_status=TrustStatus.VERIFIED))
+            .values_list(
+                "chart_id",
+                "version",
+                "prerelease",
+                "app_version",
+                "description",
+                "icon",
+                "keywords",
+                "content_warning",
+                "trust_status",
+            )
         )
         for row in rows:
             chart_id, version, prerelease = row[0], row[1], row[2]
@@ -284,12 +305,13 @@ def refresh_charts(chart_ids: Iterable[int]) -> None:
         for chart_id in chunk:
             chart = Chart(pk=chart_id, version_count=counts[chart_id])
             if chart_id in best:
-                _, (_, version, _, app_version, description, icon, keywords, warning) = best[
+                _, (_, version, _, app_version, description, icon, keywords, warning, trust) = best[
                     chart_id
                 ]
                 chart.latest_version, chart.app_version = version, app_version
                 chart.description, chart.icon, chart.keywords = description, icon, keywords
                 chart.latest_warning = warning
+                chart.latest_trust = trust
             charts.append(chart)
         update_rows(
             Chart,
@@ -301,6 +323,7 @@ def refresh_charts(chart_ids: Iterable[int]) -> None:
                 "icon",
                 "keywords",
                 "latest_warning",
+                "latest_trust",
                 "version_count",
             ],
         )

@@ -105,3 +105,6 @@ from tests.charts.conftest import (  # noqa: E402, F401
     helm_repo,
     private_chart_registry,
 )
+
+# The signing keys (gpg-made OpenPGP keys, cosign key pairs) for the trust screens.
+from tests.trust.conftest import cosign_key, release_signer  # noqa: E402, F401

@@ -94,11 +94,12 @@ def test_add_sources_sync_search_and_read_a_charts_values(
     expect(page.locator(".chart-values")).to_contain_text("architecture: replication")
     screenshot("chart-page-values")
 
-    # The OCI chart: versions in SemVer order, the pre-release marked.
+    # The OCI chart: versions in SemVer order, the pre-release marked, each with its
+    # trust status (checked after the sync: these carry no signature).
     page.locator("nav.navbar").get_by_role("link", name="Chart Store").click()
     page.locator(".chart-card[data-chart=webapp]").click()
     expect(page.locator(".version-list a")).to_have_text(
-        ["1.1.0-rc.1 pre-release 1.0.0", "1.0.0 1.0.0"]
+        ["1.1.0-rc.1 pre-release Unsigned 1.0.0", "1.0.0 Unsigned 1.0.0"]
     )
     expect(page.locator("#helm-pull")).to_contain_text(f"oci://{chart_registry.host}/{repository}")
     assert Chart.objects.get(name="webapp").latest_version == "1.0.0"

@@ -21,6 +21,7 @@ from charts.models import Chart, ChartSource, ChartVersion, HelmRepository
 from clusters.models import PullSecretTarget
 from tests.clusters.factories import EnvironmentFactory, inject
 from tests.factories import RegistryFactory
+from trust.models import SigningKey
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +70,7 @@ OWNERS = {
     "global/clusters/<int:pk>/": "cluster",
     "global/environments/<int:pk>/": "environment",
     "global/targets/<int:pk>/": "target",
+    "global/signing-keys/<int:pk>/": "signing_key",
 }
 
 
@@ -85,7 +87,11 @@ def objects():
     target = PullSecretTarget.objects.create(
         cluster=environment.cluster, namespace=environment.namespace, registry=registry
     )
+    signing_key = SigningKey.objects.create(
+        name="release", kind=SigningKey.Kind.COSIGN, public_key="-", fingerprint="ab" * 32
+    )
     return {
+        "signing_key": signing_key,
         "registry": registry,
         "helm_repository": repository,
         "source": source,
@@ -185,7 +191,9 @@ def test_superuser_is_never_shown_an_error_page(admin_client, objects, broker, s
     assert response.status_code in SUPERUSER_STATUSES, response.content[:300]
     if method == "get" and response.status_code == 405:
         # Only actions answer GET so: everything else is a page.
-        assert screen.name.endswith(("_sync", "_reconcile", "_pulltest", "_make_default", "logout"))
+        assert screen.name.endswith(
+            ("_sync", "_reconcile", "_pulltest", "_make_default", "_trust", "logout")
+        )
 
 
 def test_no_page_shows_template_comments_or_tags(admin_client, objects):
