@@ -217,6 +217,8 @@ def chart_absence(
         manifest = client.find_manifest(repository, tag)
         if manifest is not None and helmoci.is_helm_chart(manifest.body):
             return ""
+    if len(checked) == 1:
+        return "its one version tag is not a Helm chart"
     return f"none of its newest {len(checked)} version tags is a Helm chart"
 
 

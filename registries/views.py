@@ -25,7 +25,9 @@ class RegistryScreen:
 
 
 class RegistryListView(RegistryScreen, ObjectListView):
-    queryset = Registry.objects.prefetch_related("chart_sources__last_run")
+    queryset = Registry.objects.select_related("discovery__last_run").prefetch_related(
+        "chart_sources__last_run"
+    )
     template_name = "registries/registry_list.html"
 
 

@@ -62,7 +62,7 @@ def test_a_listing_indexes_the_repositories_that_hold_charts_and_skips_the_other
     assert run.method == "catalog"
     assert (run.discovered, run.indexed, run.added, run.skipped) == (3, 2, 2, 1)
     assert run.skipped_repositories == [
-        {"repository": "apps/web", "reason": "none of its newest 1 version tags is a Helm chart"}
+        {"repository": "apps/web", "reason": "its one version tag is not a Helm chart"}
     ]
     sources = ChartSource.objects.filter(registry=registry)
     assert sorted(sources.values_list("repository", flat=True)) == ["charts/nginx", "charts/redis"]
@@ -268,7 +268,7 @@ def test_ecr_listing_without_artifact_media_type_reads_manifests_from_the_regist
         }
     assert verdicts == {
         "charts/redis": "",
-        "apps/web": "none of its newest 1 version tags is a Helm chart",
+        "apps/web": "its one version tag is not a Helm chart",
     }
 
 
