@@ -43,7 +43,7 @@ def check_connection(registry: Registry) -> ConnectionCheck:
     return ConnectionCheck(True, f"Connected to {result.base_url}: {how}.", steps)
 
 
-def listing_step(registry: Registry, client: oci.RegistryClient) -> str:
+def listing_step(registry: Registry, client: oci.RegistryClient | None) -> str:
     """Whether the registry lists its repositories, how, and how many: for "All
     repositories" (a failure to list is said, never the check's failure)."""
     try:

@@ -364,3 +364,15 @@ def test_ecr_refusing_the_listing_is_said_plainly(moto_checks_credentials, setti
     assert not listing.listed
     assert listing.refusal.startswith(LISTING_REFUSED)
     assert "listing-secret-not-real" not in listing.refusal
+
+
+def test_test_connection_names_the_ecr_api_and_how_many_repositories_it_lists(moto_ecr):
+    from registries.connectivity import listing_step
+
+    step = listing_step(ecr_registry(repository_prefixes=["discovery/charts"]), client=None)
+
+    assert step.startswith(
+        "Listing the repositories works, through the ECR API (DescribeRepositories and "
+        "DescribeImages): it lists "
+    ), step
+    assert "1 of them under the URL's path and prefixes" in step
