@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from registries import oci
 from registries.models import Registry
 from registries.providers import LISTING_REFUSED, EcrProvider, split_url
@@ -93,7 +95,7 @@ def _list_catalog(
     if client is None:
         client = oci.RegistryClient(registry.connection())
     try:
-        names = client.list_catalog()
+        names = client.list_catalog(page_size=settings.WHARF_OCI_CATALOG_PAGE_SIZE)
     except oci.RegistryError as exc:
         if exc.kind in (exc.AUTH, exc.NOT_FOUND) and not exc.cause:
             # Refused or not offered (a proxy's own refusal has a cause: that one is news).

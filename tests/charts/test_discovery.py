@@ -74,6 +74,15 @@ def test_a_listing_indexes_the_repositories_that_hold_charts_and_skips_the_other
     ]
 
 
+def test_a_catalog_of_several_pages_is_listed_whole_before_anything_is_indexed(
+    registry_server, settings
+):
+    settings.WHARF_OCI_CATALOG_PAGE_SIZE = 1
+    run = discover(all_of(registry_server))
+
+    assert (run.discovered, run.indexed, run.skipped) == (3, 2, 1)
+
+
 def test_a_repository_without_charts_is_looked_at_again_only_when_its_tags_change(
     registry_server,
 ):
