@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import (
+    Chart,
+    ChartPush,
+    ChartSource,
+    ChartVersion,
+    DiscoveryRun,
+    HelmRepository,
+    SkippedRepository,
+    SyncRun,
+)
 from charts.sources import sync_helm_repository_source
 from config.admin import AuditedAdmin
 
@@ -54,6 +63,36 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(DiscoveryRun)
+class DiscoveryRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "discovery",
+        "trigger",
+        "status",
+        "method",
+        "queued_at",
+        "discovered",
+        "indexed",
+        "added",
+        "skipped",
+        "vanished",
+    )
+    list_filter = ("status", "trigger", "method")
+    list_select_related = ("discovery__registry",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SkippedRepository)
+class SkippedRepositoryAdmin(ReadOnlyAdmin):
+    """Deleting one makes the next listing look at that repository again."""
+
+    list_display = ("repository", "discovery", "reason", "checked_at")
+    search_fields = ("repository",)
+    list_select_related = ("discovery__registry",)
 
 
 @admin.register(Chart)

@@ -166,7 +166,7 @@ class ChartSourceQuerySet(models.QuerySet):
     def active(self):
         return self.filter(
             Q(kind=ChartSource.Kind.HELM, helm_repository__active=True)
-            | Q(kind=ChartSource.Kind.OCI, registry__chart_source=True)
+            | Q(kind=ChartSource.Kind.OCI, registry__chart_source=True, vanished_at__isnull=True)
         )
 
 
@@ -185,6 +185,10 @@ class ChartSource(Leased):
         Registry, null=True, blank=True, on_delete=models.CASCADE, related_name="chart_sources"
     )
     repository = models.CharField(max_length=255, blank=True)
+    # OCI, "All repositories": found by listing the registry; gone from its listing since
+    # (its charts are marked removed upstream, and it is not synced until it is back).
+    discovered = models.BooleanField(default=False)
+    vanished_at = models.DateTimeField(null=True, blank=True)
 
     # Helm: what the last successful fetch of index.yaml saw, for a conditional GET.
     etag = models.CharField(max_length=255, blank=True)
@@ -274,7 +278,7 @@ class ChartSource(Leased):
     @property
     def is_active(self) -> bool:
         if self.is_oci:
-            return self.oci_registry.chart_source
+            return self.oci_registry.chart_source and self.vanished_at is None
         return self.helm.active
 
     @property
@@ -352,6 +356,75 @@ class TrustStatus(models.TextChoices):
     SIGNED_UNVERIFIED = "signed-unverified", "Signed, not verified"
     UNSIGNED = "unsigned", "Unsigned"
     FAILED = "failed", "Verification failed"
+
+
+class Discovery(Leased):
+    """A registry indexed for "All repositories the registry holds": its listings' lease
+    and what they remembered. One per such registry."""
+
+    registry = models.OneToOneField(Registry, on_delete=models.CASCADE, related_name="discovery")
+    last_run = models.ForeignKey(
+        "DiscoveryRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"discovery of {self.registry.name}"
+
+
+class SkippedRepository(models.Model):
+    """A listed repository whose tags hold no Helm chart: looked at again only once its
+    tag list changes (``tags_digest``, of the sorted tags)."""
+
+    discovery = models.ForeignKey(
+        Discovery, on_delete=models.CASCADE, related_name="skipped_repositories"
+    )
+    repository = models.CharField(max_length=255)
+    tags_digest = models.CharField(max_length=80)
+    reason = models.CharField(max_length=255)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["repository"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["discovery", "repository"], name="one_skipped_row_per_repository"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}: {self.reason}"
+
+
+class DiscoveryRun(Run):
+    """One listing of a registry: what it found, indexed and skipped (and why)."""
+
+    task_name = "charts.tasks.discover_registry_charts"
+    kind = "repository discovery"
+    time_limit_setting = "WHARF_SYNC_TIME_LIMIT"
+    subject_field = "discovery"
+
+    discovery = models.ForeignKey(Discovery, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(
+        max_length=10, choices=SyncRun.Trigger.choices, default=SyncRun.Trigger.SCHEDULE
+    )
+    method = models.CharField(max_length=20, blank=True, help_text="How the registry was listed.")
+    discovered = models.PositiveIntegerField(
+        default=0, help_text="Repositories listed under the URL's path and prefixes."
+    )
+    indexed = models.PositiveIntegerField(default=0, help_text="Repositories holding charts.")
+    added = models.PositiveIntegerField(default=0, help_text="New chart sources.")
+    vanished = models.PositiveIntegerField(default=0, help_text="Sources gone from the listing.")
+    skipped = models.PositiveIntegerField(default=0)
+    # [{"repository", "reason"}], the first ones by name (the count is kept whole).
+    skipped_repositories = models.JSONField(default=list, blank=True)
+    http_requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"discovery {self.discovery_id} {self.status}"
 
 
 class ChartQuerySet(models.QuerySet):

@@ -9,15 +9,35 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from charts.discovery import queue_discovery
 from charts.models import ChartSource, HelmRepository, SyncRun
 from charts.sync import queue_sync
+from registries.listing import wanted_name
 from registries.models import Registry
 
 
 def sync_registry_sources(registry: Registry) -> list[ChartSource]:
-    """Create and delete the registry's sources to match its repository list; new ones sync."""
+    """Create and delete the registry's sources to match its repository list; new ones sync.
+
+    A registry indexed for all its repositories keeps the sources under its prefixes and
+    lists itself again (:mod:`charts.discovery`), which makes the new ones.
+    """
+    if registry.lists_all_repositories:
+        prefixes = list(registry.repository_prefixes or [])
+        with transaction.atomic():
+            outside = [
+                s.pk
+                for s in registry.chart_sources.all()
+                if wanted_name(s.repository, "", prefixes) is None
+            ]
+            registry.chart_sources.filter(pk__in=outside).delete()
+            queue_discovery(registry, trigger=SyncRun.Trigger.CHANGE)
+        return []
     wanted = list(dict.fromkeys(registry.repositories)) if registry.chart_source else []
     with transaction.atomic():
+        registry.chart_sources.filter(repository__in=wanted).exclude(vanished_at=None).update(
+            vanished_at=None
+        )
         registry.chart_sources.exclude(repository__in=wanted).delete()
         existing = set(registry.chart_sources.values_list("repository", flat=True))
         created = [

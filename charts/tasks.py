@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from charts import files
+from charts.discovery import queue_due_discoveries, run_discovery
 from charts.models import ChartSource, SyncRun
 from charts.push import run_push
 from charts.sync import queue_sync
@@ -24,6 +25,12 @@ def sync_chart_source(run_id: int) -> None:
     session for all, several repositories at once): their own tasks then do nothing.
     """
     run_registry_batch(run_id)
+
+
+@run_task("charts.tasks.discover_registry_charts", "WHARF_SYNC_TIME_LIMIT")
+def discover_registry_charts(run_id: int) -> None:
+    """List one registry indexed for all its repositories; a redelivered task does nothing."""
+    run_discovery(run_id)
 
 
 @shared_task(name="charts.tasks.sync_due_sources", ignore_result=True, soft_time_limit=300)
@@ -47,7 +54,7 @@ def sync_due_sources() -> int:
         with transaction.atomic():
             queue_sync(source, trigger=SyncRun.Trigger.SCHEDULE)
         queued += 1
-    return queued
+    return queued + queue_due_discoveries(now)
 
 
 @run_task("charts.tasks.read_chart_files", "WHARF_CHART_FILES_TIME_LIMIT")

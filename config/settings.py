@@ -289,6 +289,8 @@ WHARF_OCI_SYNC_REPOSITORIES = env.int("WHARF_OCI_SYNC_REPOSITORIES", default=8)
 # this much is left, that registry's further syncs wait for its window (registries/budgets.py).
 WHARF_RATE_LIMIT_RESERVE_PERCENT = env.int("WHARF_RATE_LIMIT_RESERVE_PERCENT", default=10)
 WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
+# `n` asked for on each page of a registry's repository catalog ("All repositories").
+WHARF_OCI_CATALOG_PAGE_SIZE = env.int("WHARF_OCI_CATALOG_PAGE_SIZE", default=1000)
 # A tag list that links to new pages forever is refused past these (pages, and tags).
 WHARF_OCI_TAGS_MAX_PAGES = env.int("WHARF_OCI_TAGS_MAX_PAGES", default=1000)
 WHARF_OCI_TAGS_MAX = env.int("WHARF_OCI_TAGS_MAX", default=100_000)

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from config.admin import AuditedAdmin, RulesAdminForm
@@ -9,10 +10,15 @@ class RegistryAdminForm(RulesAdminForm):
     """The repository list as one path per line, as on Wharf's own form (not raw JSON)."""
 
     repositories = RepositoryListField()
+    repository_scope = forms.ChoiceField(
+        label="Repositories to index", choices=Registry.Scope.choices, required=False
+    )
+    repository_prefixes = RepositoryListField(label="Path prefixes", help_text="")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["repositories"].prepare_initial(self.initial)
+        self.fields["repository_prefixes"].prepare_initial(self.initial, "repository_prefixes")
 
 
 @admin.register(Registry)

@@ -11,7 +11,9 @@ import base64
 import binascii
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import boto3
@@ -84,6 +86,128 @@ def ecr_authorization_token(
     ``endpoint_url`` points at another ECR endpoint (a VPC endpoint, or moto in tests).
     ``proxy_url`` (with its credentials apart) sends the call through an HTTP proxy.
     """
+    kwargs = {"registryIds": [registry_id]} if registry_id else {}
+    response = _call_ecr(
+        lambda client: client.get_authorization_token(**kwargs),
+        what="token",
+        region=region,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        endpoint_url=endpoint_url,
+        timeout=timeout,
+        proxy_url=proxy_url,
+        proxy_username=proxy_username,
+        proxy_password=proxy_password,
+    )
+
+    data = (response.get("authorizationData") or [None])[0]
+    if not data:
+        raise AwsError("ECR answered without authorization data.")
+    try:
+        decoded = base64.b64decode(data["authorizationToken"], validate=True).decode()
+    except (KeyError, binascii.Error, UnicodeDecodeError):
+        raise AwsError("ECR answered with an authorization token that is not base64.") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not password:
+        raise AwsError("ECR answered with an authorization token that is not 'user:password'.")
+    return EcrToken(
+        username=username,
+        password=password,
+        proxy_endpoint=data.get("proxyEndpoint", ""),
+        expires_at=data.get("expiresAt") or dt.datetime.now(dt.UTC),
+    )
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    """One image of a repository as ``DescribeImages`` describes it."""
+
+    digest: str
+    tags: tuple[str, ...]
+    artifact_media_type: str  # the config's media type, e.g. Helm's; "" when not given
+    manifest_media_type: str
+
+
+@dataclass(frozen=True)
+class EcrRepository:
+    name: str
+    images: tuple[EcrImage, ...]
+
+
+# DescribeImages answers at most 1000 images a page; a repository is read to this many.
+MAX_ECR_IMAGES = 100_000
+MAX_ECR_REPOSITORIES = 100_000
+
+
+def ecr_repositories(
+    *, registry_id: str, wanted: Callable[[str], bool] = lambda name: True, **access: Any
+) -> list[EcrRepository]:
+    """Every repository of registry ``registry_id`` (``DescribeRepositories``), and for each
+    one ``wanted(name)`` accepts, its images (``DescribeImages``), all pages read.
+
+    ``access`` takes the keyword arguments of :func:`ecr_authorization_token` but
+    ``registry_id``. A listing cut short raises :class:`AwsError`; none is returned in part.
+    """
+    ids = {"registryId": registry_id} if registry_id else {}
+
+    def call(client: Any) -> list[EcrRepository]:
+        names: list[str] = []
+        for page in client.get_paginator("describe_repositories").paginate(**ids):
+            names += [r["repositoryName"] for r in page.get("repositories", [])]
+            if len(names) > MAX_ECR_REPOSITORIES:
+                raise AwsError(f"ECR lists more than {MAX_ECR_REPOSITORIES:,} repositories.")
+        repositories = []
+        for name in dict.fromkeys(names):
+            if not wanted(name):
+                continue
+            images: list[EcrImage] = []
+            pages = client.get_paginator("describe_images").paginate(repositoryName=name, **ids)
+            for page in pages:
+                images += [_ecr_image(detail) for detail in page.get("imageDetails", [])]
+                if len(images) > MAX_ECR_IMAGES:
+                    raise AwsError(f"ECR lists more than {MAX_ECR_IMAGES:,} images in {name}.")
+            repositories.append(EcrRepository(name, tuple(images)))
+        return repositories
+
+    return _call_ecr(
+        call,
+        what="repository listing",
+        permission="ecr:DescribeRepositories and ecr:DescribeImages",
+        **access,
+    )
+
+
+def _ecr_image(detail: dict) -> EcrImage:
+    return EcrImage(
+        digest=str(detail.get("imageDigest") or ""),
+        tags=tuple(str(t) for t in detail.get("imageTags") or ()),
+        artifact_media_type=str(detail.get("artifactMediaType") or ""),
+        manifest_media_type=str(detail.get("imageManifestMediaType") or ""),
+    )
+
+
+def ecr_client(session: boto3.session.Session, config: Config, endpoint_url: str | None) -> Any:
+    """An ECR client of ``session``; a test puts a botocore ``Stubber`` on what it returns."""
+    return session.client("ecr", config=config, endpoint_url=endpoint_url)
+
+
+def _call_ecr(
+    call,
+    *,
+    what: str,
+    region: str,
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    endpoint_url: str | None = None,
+    timeout: float = 10.0,
+    proxy_url: str = "",
+    proxy_username: str = "",
+    proxy_password: str = "",
+    permission: str = "ecr:GetAuthorizationToken",
+):
+    """``call(client)`` with an ECR client built from these settings; every failure is an
+    :class:`AwsError` (``what`` names the request in messages, ``permission`` the IAM
+    action a refusal asks for)."""
     if bool(access_key_id) != bool(secret_access_key):
         raise AwsError("Enter both the AWS access key ID and the secret access key.")
     if not region:
@@ -107,16 +231,15 @@ def ecr_authorization_token(
     )
     ambient = not access_key_id
     try:
-        client = session.client("ecr", config=config, endpoint_url=endpoint_url or None)
-        kwargs = {"registryIds": [registry_id]} if registry_id else {}
-        response = client.get_authorization_token(**kwargs)
+        client = ecr_client(session, config, endpoint_url or None)
+        return call(client)
     except (NoCredentialsError, PartialCredentialsError):
         raise AwsError(
             "No AWS credentials were found for the dashboard. Use “User Auth” with an access "
             "key, or run Wharf where an IAM role (EC2 instance profile) provides them."
         ) from None
     except ClientError as exc:
-        raise _client_error(exc, region=region, ambient=ambient) from None
+        raise _client_error(exc, region=region, ambient=ambient, permission=permission) from None
     except ProxyConnectionError:
         # Its message holds the proxy URL, credentials included: never shown.
         raise AwsError(
@@ -135,26 +258,9 @@ def ecr_authorization_token(
         message = str(exc)
         if proxies:
             message = message.replace(proxies["https"], _proxy_address(proxy_url))
-        raise AwsError(f"The ECR token request failed: {message}") from None
+        raise AwsError(f"The ECR {what} request failed: {message}") from None
     except ValueError as exc:  # e.g. an invalid region name or endpoint URL
-        raise AwsError(f"The ECR token request could not be made: {exc}") from None
-
-    data = (response.get("authorizationData") or [None])[0]
-    if not data:
-        raise AwsError("ECR answered without authorization data.")
-    try:
-        decoded = base64.b64decode(data["authorizationToken"], validate=True).decode()
-    except (KeyError, binascii.Error, UnicodeDecodeError):
-        raise AwsError("ECR answered with an authorization token that is not base64.") from None
-    username, sep, password = decoded.partition(":")
-    if not sep or not password:
-        raise AwsError("ECR answered with an authorization token that is not 'user:password'.")
-    return EcrToken(
-        username=username,
-        password=password,
-        proxy_endpoint=data.get("proxyEndpoint", ""),
-        expires_at=data.get("expiresAt") or dt.datetime.now(dt.UTC),
-    )
+        raise AwsError(f"The ECR {what} request could not be made: {exc}") from None
 
 
 def _proxy_address(proxy_url: str) -> str:
@@ -169,7 +275,9 @@ def _proxy_with_credentials(proxy_url: str, username: str, password: str) -> str
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{_proxy_address(proxy_url)}"))
 
 
-def _client_error(exc: ClientError, *, region: str, ambient: bool) -> AwsError:
+def _client_error(
+    exc: ClientError, *, region: str, ambient: bool, permission: str = "ecr:GetAuthorizationToken"
+) -> AwsError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", ""))
@@ -184,8 +292,7 @@ def _client_error(exc: ClientError, *, region: str, ambient: bool) -> AwsError:
         return AwsError(f"AWS rejected {who}: {detail}. Check the access key ID and secret.")
     if code in _DENIED_CODES:
         return AwsError(
-            f"AWS refused the token to {who}: {detail}. The IAM policy needs "
-            "ecr:GetAuthorizationToken."
+            f"AWS refused the request of {who}: {detail}. The IAM policy needs {permission}."
         )
     return AwsError(f"ECR in {region} answered {detail}.")
 

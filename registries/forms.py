@@ -49,6 +49,7 @@ REFRESH_FIELDS = {
     "registry_type": refresh_attrs("registry-dependent"),
     "auth_type": refresh_attrs("registry-credentials"),
     "chart_source": refresh_attrs("registry-repositories"),
+    "repository_scope": refresh_attrs("registry-repositories"),
 }
 
 
@@ -100,7 +101,21 @@ class RegistryForm(
         required=False,
         help_text="Or paste the file's content above.",
     )
+    repository_scope = forms.ChoiceField(
+        label="Repositories to index",
+        choices=Registry.Scope.choices,
+        initial=Registry.Scope.LIST,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     repositories = RepositoryListField()
+    repository_prefixes = RepositoryListField(
+        label="Path prefixes (optional)",
+        help_text="Only the repositories under these paths, e.g. charts: one per line (commas "
+        "work too). Empty: every repository the registry lists. Each sync lists the registry "
+        "again, indexes the new repositories that hold Helm charts and marks the charts of "
+        "vanished ones removed upstream.",
+    )
     is_default = forms.BooleanField(label="Set as default registry", required=False)
     save_without_checking = forms.BooleanField(
         label=CheckedSaveForm.base_fields["save_without_checking"].label,
@@ -122,7 +137,9 @@ class RegistryForm(
             "push_images",
             "push_helm",
             "chart_source",
+            "repository_scope",
             "repositories",
+            "repository_prefixes",
         ]  # fmt: skip  (is_default moves only through save_registry / make_default)
         labels = {"url": "Registry URL"}
 
@@ -130,8 +147,8 @@ class RegistryForm(
     # is before the model validates it (ModelForm would leave out an omitted field with a
     # default).
     CLEANED_FIELDS = (
-        "secret", "auth_type", "username", "repositories", "is_default",
-        *ConnectionFieldsForm.CONNECTION_FIELDS,
+        "secret", "auth_type", "username", "repositories", "repository_scope",
+        "repository_prefixes", "is_default", *ConnectionFieldsForm.CONNECTION_FIELDS,
     )  # fmt: skip
 
     def __init__(self, *args, **kwargs):
@@ -158,6 +175,8 @@ class RegistryForm(
         )
         self.init_connection_fields(state)
         self.chart_source = _truthy(state.get("chart_source"))
+        scope = state.get("repository_scope")
+        self.repository_scope = scope if scope in Registry.Scope.values else Registry.Scope.LIST
 
         f = self.fields
         f["provider"].initial = provider.key
@@ -194,6 +213,9 @@ class RegistryForm(
         else:
             f["name"].help_text = NAME_HELP
         f["repositories"].prepare_initial(self.initial)
+        f["repository_prefixes"].prepare_initial(self.initial, "repository_prefixes")
+        if not provider.lists_repositories:
+            f["repository_scope"].help_text = provider.listing_refusal()
         self.initial.setdefault("is_default", self.instance.is_default)
         self.style_widgets()
         for name, attrs in REFRESH_FIELDS.items():
@@ -255,7 +277,22 @@ class RegistryForm(
 
     @property
     def show_repositories(self) -> bool:
+        """The hand-written list, when it is what the source indexes."""
+        return self.show_scope and not self.lists_all
+
+    @property
+    def show_scope(self) -> bool:
         return self.show_oci_options and self.chart_source
+
+    @property
+    def lists_all(self) -> bool:
+        return self.show_scope and self.repository_scope == Registry.Scope.ALL
+
+    @property
+    def listing_refusal(self) -> str:
+        """Why "All repositories" cannot work for this provider, or ""."""
+        provider = self.provider_obj
+        return "" if provider.lists_repositories else provider.listing_refusal()
 
     @property
     def show_oci_options(self) -> bool:
@@ -283,6 +320,9 @@ class RegistryForm(
         data = super().clean()
         self._clean_credentials(data)
         self.keep_connection_secrets(data)
+        if self.editing and self.show_scope and not self.show_repositories:
+            # Hidden while every repository is listed: the hand-written list is kept.
+            data["repositories"] = self.instance.repositories
         if not self.show_tls:
             data["tls_mode"] = Registry.Tls.SECURE
         return data

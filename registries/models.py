@@ -67,10 +67,17 @@ class RegistryQuerySet(models.QuerySet):
         return self.filter(chart_source=True)
 
 
+class RepositoryScope(models.TextChoices):
+    LIST = "list", "List of repositories"
+    ALL = "all", "All repositories the registry holds"
+
+
 class Registry(ConnectionSettings):
     class Type(models.TextChoices):
         PRIVATE = "private", "Private Registry"
         PUBLIC = "public", "Public Registry"
+
+    Scope = RepositoryScope
 
     name = models.CharField(max_length=30, unique=True, validators=[NAME_RULE])
     provider = models.CharField("Registry provider", max_length=20, choices=PROVIDER_CHOICES)
@@ -89,7 +96,19 @@ class Registry(ConnectionSettings):
     push_images = models.BooleanField("Push container images", default=True)
     push_helm = models.BooleanField("Push helm packages", default=False)
     chart_source = models.BooleanField("Use as chart repository", default=False)
+    repository_scope = models.CharField(
+        "Repositories to index",
+        max_length=10,
+        choices=RepositoryScope.choices,
+        default=RepositoryScope.LIST,
+    )
     repositories = models.JSONField("List of repositories", default=list, blank=True)
+    repository_prefixes = models.JSONField(
+        "Path prefixes",
+        default=list,
+        blank=True,
+        help_text="Only the repositories under these paths (all of them when empty).",
+    )
     is_default = models.BooleanField("Default registry", default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -171,6 +190,12 @@ class Registry(ConnectionSettings):
             raise ValidationError(errors)
 
     def _clean_repositories(self, add) -> None:
+        if self.repository_scope not in RepositoryScope.values:
+            self.repository_scope = RepositoryScope.LIST
+        listing_all = self.chart_source and self.repository_scope == RepositoryScope.ALL
+        if listing_all and not self.provider_spec.lists_repositories:
+            add("repository_scope", self.provider_spec.listing_refusal())
+            listing_all = False
         if not isinstance(self.repositories, list):
             add("repositories", 'Enter a list of repository paths, for example ["charts/stable"].')
             return
@@ -178,9 +203,20 @@ class Registry(ConnectionSettings):
         if bad:
             add("repositories", REPOSITORIES_MESSAGE, {"bad": ", ".join(bad)})
             return
-        if self.chart_source and not repositories:
+        if self.chart_source and not listing_all and not repositories:
             add("repositories", "List at least one repository that holds Helm charts.")
+        # Listing them all keeps the hand-written list, for going back to it.
         self.repositories = repositories if self.chart_source else []
+        if not isinstance(self.repository_prefixes, list):
+            add("repository_prefixes", 'Enter a list of path prefixes, for example ["charts"].')
+            return
+        prefixes, bad = normalise_repositories(self.repository_prefixes)
+        if bad:
+            add("repository_prefixes", REPOSITORIES_MESSAGE, {"bad": ", ".join(bad)})
+            return
+        self.repository_prefixes = prefixes if listing_all else []
+        if not self.chart_source:
+            self.repository_scope = RepositoryScope.LIST
 
     def _clean_credentials(self, public: bool, errors: dict) -> None:
         if public:  # a public registry has no credentials (and injects none)
@@ -237,6 +273,29 @@ class Registry(ConnectionSettings):
     def ecr_account(self) -> str:
         return EcrProvider.account_and_region(self.url)[0]
 
+    def aws_access(self) -> dict:
+        """How to call the AWS API for this ECR registry: region, keys, endpoint, proxy
+        (keyword arguments of the functions in :mod:`registries.aws`)."""
+        use_keys = self.auth_type == AUTH_ACCESS_KEY
+        # Through the registry's proxy when it has one. An SSH tunnel carries only the registry
+        # API: the AWS API call goes direct (AWS endpoints are public, the registry may not be).
+        proxy = self.connection_method == self.ConnectionMethod.PROXY
+        return {
+            "region": self.ecr_region,
+            "access_key_id": self.username if use_keys else "",
+            "secret_access_key": self.secret if use_keys else "",
+            "endpoint_url": settings.WHARF_AWS_ENDPOINT_URL,
+            "timeout": settings.WHARF_REGISTRY_TIMEOUT,
+            "proxy_url": self.proxy_url if proxy else "",
+            "proxy_username": self.proxy_username if proxy else "",
+            "proxy_password": self.proxy_password if proxy else "",
+        }
+
+    @property
+    def lists_all_repositories(self) -> bool:
+        """A chart source of every repository the registry lists (under its prefixes)."""
+        return self.chart_source and self.repository_scope == RepositoryScope.ALL
+
     def ecr_token(self) -> EcrToken:
         """A fresh ECR authorization token for this registry's account and region.
 
@@ -245,22 +304,8 @@ class Registry(ConnectionSettings):
         """
         from registries.aws import AwsError, ecr_authorization_token
 
-        use_keys = self.auth_type == AUTH_ACCESS_KEY
-        # Through the registry's proxy when it has one. An SSH tunnel carries only the registry
-        # API: the AWS API call goes direct (AWS endpoints are public, the registry may not be).
-        proxy = self.connection_method == self.ConnectionMethod.PROXY
         try:
-            return ecr_authorization_token(
-                region=self.ecr_region,
-                registry_id=self.ecr_account,
-                access_key_id=self.username if use_keys else "",
-                secret_access_key=self.secret if use_keys else "",
-                endpoint_url=settings.WHARF_AWS_ENDPOINT_URL,
-                timeout=settings.WHARF_REGISTRY_TIMEOUT,
-                proxy_url=self.proxy_url if proxy else "",
-                proxy_username=self.proxy_username if proxy else "",
-                proxy_password=self.proxy_password if proxy else "",
-            )
+            return ecr_authorization_token(registry_id=self.ecr_account, **self.aws_access())
         except AwsError as exc:
             raise oci.RegistryError(
                 f"AWS did not issue an ECR token: {exc}",

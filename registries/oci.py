@@ -140,6 +140,10 @@ MAX_MANIFEST_BYTES = 4 * 2**20  # the distribution spec's own recommended limit
 # A tag list is read page by page, but not forever (the defaults of the settings).
 MAX_TAG_PAGES = 1000
 MAX_TAGS = 100_000
+# The repository catalog, likewise bounded; its token scope is the distribution spec's.
+MAX_CATALOG_PAGES = 1000
+MAX_CATALOG_REPOSITORIES = 100_000
+CATALOG_SCOPE = "registry:catalog:*"
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -435,6 +439,58 @@ class RegistryClient:
                 )
             path = self._next_page(response.headers.get("Link", ""))
         return list(dict.fromkeys(tags))
+
+    def list_catalog(
+        self,
+        *,
+        page_size: int = 1000,
+        max_pages: int = MAX_CATALOG_PAGES,
+        max_repositories: int = MAX_CATALOG_REPOSITORIES,
+    ) -> list[str]:
+        """Every repository the registry lists to these credentials (``GET /v2/_catalog``).
+
+        Pages follow the ``Link`` header (relative or absolute, resolved against the
+        registry); a Bearer token is asked for with the scope ``registry:catalog:*``. A
+        refusal is a ``RegistryError`` of kind ``auth`` (or ``not_found`` where the
+        registry has no catalog); a listing cut short raises, never returns part of it.
+        """
+        path: str | None = f"/v2/_catalog?n={page_size}"
+        names: list[str] = []
+        seen_pages: set[str] = set()
+        while path:
+            if path in seen_pages:  # a page linked to itself would loop
+                break
+            if len(seen_pages) >= max_pages:
+                raise RegistryError(
+                    f"{self.host} links its repository catalog to more than {max_pages:,} "
+                    "pages, so Wharf stopped reading it.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
+            seen_pages.add(path)
+            response = self.request("GET", path, scope=CATALOG_SCOPE)
+            with response:
+                self._check_status(response, "the repository catalog")
+                body = self._json(response, "the repository catalog", MAX_MANIFEST_BYTES)
+            page = body.get("repositories") if isinstance(body, dict) else None
+            if page is None:
+                page = []
+            if not isinstance(page, list) or not all(isinstance(n, str) for n in page):
+                raise RegistryError(
+                    f"{self.host} sent a repository catalog that is not a list of names.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
+            names.extend(page)
+            if len(names) > max_repositories:
+                raise RegistryError(
+                    f"{self.host} lists more than {max_repositories:,} repositories, so Wharf "
+                    "stopped reading its catalog.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
+            path = self._next_page(response.headers.get("Link", ""))
+        return list(dict.fromkeys(names))
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """The manifest for a tag or digest, checked against its digest."""

@@ -44,6 +44,10 @@ _URL = re.compile(rf"^(?P<host>{_HOST}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?(?P<p
 
 GCP_JSON_KEY_USER = "_json_key"
 
+LISTING_REFUSED = (
+    "This registry does not list its repositories to these credentials: give the list by hand."
+)
+
 
 @dataclass(frozen=True)
 class Login:
@@ -127,6 +131,9 @@ class Provider:
     # "Advanced connection" TLS options: for Other always, for others when private.
     tls_options_when_public: ClassVar[bool] = False
 
+    # Whether its registries list their repositories (GET /v2/_catalog, or the ECR API).
+    lists_repositories: ClassVar[bool] = True
+
     # The registry host this provider accepts (a full-match pattern), and what to say otherwise.
     host_rule: ClassVar[re.Pattern | None] = None
     host_message: ClassVar[str] = ""
@@ -147,6 +154,10 @@ class Provider:
         if self.is_oci:
             return ""
         return f"{self.label} is not an OCI registry: it cannot store Helm charts."
+
+    def listing_refusal(self) -> str:
+        """What to say when the registry will not list its repositories."""
+        return LISTING_REFUSED
 
     def clean_capabilities(self, *, public: bool, push_helm: bool, chart_source: bool) -> None:
         """Refuse what only an OCI registry can be or do (GCR is a Docker registry)."""
@@ -250,6 +261,7 @@ class DockerHubProvider(Provider):
     url_help = "docker.io (optionally with your namespace: docker.io/myteam)"
     host_rule = re.compile(r"(?:index\.|registry-1\.)?docker\.io")
     host_message = "A Docker Hub registry URL is docker.io (optionally docker.io/namespace)."
+    lists_repositories = False  # its /v2/_catalog is refused to every account
 
     def api_host(self, registry: Registry) -> str:
         # docker.io is the name people use; the registry API lives on registry-1.
@@ -272,6 +284,7 @@ class AzureProvider(Provider):
 
 class _GoogleProvider(Provider):
     auth_types = (AUTH_JSON_KEY,)
+    lists_repositories = False  # the Docker API's catalog answers no repositories
     username_label = "Username"
     secret_label = "Service Account JSON File"
 

@@ -26,9 +26,9 @@ class RegistryScreen:
 
 
 class RegistryListView(RegistryScreen, ObjectListView):
-    queryset = Registry.objects.select_related("rate_limit_budget").prefetch_related(
-        "chart_sources__last_run"
-    )
+    queryset = Registry.objects.select_related(
+        "rate_limit_budget", "discovery__last_run"
+    ).prefetch_related("chart_sources__last_run")
     template_name = "registries/registry_list.html"
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('charts', '0014_syncrun_not_before'),
+        ('charts', '0015_source_discovery'),
     ]
 
     operations = [

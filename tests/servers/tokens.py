@@ -44,6 +44,10 @@ class TokenServer:
         self.service = service
         self.users = users
         self.requests: list[dict] = []  # what each token request asked for
+        # Resource types asked for but not granted (the token carries no access to them),
+        # as a token service does for an account without that right: e.g. {"registry"}
+        # for the catalog (``registry:catalog:*``).
+        self.withheld_types: set[str] = set()
         self._httpd = ThreadingHTTPServer((LOOPBACK, 0), _TokenHandler)
         self._httpd.daemon_threads = True
         self._httpd.token_server = self  # type: ignore[attr-defined]
@@ -61,7 +65,7 @@ class TokenServer:
         access = []
         for scope in scopes:
             parts = scope.split(":")
-            if len(parts) >= 3:
+            if len(parts) >= 3 and parts[0] not in self.withheld_types:
                 access.append(
                     {
                         "type": parts[0],
@@ -134,15 +138,10 @@ class _TokenHandler(BaseHTTPRequestHandler):
         pass  # keep the terminal quiet; the registry log records every request
 
 
-@pytest.fixture(scope="session")
-def token_registry(registry_factory, ca, tmp_path_factory) -> Iterator[RegistryServer]:
-    """A registry with ``auth: token`` and its own token service (``.token_server``).
-
-    ``.username``/``.password`` are accepted by the token service; anonymous token
-    requests are refused.
-    """
+def start_token_registry(registry_factory, ca, workdir) -> RegistryServer:
+    """A new registry with ``auth: token`` and its own started token service
+    (``.token_server``; stop it with ``.token_server.stop()``)."""
     username, password = "wharf-token", "token-Passw0rd"
-    workdir = tmp_path_factory.mktemp("token-service")
     tokens = TokenServer(
         signing=ca.issue("wharf-test-token-signer", hosts=(), rsa_key=True),
         issuer="wharf-test-token-issuer",
@@ -162,5 +161,16 @@ def token_registry(registry_factory, ca, tmp_path_factory) -> Iterator[RegistryS
         },
     )
     server.token_server = tokens  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture(scope="session")
+def token_registry(registry_factory, ca, tmp_path_factory) -> Iterator[RegistryServer]:
+    """A registry with ``auth: token`` and its own token service (``.token_server``).
+
+    ``.username``/``.password`` are accepted by the token service; anonymous token
+    requests are refused.
+    """
+    server = start_token_registry(registry_factory, ca, tmp_path_factory.mktemp("token-service"))
     yield server
-    tokens.stop()
+    server.token_server.stop()  # type: ignore[attr-defined]
