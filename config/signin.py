@@ -25,13 +25,18 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.db import transaction
 from social_core import exceptions as social
+from social_core.backends.base import http_error
 from social_core.backends.open_id_connect import OpenIdConnectAuth
+
+from config import http
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +61,51 @@ class LocalAccountBackend(ModelBackend):
 
 class OidcBackend(OpenIdConnectAuth):
     """The one OpenID Connect provider (``WHARF_OIDC_*``). Configuration from discovery,
-    RS256 ID tokens only, the authorization code flow with PKCE."""
+    RS256 ID tokens only, the authorization code flow with PKCE.
+
+    Every call to the provider goes through config.http: ``WHARF_OIDC_TIMEOUT`` bounds the
+    whole call (a provider that drips its answer cannot hold a web worker), and the trust
+    store is the one every other outbound call uses (``REQUESTS_CA_BUNDLE`` for a private CA).
+    """
 
     name = "oidc"
     JWT_ALGORITHMS = ["RS256"]
     DEFAULT_USE_PKCE = True
+
+    def request(  # type: ignore[override]  # the same call, through Wharf's HTTP layer
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: dict | None = None,
+        data: dict | None = None,
+        json: dict | None = None,
+        auth: Any = None,
+        params: dict | None = None,
+        timeout: float | None = None,
+        stage: Any = "user_info",
+    ) -> requests.Response:
+        seconds = timeout or float(settings.SOCIAL_AUTH_OIDC_REQUESTS_TIMEOUT)
+        transport = http.Transport(timeout=seconds, deadline=seconds)
+        host = urlsplit(url).netloc
+        try:
+            with http.HttpSession(
+                transport, host=host, what="identity provider", user_agent="Wharf"
+            ) as session:
+                response = session.send(
+                    method, url, headers=headers, data=data, json=json, auth=auth, params=params
+                )
+        except requests.exceptions.SSLError:
+            raise social.AuthProviderError(self, code="tls_error", stage=stage) from None
+        except requests.Timeout:
+            raise social.AuthProviderError(self, code="timeout", stage=stage) from None
+        except (requests.RequestException, http.HttpError):
+            raise social.AuthProviderError(self, code="connection_failed", stage=stage) from None
+        try:
+            response.raise_for_status()
+        except requests.HTTPError as error:
+            raise http_error(self, error, stage=stage) from None
+        return response
 
 
 def oidc_enabled() -> bool:

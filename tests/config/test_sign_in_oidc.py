@@ -4,12 +4,15 @@ message on the sign-in page (never an error page) whatever the provider does."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from social_django.models import UserSocialAuth
 
+from tests.hostile import DrippingServer
 from tests.servers.base import free_port
 from tests.servers.oidc import CLIENT_SECRET, OidcProvider
 
@@ -219,6 +222,20 @@ def test_a_provider_that_cannot_be_reached_is_a_message_not_an_error_page(
 
     assert response.status_code == 502
     assert "Wharf could not talk to SSO: it could not be reached" in response.content.decode()
+
+
+def test_a_provider_that_drips_its_answer_is_given_up_at_the_timeout(client, provider, settings):
+    settings.SOCIAL_AUTH_OIDC_REQUESTS_TIMEOUT = 1.0
+    # A byte every 0.2 s: no read ever waits a whole second, only the deadline can end it.
+    with DrippingServer(drip_head=True, interval=0.2, give_up=20) as dripping:
+        settings.SOCIAL_AUTH_OIDC_OIDC_ENDPOINT = dripping.url
+        started = time.monotonic()
+        response = client.post(reverse("oidc_begin"))
+        took = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert "it did not answer in time" in response.content.decode()
+    assert took < 5, took
 
 
 def test_a_return_that_no_sign_in_here_started_is_refused_with_a_message(client, provider):
