@@ -7,12 +7,15 @@ WHARF_REQUIRE_SERVICES=1 (CI) they fail."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
 
 from config import ldapconfig
+from tests.hostile import DrippingServer
 from tests.servers.base import free_port, service_unavailable
 from tests.servers.ldap import GROUPS, PEOPLE, USERS
 
@@ -136,6 +139,23 @@ def test_an_unreachable_directory_is_named_on_the_sign_in_page(client, settings,
 
     assert response.status_code == 200
     assert "The directory (LDAP) could not be reached" in response.content.decode()
+
+
+def test_a_directory_that_never_answers_is_given_up_at_the_timeout(client, settings, directory):
+    # The server takes the connection and waits for an HTTP request that LDAP never sends:
+    # it says nothing back for 5 s.
+    with DrippingServer(give_up=20) as silent:
+        variables = {
+            **directory.wharf_variables(),
+            "WHARF_LDAP_SERVER_URI": f"ldap://{silent.host}",
+        }
+        use_directory(settings, {**variables, "WHARF_LDAP_TIMEOUT": "1"})
+        started = time.monotonic()
+        response = sign_in(client, "alice", password_of("alice"))
+        took = time.monotonic() - started
+
+    assert "The directory (LDAP) could not be reached" in response.content.decode()
+    assert took < 4, took
 
 
 def test_local_accounts_still_sign_in_beside_the_directory(client, directory, superuser):
