@@ -9,9 +9,10 @@ VENDOR := static/vendor
 
 LOCK     := requirements.lock
 DEV_LOCK := requirements-dev.lock
+LDAP_LOCK := requirements-ldap.lock
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint format bench install install-dev assets migrate admin clean \
+.PHONY: run test lint format bench install install-dev install-ldap assets migrate admin clean \
 	lock lock-upgrade check-lock image
 
 # --- set-up ---------------------------------------------------------------
@@ -33,6 +34,17 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) scripts/lock.py check
 	$(PIP) install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PIP) check --quiet
+	touch $@
+
+# LDAP sign-in (optional): python-ldap compiles against OpenLDAP's headers, on Debian
+# `apt-get install libldap2-dev libsasl2-dev`. Without it Wharf runs with LDAP off.
+$(VENV)/.installed-ldap: $(VENV)/.installed pyproject.toml $(LDAP_LOCK)
+	@$(PYTHON) scripts/lock.py check
+	@[ -e /usr/include/ldap.h ] && [ -e /usr/include/sasl/sasl.h ] || { \
+	  echo "LDAP sign-in needs OpenLDAP's headers to build python-ldap:" \
+	       "apt-get install libldap2-dev libsasl2-dev (CI installs them)." >&2; exit 1; }
+	$(PIP) install --quiet --require-hashes --no-build-isolation -r $(LDAP_LOCK)
 	$(PIP) check --quiet
 	touch $@
 
@@ -58,6 +70,7 @@ $(VENDOR)/.installed: package.json
 
 install: check-lock $(VENV)/.installed assets
 install-dev: check-lock $(VENV)/.installed-dev assets
+install-ldap: check-lock $(VENV)/.installed-ldap
 assets: $(VENDOR)/.installed
 
 migrate: install
@@ -75,7 +88,9 @@ run: admin
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	PYTHON=$(PY) ./scripts/run-all.sh
 
-test: install-dev
+# Where every real-server test must run (CI: WHARF_REQUIRE_SERVICES=1), LDAP's are among
+# them, so python-ldap is installed first.
+test: install-dev $(if $(filter 1,$(WHARF_REQUIRE_SERVICES)),install-ldap)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # --- the container image ----------------------------------------------------

@@ -13,6 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from config import ldapconfig
 from config.keys import dev_fernet_key, dev_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,6 +78,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
+    # OpenID Connect sign-in (config/signin.py): its tables link a provider's subject to a user.
+    "social_django",
     "registries",
     "clusters",
     "charts",
@@ -147,7 +150,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # how many proxies in front of Wharf append to X-Forwarded-For (config/clientip.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "config.signin.LocalAccountBackend",
+    # LDAP and OpenID Connect are added below when configured.
 ]
 WHARF_TRUSTED_PROXIES = env.int("WHARF_TRUSTED_PROXIES", default=0)
 AXES_FAILURE_LIMIT = env.int("WHARF_LOGIN_FAILURE_LIMIT", default=5)
@@ -160,6 +164,69 @@ AXES_LOCKOUT_CALLABLE = "config.views.signin_locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in: local accounts, OpenID Connect, LDAP (config/signin.py; README "Sign-in") ---
+# "everyone" (default): every local account signs in with its password; "superusers": only
+# superusers do (the first admin and break-glass accounts), everyone else uses SSO or LDAP.
+WHARF_LOCAL_SIGN_IN = env.str("WHARF_LOCAL_SIGN_IN", default="everyone")
+if WHARF_LOCAL_SIGN_IN not in ("everyone", "superusers"):
+    raise ImproperlyConfigured(
+        f'WHARF_LOCAL_SIGN_IN must be "everyone" or "superusers", not {WHARF_LOCAL_SIGN_IN!r}.'
+    )
+
+# OpenID Connect: on when WHARF_OIDC_ISSUER is set. Everything else about the provider
+# comes from its discovery document (ISSUER/.well-known/openid-configuration).
+WHARF_OIDC_ISSUER = env.str("WHARF_OIDC_ISSUER", default="").rstrip("/")
+WHARF_OIDC_BUTTON_LABEL = env.str("WHARF_OIDC_BUTTON_LABEL", default="Sign in with SSO")
+SOCIAL_AUTH_OIDC_OIDC_ENDPOINT = WHARF_OIDC_ISSUER
+SOCIAL_AUTH_OIDC_KEY = env.str("WHARF_OIDC_CLIENT_ID", default="")
+SOCIAL_AUTH_OIDC_SECRET = env.str("WHARF_OIDC_CLIENT_SECRET", default="")
+if WHARF_OIDC_ISSUER:
+    if not (SOCIAL_AUTH_OIDC_KEY and SOCIAL_AUTH_OIDC_SECRET):
+        raise ImproperlyConfigured(
+            "WHARF_OIDC_ISSUER is set, so WHARF_OIDC_CLIENT_ID and WHARF_OIDC_CLIENT_SECRET "
+            "must be too (the client registered for Wharf at the identity provider)."
+        )
+    AUTHENTICATION_BACKENDS.append("config.signin.OidcBackend")
+# The claim (in the ID token or from the userinfo endpoint) that lists the user's groups;
+# a user whose token has none is in no group.
+SOCIAL_AUTH_OIDC_GROUPS_KEY = env.str("WHARF_OIDC_GROUPS_CLAIM", default="groups")
+SOCIAL_AUTH_OIDC_GROUPS_MISSING_AS_EMPTY = True
+# Scopes asked for besides openid, profile and email (some providers want "groups").
+SOCIAL_AUTH_OIDC_SCOPE = env.list("WHARF_OIDC_SCOPES", default=[])
+# Seconds for each call to the provider (discovery, keys, token, userinfo).
+SOCIAL_AUTH_OIDC_REQUESTS_TIMEOUT = env.float("WHARF_OIDC_TIMEOUT", default=10.0)
+SOCIAL_AUTH_OIDC_USE_PKCE = True
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/"
+SOCIAL_AUTH_LOGIN_ERROR_URL = "/accounts/login/"
+SOCIAL_AUTH_INACTIVE_USER_URL = "/accounts/login/?problem=inactive"
+# The default steps, without load_extra_data (no tokens are kept: Wharf does not call the
+# provider's APIs later), and with the groups mirrored last.
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_names",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.user.user_details",
+    "config.signin.mirror_oidc_groups",
+)
+
+# LDAP: on when WHARF_LDAP_SERVER_URI is set and python-ldap is installed (`make
+# install-ldap`); set but not installed, Wharf starts without it and says why (a warning
+# in the log and in `manage.py check`). The variables: config/ldapconfig.py, .env.example.
+_ldap_values = {name: env.str(name, default="") for name in ldapconfig.VARIABLES}
+WHARF_LDAP_PROBLEM = ""
+if _ldap_values["WHARF_LDAP_SERVER_URI"]:
+    if ldapconfig.ldap_importable():
+        globals().update(ldapconfig.auth_ldap_settings(_ldap_values))
+        # After local accounts, before OpenID Connect: the sign-in form tries it second.
+        AUTHENTICATION_BACKENDS.insert(2, "config.signin_ldap.WharfLDAPBackend")
+    else:
+        WHARF_LDAP_PROBLEM = ldapconfig.NOT_INSTALLED
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -387,6 +454,10 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # django-axes logs every sign-in at INFO; its warnings (lockouts) still show.
         "axes": {"level": "WARNING"},
+        # social-auth and django-auth-ldap: failures are logged by config/signin*.py, without
+        # the providers' own text (which may quote a token).
+        "social": {"level": "ERROR"},
+        "django_auth_ldap": {"level": "ERROR"},
         # A 403 is one warning line (the filter also applies where the record is made, so
         # handlers added later, such as pytest's, see no traceback either).
         "django.request": {"filters": ["forbidden_without_traceback"]},

@@ -12,6 +12,8 @@ urlpatterns = [
     path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", views.SignOutView.as_view(), name="logout"),
+    path("accounts/sso/begin/", views.OidcBeginView.as_view(), name="oidc_begin"),
+    path("accounts/sso/complete/", views.OidcCompleteView.as_view(), name="oidc_complete"),
     path("global/registries/", include("registries.urls")),
     path("", include("charts.urls")),
     path("global/", include("clusters.urls")),

@@ -17,12 +17,15 @@ the permission test walks every URL and expects what its view declares.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -34,9 +37,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.decorators import method_decorator
 from django.utils.text import capfirst
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django_htmx.http import HttpResponseLocation, HttpResponseStopPolling
+from social_core.actions import do_auth, do_complete
+from social_core.exceptions import SocialAuthBaseException
+from social_django.utils import load_strategy
 
-from config import audit
+from config import audit, csp, signin
 from config.forms import SecretField
 from config.impact import impact_of
 from config.models import AuditEntry
@@ -49,12 +56,110 @@ class SignedInView(View):
     required_role = "user"
 
 
+# Known problems a redirect back to the sign-in page may name (?problem=…): fixed texts,
+# so the address cannot make the page say anything else.
+SIGN_IN_PROBLEMS = {
+    "inactive": "Your Wharf account is deactivated. Ask an administrator to activate it.",
+}
+
+
+def sign_in_options(request) -> dict:
+    """What the sign-in page offers: the SSO button, LDAP, who may use local accounts."""
+    sso = None
+    if signin.oidc_enabled():
+        sso = {"label": settings.WHARF_OIDC_BUTTON_LABEL, "url": reverse("oidc_begin")}
+    return {
+        "sso": sso,
+        "ldap": signin.ldap_enabled(),
+        "local_for_superusers": settings.WHARF_LOCAL_SIGN_IN == signin.LOCAL_FOR_SUPERUSERS,
+        "ldap_unreachable": getattr(request, "wharf_ldap_error", False),
+    }
+
+
+def _sso_may_leave(response: HttpResponse) -> HttpResponse:
+    """The SSO button's form ends at the identity provider (Wharf redirects it there):
+    the page's Content-Security-Policy lets forms go on to that origin."""
+    if signin.oidc_enabled():
+        issuer = urlsplit(settings.WHARF_OIDC_ISSUER)
+        csp.allow(response, "form-action", [f"{issuer.scheme}://{issuer.netloc}"])
+    return response
+
+
+def render_sign_in(request, problem: signin.SignInProblem) -> HttpResponse:
+    """The sign-in page again, saying what went wrong with single sign-on."""
+    context = {
+        "form": AuthenticationForm(request),
+        "next": "",
+        "problem": problem.message,
+        **sign_in_options(request),
+    }
+    response = render(request, "registration/login.html", context, status=problem.status)
+    return _sso_may_leave(response)
+
+
 @method_decorator(login_not_required, name="dispatch")
 class SignInView(auth_views.LoginView):
     """The one page for anyone, signed in or not (a signed-in user is sent on)."""
 
     required_role = "public"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(sign_in_options(self.request))
+        context["problem"] = SIGN_IN_PROBLEMS.get(self.request.GET.get("problem", ""), "")
+        return context
+
+    def render_to_response(self, context, **response_kwargs):
+        return _sso_may_leave(super().render_to_response(context, **response_kwargs))
+
+
+def _oidc_backend(request) -> signin.OidcBackend:
+    strategy = load_strategy(request)
+    return strategy.get_backend("oidc", redirect_uri=reverse("oidc_complete"))
+
+
+def _signed_in_by_oidc(backend, user, social_user) -> None:
+    login(backend.strategy.request, user, backend=signin.OIDC_BACKEND)
+
+
+NOT_SET_UP = signin.SignInProblem("Single sign-on is not set up on this Wharf.", 404)
+
+
+@method_decorator([login_not_required, never_cache], name="dispatch")
+class OidcBeginView(View):
+    """The SSO button: a POST (with CSRF) that sends the browser to the identity provider."""
+
+    required_role = "public"
+    http_method_names = ["post"]
+
+    def post(self, request):
+        if not signin.oidc_enabled():
+            return render_sign_in(request, NOT_SET_UP)
+        try:
+            return do_auth(_oidc_backend(request), redirect_name="next")
+        except SocialAuthBaseException as error:
+            signin.log_problem(error)
+            return render_sign_in(request, signin.problem_of(error))
+
+
+@method_decorator([login_not_required, never_cache], name="dispatch")
+class OidcCompleteView(View):
+    """Where the identity provider sends the browser back (a GET, as OpenID Connect has it):
+    the code is exchanged, the ID token verified, the user found or made, their groups
+    mirrored, and they are signed in. Any failure is a message on the sign-in page."""
+
+    required_role = "public"
+    http_method_names = ["get"]
+
+    def get(self, request):
+        if not signin.oidc_enabled():
+            return render_sign_in(request, NOT_SET_UP)
+        try:
+            return do_complete(_oidc_backend(request), _signed_in_by_oidc, redirect_name="next")
+        except SocialAuthBaseException as error:
+            signin.log_problem(error)
+            return render_sign_in(request, signin.problem_of(error))
 
 
 class SignOutView(auth_views.LogoutView):

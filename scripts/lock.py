@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """The lock files: every Python package Wharf installs, at an exact version, with hashes.
 
-X
+``requirements.lock`` holds what Wharf runs with (pyproject.toml's
 ``dependencies``, plus the build back-end that installs Wharf itself);
-``requirements-dev.lock`` adds the ``dev`` extra for tests and lint, at the same versions
-for every package the two share. Both are written by ``uv pip compile --generate-hashes``
+``requirements-dev.lock`` adds the ``dev`` extra for tests and lint, and
+``requirements-ldap.lock`` the ``ldap`` extra (python-ldap builds from source, so only
+``make install-ldap`` and CI install it), each at the runtime lock's versions for every
+package they share. All are written by ``uv pip compile --generate-hashes``
 and are installed with ``pip install --require-hashes``, then Wharf with ``--no-deps``.
 
-    scripts/lock.py            write both (``make lock``): pins already in the lock files
+    scripts/lock.py            write all three (``make lock``): pins already in the lock files
                                are kept; only what pyproject.toml's changes need moves
-    scripts/lock.py --upgrade  write both with the newest versions pyproject.toml allows
+    scripts/lock.py --upgrade  write all three with the newest versions pyproject.toml allows
     scripts/lock.py check      exit 1, saying why, when a lock file no longer matches
                                pyproject.toml (``make install`` runs this first)
 
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 LOCK = ROOT / "requirements.lock"
 DEV_LOCK = ROOT / "requirements-dev.lock"
+LDAP_LOCK = ROOT / "requirements-ldap.lock"
 FINGERPRINT = "# pyproject.toml fingerprint: "
 PYTHON_VERSION = "3.11"  # the oldest Python Wharf supports (requires-python)
 
@@ -76,14 +79,16 @@ def _wanted(lock: Path) -> list[str]:
     wanted += data["project"].get("optional-dependencies", {}).get("postgres", [])
     if lock == DEV_LOCK:
         wanted += data["project"].get("optional-dependencies", {}).get("dev", [])
+    if lock == LDAP_LOCK:
+        wanted += data["project"].get("optional-dependencies", {}).get("ldap", [])
     return wanted
 
 
 def check() -> int:
-    """0 when both lock files were made from pyproject.toml as it is; else 1, saying why."""
+    """0 when the lock files were made from pyproject.toml as it is; else 1, saying why."""
     current = fingerprint()
     problems = []
-    for lock in (LOCK, DEV_LOCK):
+    for lock in (LOCK, DEV_LOCK, LDAP_LOCK):
         if not lock.exists():
             problems.append(f"{lock.name} is missing.")
             continue
@@ -135,7 +140,9 @@ def write(upgrade: bool) -> None:
     _compile(LOCK, extra_args=["--extra", "postgres"], upgrade=upgrade)
     # The dev lock keeps every version of the runtime lock: tests run what ships.
     _compile(DEV_LOCK, extra_args=["--extra", "dev", "--constraint", LOCK.name], upgrade=upgrade)
-    print(f"Wrote {LOCK.name} and {DEV_LOCK.name}.")
+    ldap = ["--extra", "ldap", "--extra", "postgres", "--constraint", LOCK.name]
+    _compile(LDAP_LOCK, extra_args=ldap, upgrade=upgrade)
+    print(f"Wrote {LOCK.name}, {DEV_LOCK.name} and {LDAP_LOCK.name}.")
 
 
 def main(argv: list[str]) -> int:

@@ -1,8 +1,8 @@
 """Fixtures shared by the whole suite.
 
-The real outside servers (registries, token service, moto, tinyproxy, sshd) and the
-test CA live in ``tests/servers/``, loaded below as plugins; ``bench/`` imports the same
-modules. What stays here: the users, the recording broker, and the per-test reset of learned
+The real outside servers (registries, token service, moto, tinyproxy, sshd, an OpenID
+Connect provider, slapd) and the test CA live in ``tests/servers/``, loaded below as
+plugins; ``bench/`` imports the same modules. What stays here: the users, the recording broker, and the per-test reset of learned
 registry routes.
 """
 
@@ -19,6 +19,8 @@ pytest_plugins = [
     "tests.servers.aws",
     "tests.servers.proxy",
     "tests.servers.ssh",
+    "tests.servers.oidc",
+    "tests.servers.ldap",
 ]
 
 
