@@ -315,3 +315,18 @@ class ConnectionFieldsForm(forms.Form):
             if name in self.cleaned_data:
                 setattr(self.instance, name, self.cleaned_data[name])
         super()._post_clean()
+
+
+class PkChoicesField(forms.ModelMultipleChoiceField):
+    """Objects by pk; a pk too large for any database is an invalid choice, not a crash."""
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk).strip()
+            if text.isdigit() and int(text) >= 2**63:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text},
+                )
+        return super()._check_values(value)

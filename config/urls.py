@@ -1,9 +1,29 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import health, metrics, views
+from config import health, metrics, roles_screen, views
 
 handler403 = "config.views.permission_denied"
+
+# Wharf's own screens in config/, under global/ (Django's auth keeps its top-level names).
+config_patterns = [
+    path("audit/", views.AuditLogView.as_view(), name="auditentry_list"),
+    path("roles/", roles_screen.RoleListView.as_view(), name="roles"),
+    path("roles/users/add/", roles_screen.UserRoleEditView.as_view(), name="userrole_add"),
+    path("roles/users/<int:pk>/", roles_screen.UserRoleEditView.as_view(), name="userrole_edit"),
+    path(
+        "roles/users/<int:pk>/delete/",
+        roles_screen.UserRoleDeleteView.as_view(),
+        name="userrole_delete",
+    ),
+    path("roles/groups/add/", roles_screen.GroupRoleEditView.as_view(), name="grouprole_add"),
+    path("roles/groups/<int:pk>/", roles_screen.GroupRoleEditView.as_view(), name="grouprole_edit"),
+    path(
+        "roles/groups/<int:pk>/delete/",
+        roles_screen.GroupRoleDeleteView.as_view(),
+        name="grouprole_delete",
+    ),
+]
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
@@ -15,10 +35,6 @@ urlpatterns = [
     path("global/registries/", include("registries.urls")),
     path("", include("charts.urls")),
     path("global/", include("clusters.urls")),
-    # Wharf's own screens in config/ (Django's auth keeps its top-level names above).
-    path(
-        "global/audit/",
-        include(([path("", views.AuditLogView.as_view(), name="auditentry_list")], "config")),
-    ),
+    path("global/", include((config_patterns, "config"))),
     path("admin/", admin.site.urls),
 ]

@@ -7,12 +7,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views import View
 
-from config import audit
+from config import audit, roles
 from config.views import (
+    AdminRequiredMixin,
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
-    SuperuserRequiredMixin,
 )
 from registries.connectivity import check_connection
 from registries.forms import RegistryForm, save_registry
@@ -25,8 +25,16 @@ class RegistryScreen:
 
 
 class RegistryListView(RegistryScreen, ObjectListView):
+    """Admins change registries here; operators see them read-only, with "Push chart" on
+    those they may push to."""
+
+    required_role = roles.OPERATOR
     queryset = Registry.objects.prefetch_related("chart_sources__last_run")
     template_name = "registries/registry_list.html"
+
+    def get_context(self, objects) -> dict:
+        pushable = roles.push_registry_ids(self.request.user)
+        return {"pushable": None if pushable is None else sorted(pushable)}
 
 
 class RegistryEditView(RegistryScreen, ObjectEditView):
@@ -45,7 +53,7 @@ class RegistryDeleteView(RegistryScreen, ObjectDeleteView):
         return obj.deletion_blocker()
 
 
-class RegistryMakeDefaultView(SuperuserRequiredMixin, View):
+class RegistryMakeDefaultView(AdminRequiredMixin, View):
     def post(self, request, pk):
         registry = get_object_or_404(Registry, pk=pk)
         if not registry.is_default:
