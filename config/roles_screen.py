@@ -37,7 +37,8 @@ class UserRoleForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         granted = UserRole.objects.exclude(pk=self.instance.pk).values("user")
-        users = get_user_model().objects.filter(is_active=True).exclude(pk__in=granted)
+        users = get_user_model().objects.filter(is_active=True, is_superuser=False)
+        users = users.exclude(pk__in=granted)  # a superuser is an admin always
         self.fields["user"].queryset = users.order_by("username")
         self.fields["user"].empty_label = None
 
