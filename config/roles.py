@@ -15,7 +15,7 @@ their operator-or-higher grants lets them.
 
 Every check in the views, the API and the commands asks this module, never
 ``is_superuser`` directly, so the three agree on who may do what. What a user holds is
-read once (two queries) and kept on the user object, so for one request.
+read once (one query) and kept on the user object, so for one request.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import IntegerField, Value
 
 VIEWER = "viewer"
 OPERATOR = "operator"
@@ -52,13 +53,21 @@ def _read_access(user) -> Access:
         return Access(None, frozenset())
     if user.is_superuser:
         return Access(ADMIN, None)
-    granted = UserRole.objects.filter(user=user).values_list("role", flat=True).first()
-    # One row per (mapping, push registry); a mapping without registries gives one, None.
-    mapped = list(
-        GroupRole.objects.filter(group__user=user).values_list(
-            "role", "push_limited", "push_registries"
+    # One query: the grant, as ("grant", role, ...), and one row per (mapping, push
+    # registry) of the user's groups (a mapping without registries gives one, None).
+    rows = list(
+        UserRole.objects.filter(user=user)
+        .order_by()
+        .values_list(Value("grant"), "role", Value(False), Value(None, IntegerField()))
+        .union(
+            GroupRole.objects.filter(group__user=user)
+            .order_by()
+            .values_list(Value("group"), "role", "push_limited", "push_registries"),
+            all=True,
         )
     )
+    granted = next((role for kind, role, _, _ in rows if kind == "grant"), None)
+    mapped = [(role, limited, pk) for kind, role, limited, pk in rows if kind == "group"]
     role = _highest(granted, *(r for r, _, _ in mapped))
     if role is None and not settings.WHARF_REQUIRE_ROLE:
         role = VIEWER

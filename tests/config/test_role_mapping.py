@@ -66,9 +66,9 @@ def test_a_superuser_is_an_admin_even_when_a_role_is_required(django_user_model,
     assert roles.can_push(root, RegistryFactory(push_helm=True))
 
 
-def test_the_role_is_read_in_two_queries_once_per_user_object(ann, django_assert_num_queries):
+def test_the_role_is_read_in_one_query_once_per_user_object(ann, django_assert_num_queries):
     member_of(ann, "deployers", roles.OPERATOR)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         roles.role_of(ann)
         roles.allows(ann, roles.ADMIN)
         roles.can_push(ann, RegistryFactory.build(pk=1))
