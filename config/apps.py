@@ -10,6 +10,15 @@ class WharfConfig(AppConfig):
     verbose_name = "Wharf"
 
     def ready(self):
-        from config.rolesetup import apply_role_groups_after_migrate
+        from config import impact
+        from config.models import GroupRole
+        from config.rolesetup import (
+            apply_role_groups_after_migrate,
+            group_role_deletion_impact,
+            registry_deletion_impact,
+        )
+        from registries.models import Registry
 
         post_migrate.connect(apply_role_groups_after_migrate, sender=self)
+        impact.register(Registry, registry_deletion_impact)
+        impact.register(GroupRole, group_role_deletion_impact)

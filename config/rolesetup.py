@@ -1,6 +1,7 @@
 """Group-to-role mappings from the ``WHARF_ROLE_GROUPS`` setting, applied after every
 ``migrate`` (which every start-up runs: ``make run``, the image's ``migrate``, the Helm
-chart's migration Job), so a fresh install already maps its identity provider's groups."""
+chart's migration Job), so a fresh install already maps its identity provider's groups;
+and what deleting a registry or a mapping takes from the roles (config.impact)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from config.impact import count
 from config.models import GroupRole, Role
 
 
@@ -67,3 +69,28 @@ def apply_role_groups_after_migrate(sender, **kwargs) -> None:
     for change in apply_role_groups(settings.WHARF_ROLE_GROUPS):
         if kwargs.get("verbosity", 1):
             out.write(f"Role mapping from WHARF_ROLE_GROUPS: {change}\n")
+
+
+def registry_deletion_impact(registry) -> list[str]:
+    """The groups whose push is limited to a registry being deleted (config.impact)."""
+    limited = list(
+        GroupRole.objects.filter(push_limited=True, push_registries=registry)
+        .order_by("group__name")
+        .values_list("group__name", flat=True)
+    )
+    if not limited:
+        return []
+    return [
+        f"Push limits of {', '.join(limited)} lose this registry (a limit left with no "
+        "registry lets its operators push nowhere)."
+    ]
+
+
+def group_role_deletion_impact(mapping: GroupRole) -> list[str]:
+    """What removing a group's mapping takes from its members (config.impact)."""
+    members = mapping.group.user_set.count()
+    return [
+        f"{count(members, 'member')} of {mapping.group.name} lose the "
+        f"{mapping.get_role_display().lower()} role this group gave them (a role granted by "
+        "name or through another group stays). The group itself stays."
+    ]

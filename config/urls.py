@@ -1,26 +1,26 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import health, metrics, roles_screen, views
+from config import health, metrics, views
 
 handler403 = "config.views.permission_denied"
 
 # Wharf's own screens in config/, under global/ (Django's auth keeps its top-level names).
 config_patterns = [
     path("audit/", views.AuditLogView.as_view(), name="auditentry_list"),
-    path("roles/", roles_screen.RoleListView.as_view(), name="roles"),
-    path("roles/users/add/", roles_screen.UserRoleEditView.as_view(), name="userrole_add"),
-    path("roles/users/<int:pk>/", roles_screen.UserRoleEditView.as_view(), name="userrole_edit"),
+    path("roles/", views.RoleListView.as_view(), name="roles"),
+    path("roles/users/add/", views.UserRoleEditView.as_view(), name="userrole_add"),
+    path("roles/users/<int:pk>/", views.UserRoleEditView.as_view(), name="userrole_edit"),
     path(
         "roles/users/<int:pk>/delete/",
-        roles_screen.UserRoleDeleteView.as_view(),
+        views.UserRoleDeleteView.as_view(),
         name="userrole_delete",
     ),
-    path("roles/groups/add/", roles_screen.GroupRoleEditView.as_view(), name="grouprole_add"),
-    path("roles/groups/<int:pk>/", roles_screen.GroupRoleEditView.as_view(), name="grouprole_edit"),
+    path("roles/groups/add/", views.GroupRoleEditView.as_view(), name="grouprole_add"),
+    path("roles/groups/<int:pk>/", views.GroupRoleEditView.as_view(), name="grouprole_edit"),
     path(
         "roles/groups/<int:pk>/delete/",
-        roles_screen.GroupRoleDeleteView.as_view(),
+        views.GroupRoleDeleteView.as_view(),
         name="grouprole_delete",
     ),
 ]

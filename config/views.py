@@ -28,6 +28,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models, transaction
+from django.db.models import Count, Prefetch
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -38,10 +39,12 @@ from django.views import View
 from django_htmx.http import HttpResponseLocation, HttpResponseStopPolling
 
 from config import audit, roles
-from config.forms import SecretField
+from config.forms import GroupRoleForm, SecretField, UserRoleForm
 from config.impact import impact_of
-from config.models import AuditEntry
+from config.models import AuditEntry, GroupRole, UserRole
 from config.params import ParamError, date_param, page_param, text_param
+from config.rolesetup import parse_role_groups
+from registries.models import Registry
 
 
 def no_role_page(request, status: int = 403) -> HttpResponse:
@@ -463,3 +466,61 @@ class AuditLogView(ObjectListView):
             "filtered": bool(kind or username or since or until),
         }
         return render(request, self.template_name, context, status=400 if problems else 200)
+
+
+# --- the Roles screen (Global Configurations → Roles) --------------------------------
+
+
+class RoleScreen:
+    """Both kinds of roles share the one Roles page as their list."""
+
+    screen_title = "Roles"
+
+    def url_of(self, action: str, *args) -> str:
+        if action == "list":
+            return reverse("config:roles")
+        return super().url_of(action, *args)  # type: ignore[misc]
+
+
+class RoleListView(RoleScreen, ObjectListView):
+    model = UserRole
+    template_name = "roles.html"
+
+    def get(self, request):
+        grants = UserRole.objects.select_related("user")
+        mappings = (
+            GroupRole.objects.select_related("group")
+            .annotate(member_count=Count("group__user"))
+            .prefetch_related(
+                Prefetch("push_registries", queryset=Registry.objects.order_by("name"))
+            )
+        )
+        context = {
+            **self.screen_context(),
+            "require_role": settings.WHARF_REQUIRE_ROLE,
+            "seeded": set(parse_role_groups(settings.WHARF_ROLE_GROUPS)),
+            "grants": grants,
+            "mappings": mappings,
+            "group_add_url": reverse("config:grouprole_add"),
+        }
+        return render(request, self.template_name, context)
+
+
+class UserRoleEditView(RoleScreen, ObjectEditView):
+    model = UserRole
+    form_class = UserRoleForm
+    template_name = "roles_form.html"
+
+
+class UserRoleDeleteView(RoleScreen, ObjectDeleteView):
+    model = UserRole
+
+
+class GroupRoleEditView(RoleScreen, ObjectEditView):
+    model = GroupRole
+    form_class = GroupRoleForm
+    template_name = "roles_form.html"
+
+
+class GroupRoleDeleteView(RoleScreen, ObjectDeleteView):
+    model = GroupRole

@@ -133,3 +133,23 @@ def test_an_operator_may_not_open_the_roles_screen(client, django_user_model):
         == 403
     )
     assert not GroupRole.objects.exists()
+
+
+def test_deleting_a_registry_names_the_push_limits_that_lose_it(admin_client):
+    registry = RegistryFactory(push_helm=True)
+    mapping = GroupRole.objects.create(
+        group=Group.objects.create(name="deployers"), role="operator", push_limited=True
+    )
+    mapping.push_registries.set([registry])
+    html = admin_client.get(reverse("registries:registry_delete", args=[registry.pk]))
+    assert "Push limits of deployers lose this registry" in html.content.decode()
+
+
+def test_deleting_a_mapping_says_how_many_members_lose_the_role(admin_client, plain_user):
+    group = Group.objects.create(name="deployers")
+    group.user_set.add(plain_user)
+    mapping = GroupRole.objects.create(group=group, role="operator")
+    html = admin_client.get(reverse("config:grouprole_delete", args=[mapping.pk]))
+    assert "1 member of deployers lose the operator role" in html.content.decode()
+    admin_client.post(reverse("config:grouprole_delete", args=[mapping.pk]))
+    assert not GroupRole.objects.exists() and Group.objects.filter(name="deployers").exists()
