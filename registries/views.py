@@ -25,12 +25,11 @@ class RegistryScreen:
 
 
 class RegistryListView(RegistryScreen, ObjectListView):
-    """Admins change registries here; operators see them read-only, with "Push chart" on
-    those they may push to."""
-
-    required_role = roles.OPERATOR
     queryset = Registry.objects.prefetch_related("chart_sources__last_run")
     template_name = "registries/registry_list.html"
+    # Admins change registries here; operators see them read-only, with "Push chart" on
+    # those they may push to.
+    required_role = roles.OPERATOR
 
     def get_context(self, objects) -> dict:
         pushable = roles.push_registry_ids(self.request.user)
