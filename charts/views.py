@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
@@ -34,16 +35,17 @@ from charts.semver import semver_key
 from charts.sync import queue_sync
 from charts.sync.writer import refresh_charts
 from charts.uploads import PROVENANCE_MAX_BYTES, PushInputError
-from config import audit, csp
+from config import audit, csp, roles
 from config.badges import badge_of
 from config.params import id_param, text_param
 from config.views import (
+    AdminRequiredMixin,
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
+    OperatorRequiredMixin,
     Polled,
     SignedInView,
-    SuperuserRequiredMixin,
     htmx_partial,
     poll_response,
 )
@@ -86,6 +88,9 @@ class HelmRepositoryDeleteView(HelmRepositoryScreen, ObjectDeleteView):
 
 
 class ChartSourceListView(ObjectListView):
+    """Every source, with Sync now: operators see it too (read-only)."""
+
+    required_role = roles.OPERATOR
     model = ChartSource
     queryset = ChartSource.objects.select_related("registry", "helm_repository", "last_run")
     template_name = "charts/source_list.html"
@@ -130,7 +135,7 @@ def trust_counts(source: ChartSource) -> list[dict]:
     return counts
 
 
-class ChartSourceView(SuperuserRequiredMixin, View):
+class ChartSourceView(OperatorRequiredMixin, View):
     def get(self, request, pk):
         source = get_object_or_404(
             ChartSource.objects.select_related("registry", "helm_repository"), pk=pk
@@ -139,7 +144,7 @@ class ChartSourceView(SuperuserRequiredMixin, View):
         return render(request, "charts/source_detail.html", context)
 
 
-class ChartSourceTrustView(SuperuserRequiredMixin, View):
+class ChartSourceTrustView(AdminRequiredMixin, View):
     """The source's "Show only verified versions" setting (POST)."""
 
     def post(self, request, pk):
@@ -157,7 +162,7 @@ class ChartSourceTrustView(SuperuserRequiredMixin, View):
         return HttpResponseRedirect(source.get_absolute_url())
 
 
-class ChartSourceRunsView(SuperuserRequiredMixin, View):
+class ChartSourceRunsView(OperatorRequiredMixin, View):
     """The runs table alone, polled by htmx while a run is queued or running."""
 
     def get(self, request, pk):
@@ -165,7 +170,7 @@ class ChartSourceRunsView(SuperuserRequiredMixin, View):
         return poll_response(request, not context["poll"].active, context)
 
 
-class ChartSourceSyncView(SuperuserRequiredMixin, View):
+class ChartSourceSyncView(OperatorRequiredMixin, View):
     """ "Sync now" (and "Deep sync"): queue a run at once."""
 
     def post(self, request, pk):
@@ -205,6 +210,18 @@ def pushes_context(registry: Registry) -> dict:
     }
 
 
+def get_pushable_registry_or_404(request, pk) -> Registry:
+    """The registry of a push URL, if the user may push to it (a group's operators may be
+    limited to some registries); 403 otherwise."""
+    registry = get_object_or_404(Registry, pk=pk)
+    if not roles.can_push(request.user, registry):
+        raise PermissionDenied(
+            f"You may not push charts to {registry}: your role's push is limited to other "
+            "registries. Ask an admin to add it on the Roles screen."
+        )
+    return registry
+
+
 def request_too_large(request) -> bool:
     """A push request whose body cannot hold an acceptable chart and provenance file."""
     length = request.META.get("CONTENT_LENGTH") or ""
@@ -215,7 +232,7 @@ def request_too_large(request) -> bool:
 # The CSRF middleware reads request.POST, which stores the whole upload before any view
 # code runs; this view checks the body's size first, then CSRF (see post()).
 @method_decorator(csrf_exempt, name="dispatch")
-class ChartPushView(SuperuserRequiredMixin, View):
+class ChartPushView(OperatorRequiredMixin, View):
     """ "Push chart": upload a packaged chart to a registry with "Push helm packages"."""
 
     template_name = "charts/push.html"
@@ -231,11 +248,11 @@ class ChartPushView(SuperuserRequiredMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, pk):
-        registry = get_object_or_404(Registry, pk=pk)
+        registry = get_pushable_registry_or_404(request, pk)
         return self.render_page(request, registry, ChartPushForm())
 
     def post(self, request, pk):
-        registry = get_object_or_404(Registry, pk=pk)
+        registry = get_pushable_registry_or_404(request, pk)
         if push_refusal(registry):
             return self.render_page(request, registry, ChartPushForm(), status=409)
         if request_too_large(request):
@@ -265,11 +282,11 @@ class ChartPushView(SuperuserRequiredMixin, View):
         return HttpResponseRedirect(reverse("charts:chartpush_add", args=[registry.pk]))
 
 
-class ChartPushListView(SuperuserRequiredMixin, View):
+class ChartPushListView(OperatorRequiredMixin, View):
     """The pushes table alone, polled by htmx while a push is queued or running."""
 
     def get(self, request, pk):
-        context = pushes_context(get_object_or_404(Registry, pk=pk))
+        context = pushes_context(get_pushable_registry_or_404(request, pk))
         return poll_response(request, not context["poll"].active, context)
 
 

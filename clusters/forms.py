@@ -10,6 +10,7 @@ from config.forms import (
     KEEP_SECRET_HELP,
     CheckedSaveForm,
     ModelRulesFormMixin,
+    PkChoicesField,
     SecretField,
     StyledFormMixin,
 )
@@ -73,20 +74,9 @@ class EnvironmentForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
         self.fields["cluster"].empty_label = None
 
 
-class ClusterChoicesField(forms.ModelMultipleChoiceField):
+class ClusterChoicesField(PkChoicesField):
     """Clusters by pk; a pk too large for any database is an invalid choice, not a crash
     (SQLite raises OverflowError for the IN (...) query that checks the choices)."""
-
-    def _check_values(self, value):
-        for pk in value or ():
-            text = str(pk).strip()
-            if text.isdigit() and int(text) >= 2**63:
-                raise forms.ValidationError(
-                    self.error_messages["invalid_choice"],
-                    code="invalid_choice",
-                    params={"value": text},
-                )
-        return super()._check_values(value)
 
 
 class ClusterChoiceRuleMixin:

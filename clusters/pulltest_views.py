@@ -16,11 +16,16 @@ from django.views import View
 
 from clusters import pulltest
 from clusters.models import Cluster, PullSecretTarget
-from config.views import SuperuserRequiredMixin
+from clusters.views import cluster_page
+from config import roles
+from config.views import OperatorRequiredMixin
 
 
 def _back(request, target: PullSecretTarget | None, cluster: Cluster) -> HttpResponseRedirect:
-    """The page the button was on: a registry's Manage page or the cluster's page."""
+    """The page the button was on: a registry's Manage page or the cluster's page (for an
+    operator, the clusters list)."""
+    if not roles.allows(request.user, roles.ADMIN):
+        return HttpResponseRedirect(cluster_page(request, cluster))
     if target is not None and request.POST.get("back") == "registry":
         url = reverse("clusters:registryaccess_edit", args=[target.registry_id])
     else:
@@ -28,7 +33,7 @@ def _back(request, target: PullSecretTarget | None, cluster: Cluster) -> HttpRes
     return HttpResponseRedirect(url + "#pull-secrets")
 
 
-class TargetPullTestView(SuperuserRequiredMixin, View):
+class TargetPullTestView(OperatorRequiredMixin, View):
     """Remember the image typed on the row for its registry, then test that target."""
 
     http_method_names = ["post"]
@@ -52,7 +57,7 @@ class TargetPullTestView(SuperuserRequiredMixin, View):
         return _back(request, target, cluster)
 
 
-class ClusterPullTestView(SuperuserRequiredMixin, View):
+class ClusterPullTestView(OperatorRequiredMixin, View):
     """Test every target of the cluster, each with its registry's remembered image."""
 
     http_method_names = ["post"]

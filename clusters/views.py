@@ -16,16 +16,17 @@ from clusters import pullsecrets, pulltest
 from clusters.connectivity import check_connection
 from clusters.forms import ClusterForm, EnvironmentForm, RegistryAccessForm
 from clusters.models import Cluster, Environment, PullSecretTarget, ReconcileRun, RegistryAccess
-from config import audit
+from config import audit, roles
 from config.badges import badge_of
 from config.models import AuditEntry
 from config.params import id_param
 from config.views import (
+    AdminRequiredMixin,
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
+    OperatorRequiredMixin,
     Polled,
-    SuperuserRequiredMixin,
     poll_response,
 )
 from registries.models import Registry
@@ -94,6 +95,10 @@ def reconciles_context(cluster: Cluster) -> dict:
 
 
 class ClusterListView(ObjectListView):
+    """Admins change clusters here; operators see them read-only, with "Test all pulls" and
+    "Reconcile now"."""
+
+    required_role = roles.OPERATOR
     model = Cluster
     queryset = Cluster.objects.annotate(
         environment_count=_count_per_cluster(Environment.objects.all()), **_status_counts()
@@ -156,7 +161,7 @@ class ClusterDeleteView(ObjectDeleteView):
         return ""
 
 
-class ClusterStatusView(SuperuserRequiredMixin, View):
+class ClusterStatusView(AdminRequiredMixin, View):
     def get(self, request, pk):
         cluster = get_object_or_404(Cluster, pk=pk)
         return render_status(
@@ -167,7 +172,7 @@ class ClusterStatusView(SuperuserRequiredMixin, View):
         )
 
 
-class ReconcileRunListView(SuperuserRequiredMixin, View):
+class ReconcileRunListView(AdminRequiredMixin, View):
     """The cluster's recent reconciles alone, polled while one is queued or running."""
 
     def get(self, request, pk):
@@ -176,7 +181,7 @@ class ReconcileRunListView(SuperuserRequiredMixin, View):
         return poll_response(request, not poll.active, {**context, "poll": poll})
 
 
-class ClusterReconcileView(SuperuserRequiredMixin, View):
+class ClusterReconcileView(OperatorRequiredMixin, View):
     """ "Reconcile now": mark its targets pending and queue a reconcile."""
 
     def post(self, request, pk):
@@ -184,7 +189,15 @@ class ClusterReconcileView(SuperuserRequiredMixin, View):
         with transaction.atomic():
             pullsecrets.request_reconcile([cluster.pk], trigger=ReconcileRun.Trigger.MANUAL)
         messages.info(request, reconcile_message(cluster))
-        return HttpResponseRedirect(reverse("clusters:cluster_edit", args=[cluster.pk]))
+        return HttpResponseRedirect(cluster_page(request, cluster))
+
+
+def cluster_page(request, cluster: Cluster) -> str:
+    """Where a cluster's action sends the user back: its page for admins, the clusters list
+    (all an operator sees of it) for operators."""
+    if roles.allows(request.user, roles.ADMIN):
+        return reverse("clusters:cluster_edit", args=[cluster.pk])
+    return reverse("clusters:cluster_list") + f"#cluster-{cluster.pk}"
 
 
 def reconcile_message(cluster: Cluster) -> str:
@@ -277,7 +290,7 @@ def coverage_context(registry: Registry, data=None) -> dict:
     }
 
 
-class RegistryAccessCoverageView(SuperuserRequiredMixin, View):
+class RegistryAccessCoverageView(AdminRequiredMixin, View):
     """The preview alone, refreshed by htmx as the form is edited (reads only)."""
 
     def get(self, request, pk):
@@ -286,7 +299,7 @@ class RegistryAccessCoverageView(SuperuserRequiredMixin, View):
         return render(request, "clusters/partials/_coverage.html", context)
 
 
-class RegistryAccessView(SuperuserRequiredMixin, View):
+class RegistryAccessView(AdminRequiredMixin, View):
     template_name = "clusters/registry_access.html"
 
     def render_page(self, request, registry, form, status=200):
@@ -339,7 +352,7 @@ class RegistryAccessView(SuperuserRequiredMixin, View):
         return HttpResponseRedirect(reverse("clusters:registryaccess_edit", args=[registry.pk]))
 
 
-class RegistryAccessStatusView(SuperuserRequiredMixin, View):
+class RegistryAccessStatusView(AdminRequiredMixin, View):
     def get(self, request, pk):
         registry = get_object_or_404(Registry, pk=pk)
         return render_status(

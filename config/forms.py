@@ -1,21 +1,27 @@
 """Form pieces every screen shares: secret inputs, styling, connection fields, and the
-model's rules as errors."""
+model's rules as errors; and the forms of the Roles screen."""
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.db.models import Q
 from django.utils.text import capfirst
 
 from config.connections import ConnectionMethod, Tls, split_proxy_credentials
 from config.http import TLS_CHOICES
+from config.models import GroupRole, UserRole
 
 # The check lives below the forms (models use it); still importable from here.
 from config.validators import validate_pem_certificates
+from registries.models import Registry
 
 __all__ = [
     "KEEP_SECRET_HELP",
     "CheckedSaveForm",
     "ConnectionFieldsForm",
     "ModelRulesFormMixin",
+    "PkChoicesField",
     "ProxyUrlField",
     "SecretField",
     "StyledFormMixin",
@@ -315,3 +321,96 @@ class ConnectionFieldsForm(forms.Form):
             if name in self.cleaned_data:
                 setattr(self.instance, name, self.cleaned_data[name])
         super()._post_clean()
+
+
+class PkChoicesField(forms.ModelMultipleChoiceField):
+    """Objects by pk; a pk too large for any database is an invalid choice, not a crash."""
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk).strip()
+            if text.isdigit() and int(text) >= 2**63:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text},
+                )
+        return super()._check_values(value)
+
+
+# --- the Roles screen (its rules: UserRole.clean, GroupRole.validate_mapping) ---------
+
+
+class UserRoleForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
+    class Meta:
+        model = UserRole
+        fields = ["user", "role"]
+        help_texts = {
+            "role": "Viewer: the Chart Store. Operator: also Sync now, Push chart, Reconcile "
+            "now and Test pull. Admin: also every Global Configuration.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        granted = UserRole.objects.exclude(pk=self.instance.pk).values("user")
+        users = get_user_model().objects.filter(is_active=True, is_superuser=False)
+        users = users.exclude(pk__in=granted)  # a superuser is an admin always
+        self.fields["user"].queryset = users.order_by("username")
+        self.fields["user"].empty_label = None
+
+
+class GroupRoleForm(ModelRulesFormMixin, StyledFormMixin, forms.ModelForm):
+    group_name = forms.CharField(
+        label="Group",
+        max_length=Group._meta.get_field("name").max_length,
+        help_text="The group's name as the identity provider sends it (the OIDC groups claim, "
+        "the LDAP group's name); made here if nobody of it has signed in yet.",
+    )
+    push_registries = PkChoicesField(
+        queryset=Registry.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Push registries",
+    )
+
+    class Meta:
+        model = GroupRole
+        fields = ["group_name", "role", "push_limited", "push_registries"]
+        help_texts = UserRoleForm.Meta.help_texts
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["group_name"].initial = self.instance.group.name
+        # Registries that take charts, and any chosen before they stopped taking them.
+        chosen = (
+            self.instance.push_registries.all() if self.instance.pk else Registry.objects.none()
+        )
+        self.fields["push_registries"].queryset = Registry.objects.filter(
+            Q(push_helm=True) | Q(pk__in=chosen.values("pk"))
+        ).order_by("name")
+
+    def clean_group_name(self) -> str:
+        return self.cleaned_data["group_name"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        if "group_name" in cleaned and "role" in cleaned:
+            self.instance.role = cleaned["role"]
+            self.instance.push_limited = cleaned.get("push_limited", False)
+            try:
+                self.instance.validate_mapping(
+                    cleaned["group_name"], cleaned.get("push_registries") or []
+                )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.add_error(field, message)
+        return cleaned
+
+    def save(self, commit: bool = True):
+        mapping = super().save(commit=False)
+        mapping.group, _ = Group.objects.get_or_create(name=self.cleaned_data["group_name"])
+        mapping.save()
+        self.save_m2m()
+        return mapping

@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.roles.template_context",
             ],
         },
     },
@@ -160,6 +161,18 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.views.signin_locked_out"
+
+# --- Roles (config/roles.py) ------------------------------------------------------------
+# Group-to-role mappings applied at every `migrate` (so at every start-up): a group named
+# here gets that role (made if missing, its role set again if changed on the screen), e.g.
+# "platform-admins=admin,deployers=operator". Other mappings are left as they are.
+WHARF_ROLE_GROUPS = env.str("WHARF_ROLE_GROUPS", default="")
+# On: a signed-in user with no role (none granted, no mapped group) sees only a page saying
+# whom to ask. Off (the default): such users are viewers (the Chart Store).
+WHARF_REQUIRE_ROLE = env.bool("WHARF_REQUIRE_ROLE", default=False)
+# Whom that page tells them to ask (e.g. "the platform team, #platform on chat"); empty:
+# the usernames of Wharf's admins.
+WHARF_ROLE_CONTACT = env.str("WHARF_ROLE_CONTACT", default="")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -9,9 +9,11 @@ list and add URLs, the object's verbose name, the edit and delete links) from he
 URL names follow ``<app>:<model>_<action>`` (``registries:registry_edit``), so a view finds
 the other screens of its model from its own URL's namespace.
 
-Access is declared by each view: ``required_role`` is ``"superuser"`` (Global
-Configurations, through :class:`SuperuserRequiredMixin`) or ``"user"`` (any signed-in user);
-the permission test walks every URL and expects what its view declares.
+Access is declared by each view: ``required_role`` is one of config/roles.py's roles
+(``"viewer"``: the Chart Store; ``"operator"``: starting work; ``"admin"``: Global
+Configurations, the default of the generic views), ``"signed-in"`` (any signed-in user, with
+a role or not: the start page, signing out), ``"public"`` (signing in) or ``"probe"``. The
+permission test walks every URL and expects what its view declares, for every role.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.mixins import UserPassesTestMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models, transaction
+from django.db.models import Count, Prefetch
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -43,17 +45,62 @@ from social_core.actions import do_auth, do_complete
 from social_core.exceptions import SocialAuthBaseException
 from social_django.utils import load_strategy
 
-from config import audit, csp, signin
-from config.forms import SecretField
+from config import audit, csp, roles, signin
+from config.forms import GroupRoleForm, SecretField, UserRoleForm
 from config.impact import impact_of
-from config.models import AuditEntry
+from config.models import AuditEntry, GroupRole, UserRole
 from config.params import ParamError, date_param, page_param, text_param
+from config.rolesetup import parse_role_groups
+from registries.models import Registry
 
 
-class SignedInView(View):
-    """A page for every signed-in user (LoginRequiredMiddleware sends others to sign in)."""
+def no_role_page(request, status: int = 403) -> HttpResponse:
+    """What a signed-in user without a role sees (``WHARF_REQUIRE_ROLE``): whom to ask."""
+    contact = settings.WHARF_ROLE_CONTACT or ", ".join(roles.admin_usernames()) or "an admin"
+    return render(request, "no_role.html", {"contact": contact}, status=status)
 
-    required_role = "user"
+
+DENIED = {
+    roles.VIEWER: "Only users with a role can see the Chart Store.",
+    roles.OPERATOR: ("Only operators and admins can sync, push charts, reconcile and test pulls."),
+    roles.ADMIN: "Only admins can see or change Global Configurations.",
+}
+
+
+class RoleRequiredMixin:
+    """Lets a view through for users who hold its ``required_role`` (or a higher one);
+    other signed-in users get the 403 page saying why, or, with no role at all, the page
+    saying whom to ask. (LoginRequiredMiddleware sends anonymous users to sign in first.)"""
+
+    required_role = roles.VIEWER
+
+    def dispatch(self, request, *args, **kwargs):
+        if roles.role_of(request.user) is None:
+            return no_role_page(request)
+        if not roles.allows(request.user, self.required_role):
+            raise PermissionDenied(DENIED[self.required_role])
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class AdminRequiredMixin(RoleRequiredMixin):
+    """Global Configurations are for admins (superusers are admins)."""
+
+    required_role = roles.ADMIN
+
+
+class OperatorRequiredMixin(RoleRequiredMixin):
+    """Starting work (sync, push, reconcile, pull test) is for operators and admins."""
+
+    required_role = roles.OPERATOR
+
+
+# The name views used before there were roles; what it guards is now the admin's.
+SuperuserRequiredMixin = AdminRequiredMixin
+
+
+class SignedInView(RoleRequiredMixin, View):
+    """A Chart Store page: for every viewer (every signed-in user, unless
+    ``WHARF_REQUIRE_ROLE`` leaves those without a role out)."""
 
 
 # Known problems a redirect back to the sign-in page may name (?problem=…): fixed texts,
@@ -163,18 +210,7 @@ class OidcCompleteView(View):
 
 
 class SignOutView(auth_views.LogoutView):
-    required_role = "user"
-
-
-class SuperuserRequiredMixin(UserPassesTestMixin):
-    """Global Configurations are for superusers; anyone else gets the 403 page."""
-
-    required_role = "superuser"
-    raise_exception = True
-    permission_denied_message = "Only superusers can see or change Global Configurations."
-
-    def test_func(self) -> bool:
-        return self.request.user.is_superuser
+    required_role = "signed-in"
 
 
 def htmx_partial(request) -> bool:
@@ -214,7 +250,7 @@ def poll_response(
 # --- the generic object views -------------------------------------------------------------
 
 
-class ObjectView(SuperuserRequiredMixin, View):
+class ObjectView(AdminRequiredMixin, View):
     """What the list, edit and delete views of one model share: its names and URLs."""
 
     model: type[models.Model]
@@ -238,12 +274,14 @@ class ObjectView(SuperuserRequiredMixin, View):
 
     def screen_context(self) -> dict:
         meta = self.model._meta
+        # A list an operator may see (to start work from it) is read-only for them.
+        changes = roles.allows(self.request.user, roles.ADMIN)
         return {
             "verbose_name": meta.verbose_name,
             "verbose_name_plural": meta.verbose_name_plural,
             "screen_title": self.screen_title or capfirst(meta.verbose_name_plural),
             "list_url": self.url_of("list"),
-            "add_url": self.url_of("add"),
+            "add_url": self.url_of("add") if changes else "",
             "add_label": f"Add {meta.verbose_name}",
         }
 
@@ -258,14 +296,18 @@ class ObjectListView(ObjectView):
     def get_context(self, objects) -> dict:
         return {}
 
+    def changes(self, action: str) -> bool:
+        """Whether the list links to ``action`` (edit, delete): it has one, for admins."""
+        return self.has_url(action) and roles.allows(self.request.user, roles.ADMIN)
+
     def get(self, request):
         objects = self.get_queryset()
         context = {
             "objects": objects,
             **self.screen_context(),
             # Names, not URLs: the list template reverses them for each row.
-            "edit_url_name": self.url_name("edit") if self.has_url("edit") else "",
-            "delete_url_name": self.url_name("delete") if self.has_url("delete") else "",
+            "edit_url_name": self.url_name("edit") if self.changes("edit") else "",
+            "delete_url_name": self.url_name("delete") if self.changes("delete") else "",
             **self.get_context(objects),
         }
         return render(request, self.template_name, context)
@@ -453,13 +495,18 @@ def permission_denied(request, exception=None):
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
-class HomeView(SignedInView):
-    """The start page: Global Configurations for superusers, the Chart Store for others."""
+class HomeView(View):
+    """The start page: Global Configurations for admins, the Chart Store for others, and
+    for a user without a role the page saying whom to ask."""
+
+    required_role = "signed-in"
 
     def get(self, request):
-        if request.user.is_superuser:
+        if roles.allows(request.user, roles.ADMIN):
             return HttpResponseRedirect(reverse("registries:registry_list"))
-        return HttpResponseRedirect(reverse("charts:chart_list"))
+        if roles.allows(request.user, roles.VIEWER):
+            return HttpResponseRedirect(reverse("charts:chart_list"))
+        return no_role_page(request, status=200)
 
 
 class AuditLogView(ObjectListView):
@@ -524,3 +571,61 @@ class AuditLogView(ObjectListView):
             "filtered": bool(kind or username or since or until),
         }
         return render(request, self.template_name, context, status=400 if problems else 200)
+
+
+# --- the Roles screen (Global Configurations → Roles) --------------------------------
+
+
+class RoleScreen:
+    """Both kinds of roles share the one Roles page as their list."""
+
+    screen_title = "Roles"
+
+    def url_of(self, action: str, *args) -> str:
+        if action == "list":
+            return reverse("config:roles")
+        return super().url_of(action, *args)  # type: ignore[misc]
+
+
+class RoleListView(RoleScreen, ObjectListView):
+    model = UserRole
+    template_name = "roles.html"
+
+    def get(self, request):
+        grants = UserRole.objects.select_related("user")
+        mappings = (
+            GroupRole.objects.select_related("group")
+            .annotate(member_count=Count("group__user"))
+            .prefetch_related(
+                Prefetch("push_registries", queryset=Registry.objects.order_by("name"))
+            )
+        )
+        context = {
+            **self.screen_context(),
+            "require_role": settings.WHARF_REQUIRE_ROLE,
+            "seeded": set(parse_role_groups(settings.WHARF_ROLE_GROUPS)),
+            "grants": grants,
+            "mappings": mappings,
+            "group_add_url": reverse("config:grouprole_add"),
+        }
+        return render(request, self.template_name, context)
+
+
+class UserRoleEditView(RoleScreen, ObjectEditView):
+    model = UserRole
+    form_class = UserRoleForm
+    template_name = "roles_form.html"
+
+
+class UserRoleDeleteView(RoleScreen, ObjectDeleteView):
+    model = UserRole
+
+
+class GroupRoleEditView(RoleScreen, ObjectEditView):
+    model = GroupRole
+    form_class = GroupRoleForm
+    template_name = "roles_form.html"
+
+
+class GroupRoleDeleteView(RoleScreen, ObjectDeleteView):
+    model = GroupRole

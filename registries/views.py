@@ -8,12 +8,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views import View
 
-from config import audit
+from config import audit, roles
 from config.views import (
+    AdminRequiredMixin,
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
-    SuperuserRequiredMixin,
 )
 from registries.connectivity import check_connection
 from registries.forms import RegistryForm, save_registry
@@ -30,6 +30,13 @@ class RegistryListView(RegistryScreen, ObjectListView):
         "rate_limit_budget", "discovery__last_run"
     ).prefetch_related("chart_sources__last_run")
     template_name = "registries/registry_list.html"
+    # Admins change registries here; operators see them read-only, with "Push chart" on
+    # those they may push to.
+    required_role = roles.OPERATOR
+
+    def get_context(self, objects) -> dict:
+        pushable = roles.push_registry_ids(self.request.user)
+        return {"pushable": None if pushable is None else sorted(pushable)}
 
 
 class RegistryEditView(RegistryScreen, ObjectEditView):
@@ -52,7 +59,7 @@ class RegistryDeleteView(RegistryScreen, ObjectDeleteView):
         return obj.deletion_blocker()
 
 
-class RegistryMakeDefaultView(SuperuserRequiredMixin, View):
+class RegistryMakeDefaultView(AdminRequiredMixin, View):
     def post(self, request, pk):
         registry = get_object_or_404(Registry, pk=pk)
         if not registry.is_default:

@@ -99,9 +99,10 @@ def test_command_exits_non_zero_with_the_message_on_stderr(chart_registry, tmp_p
 
 
 def test_command_records_its_operator_given_with_as(chart_registry, tmp_path, django_user_model):
-    from config.models import AuditEntry
+    from config.models import AuditEntry, UserRole
 
     alice = django_user_model.objects.create_user("alice")
+    UserRole.objects.create(user=alice, role="operator")  # a viewer may not push
     registry = push_registry(chart_registry)
     chart = write(tmp_path, "c.tgz", make_chart_archive(unique("cli-as"), "1.0.0"))
 

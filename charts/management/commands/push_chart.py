@@ -2,7 +2,9 @@
 
 The same checks and the same push as the "Push chart" page, run in this process (no
 worker needed); the push is recorded on the registry page like any other, and the audit
-log names who ran it: ``--as USER`` (a Wharf user), else the OS user ("push_chart by os:ci").
+log names who ran it: ``--as USER`` (a Wharf user, who must be allowed to push to the
+registry: an operator or admin, within their group's push limits), else the OS user
+("push_chart by os:ci"; whoever may run manage.py may push anywhere).
 Exits non-zero with the reason when the upload is refused or the push fails.
 """
 
@@ -17,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from charts.models import ChartPush
 from charts.push import request_push, run_push
 from charts.uploads import PushInputError, max_push_bytes, prepare_push
-from config import audit
+from config import audit, roles
 from registries.models import Registry
 
 
@@ -47,6 +49,11 @@ class Command(BaseCommand):
         except Registry.DoesNotExist:
             raise CommandError(f"No registry named {options['registry']!r}.") from None
         user, operator = self.operator(options["operator"])
+        if user is not None and not roles.can_push(user, registry):
+            raise CommandError(
+                f"{operator} may not push charts to {registry}: that needs the operator or "
+                "admin role, with this registry among their group's push registries."
+            )
         archive = self.read(options["chart"], max_push_bytes())
         provenance = self.read(options["prov"], max_push_bytes()) if options["prov"] else b""
         try:
