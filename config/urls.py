@@ -20,5 +20,7 @@ urlpatterns = [
         "global/audit/",
         include(([path("", views.AuditLogView.as_view(), name="auditentry_list")], "config")),
     ),
+    path("api/v1/", include("api.urls")),
+    path("account/", include("api.account_urls")),
     path("admin/", admin.site.urls),
 ]
