@@ -43,20 +43,23 @@ class UpsertMixin:
     otherwise replaces its fields: the same request twice ends the same."""
 
     def update(self, request, *args, **kwargs):
-        if kwargs.get("partial"):
-            return super().update(request, *args, **kwargs)  # type: ignore[misc]
         name = kwargs[self.lookup_url_kwarg or self.lookup_field]  # type: ignore[attr-defined]
-        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        if queryset.filter(**{self.lookup_field: name}).exists():  # type: ignore[attr-defined]
-            return super().update(request, *args, **kwargs)  # type: ignore[misc]
         data = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
         if data.get("name", name) != name:
             raise exceptions.ValidationError({"name": ["Not the name in the URL."]})
         data["name"] = name
-        serializer = self.get_serializer(data=data)  # type: ignore[attr-defined]
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        instance = queryset.filter(**{self.lookup_field: name}).first()  # type: ignore[attr-defined]
+        partial = kwargs.get("partial", False)
+        if instance is None and partial:
+            raise Http404
+        serializer = self.get_serializer(instance, data=data, partial=partial)  # type: ignore[attr-defined]
         serializer.is_valid(raise_exception=True)
-        self.perform_create(serializer)  # type: ignore[attr-defined]
-        return Response(serializer.data, status=status.HTTP_201_CREATED)
+        if instance is None:
+            self.perform_create(serializer)  # type: ignore[attr-defined]
+            return Response(serializer.data, status=status.HTTP_201_CREATED)
+        self.perform_update(serializer)  # type: ignore[attr-defined]
+        return Response(serializer.data)
 
 
 # --- registries ---------------------------------------------------------------------------
@@ -139,7 +142,12 @@ class RegistryViewSet(UpsertMixin, AuditedModelViewSet):
             )
         form = ChartPushForm(request.data, request.FILES)
         if not form.is_valid():
-            raise exceptions.ValidationError(form.errors.get_json_data())
+            raise exceptions.ValidationError(
+                {
+                    ("non_field_errors" if field == "__all__" else field): list(messages)
+                    for field, messages in form.errors.items()
+                }
+            )
         try:
             push = request_push(
                 registry, request.user, form.upload, overwrite=form.cleaned_data["overwrite"]

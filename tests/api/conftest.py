@@ -52,3 +52,9 @@ def bearer(token: str) -> APIClient:
 def api(tokens):
     """``api(role)``: a client sending that role's token."""
     return lambda role: bearer(tokens[role])
+
+
+@pytest.fixture(scope="session")
+def chart_registry(registry_factory):
+    """A real registry to push charts to: plain HTTP, no authentication."""
+    return registry_factory()
