@@ -33,6 +33,7 @@ class DocsView(ApiViewMixin, SpectacularSwaggerSplitView):
 
 class Router(DefaultRouter):
     include_root_view = False
+    include_format_suffixes = False
 
 
 router = Router(trailing_slash="/")
@@ -42,7 +43,7 @@ router.register("chart-repositories", views.HelmRepositoryViewSet, basename="hel
 router.register("chart-sources", views.ChartSourceViewSet, basename="chartsource")
 router.register("charts", views.ChartViewSet, basename="chart")
 router.register(
-    r"charts/(?P<chart_pk>[0-9]+)/versions", views.ChartVersionViewSet, basename="chartversion"
+    r"charts/(?P<chart_pk>[0-9]{1,18})/versions", views.ChartVersionViewSet, basename="chartversion"
 )
 router.register("clusters", views.ClusterViewSet, basename="cluster")
 router.register("environments", views.EnvironmentViewSet, basename="environment")

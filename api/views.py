@@ -36,6 +36,8 @@ from config.roles import OPERATOR, VIEWER, can_push
 from registries.models import Registry
 
 NAME_PATTERN = r"[A-Za-z0-9._-]+"
+# A primary key in a path: digits, never more than a bigint holds.
+PK_PATTERN = r"[0-9]{1,18}"
 
 
 class UpsertMixin:
@@ -175,6 +177,7 @@ class ChartPushViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         .defer("archive", "provenance")
         .order_by("-queued_at", "-id")
     )
+    lookup_value_regex = PK_PATTERN
     serializer_class = s.ChartPushSerializer
     filterset_fields = ["status"]
 
@@ -223,6 +226,7 @@ class ChartSourceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     queryset = ChartSource.objects.select_related(
         "registry", "helm_repository", "last_run"
     ).order_by("id")
+    lookup_value_regex = PK_PATTERN
     serializer_class = s.ChartSourceSerializer
     filterset_class = ChartSourceFilter
     action_roles = {"sync": OPERATOR}
@@ -277,6 +281,7 @@ class ChartViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Chart.objects.in_store().select_related(
         "source__registry", "source__helm_repository"
     )
+    lookup_value_regex = PK_PATTERN
     serializer_class = s.ChartSerializer
     filterset_class = ChartFilter
     read_role = VIEWER
@@ -362,6 +367,7 @@ class PullSecretTargetViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     how the last reconcile left each."""
 
     queryset = PullSecretTarget.objects.select_related("cluster", "registry")
+    lookup_value_regex = PK_PATTERN
     serializer_class = s.PullSecretTargetSerializer
     filterset_class = TargetFilter
 
