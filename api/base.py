@@ -8,6 +8,7 @@ import contextlib
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 
 from api.authentication import token_of
 from api.errors import Conflict, to_drf
@@ -23,6 +24,7 @@ class ApiViewMixin:
     required_role = "api"
     read_role = OPERATOR
     write_role = ADMIN
+    _audit_actor: contextlib.ExitStack | None = None
 
     @classmethod
     def as_view(cls, *args, **kwargs):
@@ -33,17 +35,24 @@ class ApiViewMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        bad = sorted(k for k, v in request.query_params.lists() if any("\x00" in x for x in v))
+        if bad:
+            raise ValidationError({name: ["Null characters are not allowed."] for name in bad})
         token = token_of(request)
-        if token is not None:
+        if token is not None and self._audit_actor is None:
             self._audit_actor = contextlib.ExitStack()
             self._audit_actor.enter_context(audit.acting_as(token.actor))
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        stack = getattr(self, "_audit_actor", None)
-        if stack is not None:
-            stack.close()
-            self._audit_actor = None
-        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+    def dispatch(self, request, *args, **kwargs):
+        # Closed whatever happens (an error DRF re-raises skips finalize_response), so the
+        # actor never outlives its request in the thread.
+        self._audit_actor = None
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            if self._audit_actor is not None:
+                self._audit_actor.close()
+                self._audit_actor = None
 
 
 def full_clean(obj: models.Model, **kwargs) -> None:

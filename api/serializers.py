@@ -18,6 +18,20 @@ CONNECTION_FIELDS = list(ConnectionFieldsForm.CONNECTION_FIELDS)
 CONNECTION_SECRETS = tuple(ConnectionSettings.connection_secret_fields)
 
 
+class NameField(serializers.SlugRelatedField):
+    """Another object by its name; a name no object could have is "not found", not a crash
+    (PostgreSQL refuses NUL in a query)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "name")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data or len(data) > 255:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[:50])
+        return super().to_internal_value(data)
+
+
 class ModelRulesSerializer(serializers.ModelSerializer):
     """Builds the instance from the input, then lets the model check it."""
 
@@ -82,7 +96,9 @@ class RegistrySerializer(ModelRulesSerializer):
 
 class HelmRepositorySerializer(ModelRulesSerializer):
     secret_fields = ("password", *CONNECTION_SECRETS)
-    source = serializers.PrimaryKeyRelatedField(read_only=True, help_text="Its chart source.")
+    source = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="Its chart source."
+    )
 
     class Meta:
         model = HelmRepository
@@ -108,9 +124,11 @@ class ChartSourceSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
     location = serializers.CharField(read_only=True)
     active = serializers.BooleanField(source="is_active", read_only=True)
-    registry = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    helm_repository = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    last_run = SyncRunSerializer(read_only=True)
+    registry = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    helm_repository = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
+    last_run = SyncRunSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = ChartSource
@@ -202,7 +220,7 @@ class ClusterSerializer(ModelRulesSerializer):
 
 
 class EnvironmentSerializer(ModelRulesSerializer):
-    cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
+    cluster = NameField(queryset=Cluster.objects.all())
 
     class Meta:
         model = Environment
@@ -212,9 +230,7 @@ class EnvironmentSerializer(ModelRulesSerializer):
 
 class RegistryAccessSerializer(ModelRulesSerializer):
     fixed_after_create = ()
-    clusters = serializers.SlugRelatedField(
-        slug_field="name", queryset=Cluster.objects.all(), many=True, required=False
-    )
+    clusters = NameField(queryset=Cluster.objects.all(), many=True, required=False)
 
     class Meta:
         model = RegistryAccess
@@ -248,7 +264,7 @@ class RegistryAccessSerializer(ModelRulesSerializer):
 class PullSecretTargetSerializer(serializers.ModelSerializer):
     cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
     registry = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    checked_at = serializers.DateTimeField(read_only=True)
+    checked_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = PullSecretTarget
