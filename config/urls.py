@@ -39,5 +39,7 @@ urlpatterns = [
     path("global/", include("clusters.urls")),
     path("global/signing-keys/", include("trust.urls")),
     path("global/", include((config_patterns, "config"))),
+    path("api/v1/", include("api.urls")),
+    path("account/", include("api.account_urls")),
     path("admin/", admin.site.urls),
 ]
