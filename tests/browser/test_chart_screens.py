@@ -62,7 +62,7 @@ def test_add_sources_sync_search_and_read_a_charts_values(
     page.get_by_label("Registry URL").fill(chart_registry.host)
     choose(page, page.get_by_label("Allow insecure connection"))
     choose(page, page.get_by_label("Use as chart repository"))
-    page.get_by_label("List of repositories").fill(repository)
+    page.get_by_role("textbox", name="List of repositories").fill(repository)
     page.get_by_role("button", name="Save").click()
     row = page.locator("tr[data-registry=oci-charts]")
     expect(row).to_contain_text(repository)

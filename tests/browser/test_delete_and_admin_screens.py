@@ -44,13 +44,13 @@ def test_the_admin_edits_the_repository_list_one_per_line(signed_in, live_server
     )  # fmt: skip
 
     page.goto(f"{live_server.url}/admin/registries/registry/{registry.pk}/change/")
-    field = page.get_by_label("List of repositories")
+    field = page.get_by_role("textbox", name="List of repositories")
     expect(field).to_have_value("charts/stable\nteam/apps")
     screenshot("admin-repository-list")
     field.fill("charts/stable\nBad Repo")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".errorlist")).to_contain_text("Not a repository path: Bad Repo")
-    field = page.get_by_label("List of repositories")
+    field = page.get_by_role("textbox", name="List of repositories")
     field.fill("charts/stable\nteam/apps\nteam/more")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
