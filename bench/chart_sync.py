@@ -84,6 +84,7 @@ from charts.sources import sync_helm_repository_source  # noqa: E402
 from charts.sync import queue_sync, run_sync  # noqa: E402
 from charts.sync.run import run_registry_syncs  # noqa: E402
 from registries import oci  # noqa: E402
+from registries.connectivity import check_connection  # noqa: E402
 from registries.models import Registry  # noqa: E402
 from tests.chartkit import (  # noqa: E402
     NginxHelmRepo,
@@ -161,21 +162,52 @@ tokens.stop()
 """
 
 
-class TokenProcess:
-    """The tests' distribution-style token service in its own process (its RSA signing is
-    neither Wharf's CPU nor the registry's): Basic credentials in, a JWT out."""
+class ChildProcess:
+    """A helper server run as ``python -c CODE ROOT ARGS…`` in its own process (its CPU is
+    neither Wharf's nor the registry's): it prints one line when it is up, answers one line
+    per line sent to it, and stops when its stdin closes."""
 
-    def __init__(self, workdir: Path, username: str, password: str) -> None:
+    def __init__(self, code: str, *args: object) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", TOKEN_CHILD, str(ROOT), str(workdir), username, password],
+            [sys.executable, "-c", code, str(ROOT), *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self._process.stdout is not None
-        self.realm, self.issuer, self.service = self._process.stdout.readline().split()
-        self.ca_path = workdir / "ca.crt"
         self.pid = self._process.pid
+        self.ready_line = self._read_line()
+
+    def _read_line(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise BenchError(f"a helper process ended early (status {self._process.poll()})")
+        return line.strip()
+
+    def ask(self, line: str) -> str:
+        assert self._process.stdin is not None
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+        return self._read_line()
+
+    def stop(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class TokenProcess(ChildProcess):
+    """The tests' distribution-style token service in its own process (its RSA signing is
+    neither Wharf's CPU nor the registry's): Basic credentials in, a JWT out."""
+
+    def __init__(self, workdir: Path, username: str, password: str) -> None:
+        super().__init__(TOKEN_CHILD, workdir, username, password)
+        self.realm, self.issuer, self.service = self.ready_line.split()
+        self.ca_path = workdir / "ca.crt"
 
     def token(self, scopes: list[str]) -> str:
         """A token for ``scopes``, asked for as any client does (the pusher's, say)."""
@@ -191,15 +223,6 @@ class TokenProcess:
             )
         answer.raise_for_status()
         return answer.json()["token"]
-
-    def stop(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
 
 
 def start_registry(stack: contextlib.ExitStack) -> tuple[RegistryServer, TokenProcess]:
@@ -287,36 +310,17 @@ relay.stop()
 """
 
 
-class RelayProcess:
+class RelayProcess(ChildProcess):
     """A :class:`DelayingRelay` in its own process: its CPU is neither Wharf's nor the
     registry's, and it counts the TCP connections Wharf opens to the registry."""
 
     def __init__(self, target_port: int, delay: float) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", RELAY_CHILD, str(ROOT), str(target_port), str(delay)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        self.port = int(self._process.stdout.readline())
+        super().__init__(RELAY_CHILD, target_port, delay)
+        self.port = int(self.ready_line)
         self.host = f"127.0.0.1:{self.port}"
-        self.pid = self._process.pid
 
     def accepted(self) -> int:
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write("count\n")
-        self._process.stdin.flush()
-        return int(self._process.stdout.readline())
-
-    def stop(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        return int(self.ask("count"))
 
 
 # --- database set-up ---------------------------------------------------------------------
@@ -324,8 +328,9 @@ class RelayProcess:
 
 def oci_chart_registry(name: str, host: str, repositories: list[str]) -> Registry:
     """A private (password; token auth) registry row marked as a chart source; saving makes
-    the sources."""
-    return Registry.objects.create(
+    the sources. Saved as the form saves it: its connection check first, which stores that
+    the registry speaks plain HTTP (so no sync probes https:// first)."""
+    registry = Registry(
         name=name,
         provider="other",
         registry_type=Registry.Type.PRIVATE,
@@ -338,6 +343,11 @@ def oci_chart_registry(name: str, host: str, repositories: list[str]) -> Registr
         chart_source=True,
         repositories=repositories,
     )
+    check = check_connection(registry)
+    if not check.ok:
+        raise BenchError(f"the connection check of {name} failed: {check.message}")
+    registry.save()
+    return registry
 
 
 def sources_of(registry: Registry) -> list[ChartSource]:

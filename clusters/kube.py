@@ -442,7 +442,11 @@ class KubeClient:
             "data": data,
         }
         with self._call(f"create secret {name} in namespace {namespace}"):
-            self.core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
+            _discard(
+                self.core.create_namespaced_secret(
+                    namespace, body, _request_timeout=self._timeout, _preload_content=False
+                )
+            )
 
     def replace_secret_content(
         self, current: SecretState, labels: dict, data: dict, resource_version: str = ""
@@ -458,19 +462,26 @@ class KubeClient:
         body = {"metadata": metadata, "data": {**stale, **data}}
         what = f"update secret {current.name} in namespace {current.namespace}"
         with self._call(what):
-            self.core.patch_namespaced_secret(
-                current.name,
-                current.namespace,
-                body,
-                _request_timeout=self._timeout,
-                _content_type=MERGE_PATCH,
+            _discard(
+                self.core.patch_namespaced_secret(
+                    current.name,
+                    current.namespace,
+                    body,
+                    _request_timeout=self._timeout,
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
             )
 
     def delete_secret(self, namespace: str, name: str) -> None:
         """Delete a secret; one that is already gone is fine."""
         try:
             with self._call(f"delete secret {name} in namespace {namespace}"):
-                self.core.delete_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+                _discard(
+                    self.core.delete_namespaced_secret(
+                        name, namespace, _request_timeout=self._timeout, _preload_content=False
+                    )
+                )
         except KubeError as exc:
             if not exc.not_found:
                 raise
@@ -526,12 +537,15 @@ class KubeClient:
         body = {"metadata": metadata, "imagePullSecrets": [{"name": n} for n in names]}
         what = f"update service account {account.name} in namespace {account.namespace}"
         with self._call(what):
-            self.core.patch_namespaced_service_account(
-                account.name,
-                account.namespace,
-                body,
-                _request_timeout=self._timeout,
-                _content_type=MERGE_PATCH,
+            _discard(
+                self.core.patch_namespaced_service_account(
+                    account.name,
+                    account.namespace,
+                    body,
+                    _request_timeout=self._timeout,
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
             )
 
     # --- pods (pull tests) ----------------------------------------------------------
@@ -602,6 +616,16 @@ class KubeClient:
             kind, reason, message = item.type or "", item.reason or "", item.message or ""
             events.append(EventState(type=kind, reason=reason, message=message))
         return events
+
+
+def _discard(response: Any) -> None:
+    """A write's answer, which Wharf does not use: read whole (so that its connection goes
+    back to the pool) but not turned into the client's model objects, which costs more CPU
+    than the call itself. A refusal (non-2xx) was raised as ``ApiException`` already."""
+    try:
+        response.read()
+    finally:
+        response.release_conn()
 
 
 def _result_of(call: Callable[[T], R], item: T) -> R | KubeError:

@@ -299,7 +299,10 @@ class _Watchdog:
                     target=self._run, name="wharf-http-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            # Woken only when this budget ends before the one it sleeps towards: requests
+            # with equal budgets (nearly all) cost the watchdog no wake-up, and no CPU.
+            if self._heap[0][2] is watch:
+                self._wake.notify()
         return watch
 
     def _run(self) -> None:
@@ -608,7 +611,10 @@ class HttpSession:
 
     def _send(self, method: str, url: str, verify: bool | str, **kw: Any) -> requests.Response:
         try:
-            if verify is False:
+            # Plain http:// straight to the server has no certificate to warn about: no
+            # process-wide filter to set and reset for each of its requests.
+            plain = url.startswith("http://") and not self.transport.proxy_url
+            if verify is False and not plain:
                 # Only this session's unverified requests are silenced, not the process's.
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", InsecureRequestWarning)
