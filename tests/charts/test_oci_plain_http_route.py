@@ -11,6 +11,8 @@ unless it probes ``https://`` first.
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from charts.models import SyncRun
 from charts.sync import queue_sync
@@ -69,6 +71,21 @@ def test_the_first_sync_stores_plain_http_and_the_next_one_sends_no_https_attemp
     assert first == 2  # the https:// attempt, then plain HTTP
     assert registry.plain_http
     assert relay.accepted - first == 1
+
+
+def test_a_sync_that_learns_nothing_new_writes_nothing_on_the_registry(
+    private_chart_registry, repository
+):
+    registry = oci_registry(private_chart_registry, [repository])
+    sync_registry(registry)
+    registry.refresh_from_db()
+    assert registry.plain_http
+
+    with CaptureQueriesContext(connection) as queries:
+        sync_registry(Registry.objects.get(pk=registry.pk))
+
+    table = Registry._meta.db_table
+    assert not [q["sql"] for q in queries if q["sql"].startswith(f'UPDATE "{table}"')]
 
 
 def test_test_connection_stores_plain_http_for_the_first_sync(
