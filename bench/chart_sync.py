@@ -84,6 +84,7 @@ from charts.sources import sync_helm_repository_source  # noqa: E402
 from charts.sync import queue_sync, run_sync  # noqa: E402
 from charts.sync.run import run_registry_syncs  # noqa: E402
 from registries import oci  # noqa: E402
+from registries.connectivity import check_connection  # noqa: E402
 from registries.models import Registry  # noqa: E402
 from tests.chartkit import (  # noqa: E402
     NginxHelmRepo,
@@ -156,26 +157,58 @@ tokens = TokenServer(
 ca.write(Path(sys.argv[2]))
 tokens.start()
 print(tokens.realm, tokens.issuer, tokens.service, flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    print(len(tokens.requests), flush=True)
 tokens.stop()
 """
 
 
-class TokenProcess:
-    """The tests' distribution-style token service in its own process (its RSA signing is
-    neither Wharf's CPU nor the registry's): Basic credentials in, a JWT out."""
+class ChildProcess:
+    """A helper server run as ``python -c CODE ROOT ARGS…`` in its own process (its CPU is
+    neither Wharf's nor the registry's): it prints one line when it is up, answers one line
+    per line sent to it, and stops when its stdin closes."""
 
-    def __init__(self, workdir: Path, username: str, password: str) -> None:
+    def __init__(self, code: str, *args: object) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", TOKEN_CHILD, str(ROOT), str(workdir), username, password],
+            [sys.executable, "-c", code, str(ROOT), *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self._process.stdout is not None
-        self.realm, self.issuer, self.service = self._process.stdout.readline().split()
-        self.ca_path = workdir / "ca.crt"
         self.pid = self._process.pid
+        self.ready_line = self._read_line()
+
+    def _read_line(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise BenchError(f"a helper process ended early (status {self._process.poll()})")
+        return line.strip()
+
+    def ask(self, line: str) -> str:
+        assert self._process.stdin is not None
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+        return self._read_line()
+
+    def stop(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class TokenProcess(ChildProcess):
+    """The tests' distribution-style token service in its own process (its RSA signing is
+    neither Wharf's CPU nor the registry's): Basic credentials in, a JWT out."""
+
+    def __init__(self, workdir: Path, username: str, password: str) -> None:
+        super().__init__(TOKEN_CHILD, workdir, username, password)
+        self.realm, self.issuer, self.service = self.ready_line.split()
+        self.ca_path = workdir / "ca.crt"
 
     def token(self, scopes: list[str]) -> str:
         """A token for ``scopes``, asked for as any client does (the pusher's, say)."""
@@ -192,14 +225,9 @@ class TokenProcess:
         answer.raise_for_status()
         return answer.json()["token"]
 
-    def stop(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+    def requests_served(self) -> int:
+        """Token requests answered so far (they never reach the registry's log)."""
+        return int(self.ask("count"))
 
 
 def start_registry(stack: contextlib.ExitStack) -> tuple[RegistryServer, TokenProcess]:
@@ -287,36 +315,17 @@ relay.stop()
 """
 
 
-class RelayProcess:
+class RelayProcess(ChildProcess):
     """A :class:`DelayingRelay` in its own process: its CPU is neither Wharf's nor the
     registry's, and it counts the TCP connections Wharf opens to the registry."""
 
     def __init__(self, target_port: int, delay: float) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", RELAY_CHILD, str(ROOT), str(target_port), str(delay)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        self.port = int(self._process.stdout.readline())
+        super().__init__(RELAY_CHILD, target_port, delay)
+        self.port = int(self.ready_line)
         self.host = f"127.0.0.1:{self.port}"
-        self.pid = self._process.pid
 
     def accepted(self) -> int:
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write("count\n")
-        self._process.stdin.flush()
-        return int(self._process.stdout.readline())
-
-    def stop(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        return int(self.ask("count"))
 
 
 # --- database set-up ---------------------------------------------------------------------
@@ -324,8 +333,9 @@ class RelayProcess:
 
 def oci_chart_registry(name: str, host: str, repositories: list[str]) -> Registry:
     """A private (password; token auth) registry row marked as a chart source; saving makes
-    the sources."""
-    return Registry.objects.create(
+    the sources. Saved as the form saves it: its connection check first, which stores that
+    the registry speaks plain HTTP (so no sync probes https:// first)."""
+    registry = Registry(
         name=name,
         provider="other",
         registry_type=Registry.Type.PRIVATE,
@@ -338,6 +348,11 @@ def oci_chart_registry(name: str, host: str, repositories: list[str]) -> Registr
         chart_source=True,
         repositories=repositories,
     )
+    check = check_connection(registry)
+    if not check.ok:
+        raise BenchError(f"the connection check of {name} failed: {check.message}")
+    registry.save()
+    return registry
 
 
 def sources_of(registry: Registry) -> list[ChartSource]:
@@ -434,7 +449,12 @@ def tag_list_requests(requests: list[tuple[str, str, str]]) -> Counter[str]:
 
 
 def bench_oci_loopback(
-    server: RegistryServer, log: AccessLog, repos: list[str], versions: int, archives: set[str]
+    server: RegistryServer,
+    log: AccessLog,
+    repos: list[str],
+    versions: int,
+    archives: set[str],
+    tokens: TokenProcess,
 ) -> None:
     heading(f"1a. OCI on plain loopback: {len(repos)} repositories x {versions} versions")
     registry = oci_chart_registry("bench-loopback", server.host, repos)
@@ -442,13 +462,17 @@ def bench_oci_loopback(
     total_versions = len(repos) * versions
 
     log.mark()
+    tokens_before = tokens.requests_served()
     first = sync_all(sources, server)
+    first_tokens = tokens.requests_served() - tokens_before
     first_blobs = log.blob_gets()
     first_log = log.requests()
     if first.added != total_versions:
         raise BenchError(f"first sync indexed {first.added} versions, not {total_versions}")
     log.mark()
+    tokens_before = tokens.requests_served()
     again = sync_all(sources, server)
+    again_tokens = tokens.requests_served() - tokens_before
     again_log = log.requests()
     log.mark()
     deep = sync_all(sources, server, deep=True)
@@ -456,12 +480,14 @@ def bench_oci_loopback(
 
     # What an unchanged resync costs per repository is the fixed cost of any run; the rest
     # of a first sync is what the new versions cost.
-    # The very first client of a process also pays, once per route, an https:// probe
-    # (it never reaches the plain-HTTP registry's log) and a 401 (later clients remember
-    # both): counted from the registry's own log, so that a real per-version regression
-    # cannot hide in this figure.
-    fixed = again.http_requests
-    unlogged = first.http_requests - len(first_log)
+    # The very first client of a process also pays, once per route, a 401 (later clients
+    # remember it), and, had no connection check stored the scheme, an https:// probe (it
+    # never reaches the plain-HTTP registry's log): counted from the registry's own log
+    # and the token service's count, so that a real per-version regression cannot hide in
+    # this figure.
+    # (The resync's HEAD of each known tag is no cost of a first sync, which knows none.)
+    fixed = again.http_requests - sum(1 for method, _p, _s in again_log if method == "HEAD")
+    unlogged = first.http_requests - len(first_log) - first_tokens
     challenges = sum(1 for _m, _p, status in first_log if status == "401")
     one_time = max(0, unlogged + challenges - sum(1 for _m, _p, st in again_log if st == "401"))
     per_version = (first.http_requests - fixed - one_time) / first.added
@@ -525,7 +551,12 @@ def bench_oci_loopback(
         note=f"+ {(deep.http_requests - heads) / len(repos):.2f} other requests per repository",
     )
     row("deep resync: added/updated/removed", f"{deep.added}/{deep.updated}/{deep.removed}")
-    unlogged = again.http_requests - len(again_log)
+    row(
+        "unchanged resync: token requests per repository",
+        f"{again_tokens / len(repos):.2f}",
+        note="a new session asks for each repository's scope once",
+    )
+    unlogged = again.http_requests - len(again_log) - again_tokens
     if unlogged:  # a client that did not remember the route probed https:// first
         print(
             f"  note: {unlogged} requests of the resync ({unlogged / len(repos):.2f} per "
@@ -850,7 +881,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     repos = sorted(pushed)
     archives = archive_digests(args.repos, args.versions)
 
-    bench_oci_loopback(server, log, repos, args.versions, archives)
+    bench_oci_loopback(server, log, repos, args.versions, archives, tokens)
     bench_oci_delayed(
         server, log, repos, args.versions, args.delay_ms, args.naive_sample, stack, tokens
     )

@@ -25,6 +25,13 @@ CPU, and the status rows written to the database (counted by a trigger on the ta
 
 From the password change's measured cost per call it prints the estimate for 1,000
 clusters x 100 namespaces that the README quotes.
+
+Then a second fleet (issue 13), emulated in processes of its own: 20 clusters x 55
+namespaces, 50 of them found by the label selector ``SELECTOR`` (no environments), the
+secret linked into every ServiceAccount (3 per namespace). Its first reconcile writes
+every secret and ServiceAccount; its unchanged reconcile must make one LIST each of
+namespaces, secrets and ServiceAccounts per cluster and write nothing: no call to the
+clusters, no status row and no namespace row (both tables counted by triggers).
 It exits non-zero when a count or a status is wrong; the time goal, a ratio measured on
 a machine whose cores may be shared, is printed as met or not.
 """
@@ -46,6 +53,11 @@ LATENCY = 0.030  # seconds added to every API call, in the emulators
 WORKERS = 2
 EMULATOR_PROCESSES = 2
 GOAL_RATIO = 1.5
+# The label-selector fleet (issue 13): namespaces found by a selector, every ServiceAccount.
+SELECTOR_CLUSTERS = 20
+SELECTOR = "tier in (web,api),env=prod,!legacy"
+SERVICE_ACCOUNTS = ("default", "builder", "runner")
+KINDS = ("secrets", "serviceaccounts", "namespaces")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -97,16 +109,31 @@ def setup_django(env: dict[str, str]) -> None:
 # --- the emulators' processes ------------------------------------------------------
 
 
-def serve_emulators(pipe, first: int, count: int) -> None:
+def add_namespaces(fake, labelled: bool) -> None:
+    """The fleet's namespaces: ``team-NN`` (environments), or, ``labelled``, 50 that
+    SELECTOR matches (each with extra ServiceAccounts) among 55."""
+    for n in range(NAMESPACES):
+        if not labelled:
+            fake.add_namespace(f"team-{n:02d}")
+            continue
+        labels = {"tier": ("web", "api")[n % 2], "env": "prod"}
+        fake.add_namespace(f"team-{n:02d}", labels=labels, service_accounts=SERVICE_ACCOUNTS[1:])
+    if labelled:
+        for name in ("kube-system", "kube-public", "kube-node-lease"):
+            fake.add_namespace(name)
+        fake.add_namespace("old-web", labels={"tier": "web", "env": "prod", "legacy": "yes"})
+        fake.add_namespace("sandbox", labels={"tier": "web", "env": "dev"})
+
+
+def serve_emulators(pipe, first: int, count: int, labelled: bool) -> None:
     """One process serving ``count`` emulated clusters; answers the bench over ``pipe``."""
     from tests.clusters.emulator import EmulatorLoop
 
     loop = EmulatorLoop()
     fakes = []
     for index in range(first, first + count):
-        fake = loop.start(token=f"bench-token-{index}", latency=LATENCY)
-        for n in range(NAMESPACES):
-            fake.add_namespace(f"team-{n:02d}")
+        fake = loop.start(token=f"bench-token-{labelled:d}-{index}", latency=LATENCY)
+        add_namespaces(fake, labelled)
         fakes.append(fake)
     pipe.send([(fake.url, fake.token) for fake in fakes])
     cpu = time.process_time()
@@ -118,11 +145,12 @@ def serve_emulators(pipe, first: int, count: int) -> None:
             cpu = time.process_time()
             pipe.send(True)
         elif command == "calls":
-            counts = {"secrets": Counter(), "serviceaccounts": Counter(), "all": 0}
+            counts = {kind: Counter() for kind in KINDS}
+            counts["all"] = 0
             for fake in fakes:
-                counts["secrets"].update(fake.calls("secrets"))
-                counts["serviceaccounts"].update(fake.calls("serviceaccounts"))
-                counts["all"] += fake.requests_seen()
+                for kind in KINDS:
+                    counts[kind].update(fake.calls(kind))
+                counts["all"] += fake.requests_seen()  # namespace LISTs: no latency, not here
             counts["cpu"] = time.process_time() - cpu
             pipe.send(counts)
         else:
@@ -132,15 +160,17 @@ def serve_emulators(pipe, first: int, count: int) -> None:
 
 
 class Emulators:
-    """The emulator processes, ``EMULATOR_PROCESSES`` of them, serving CLUSTERS clusters."""
+    """The emulator processes, ``EMULATOR_PROCESSES`` of them, serving ``clusters``
+    clusters (``labelled``: the label-selector fleet)."""
 
-    def __init__(self, context) -> None:
+    def __init__(self, context, clusters: int = CLUSTERS, labelled: bool = False) -> None:
         self.pipes, self.processes, self.clusters = [], [], []
-        share = -(-CLUSTERS // EMULATOR_PROCESSES)
-        for first in range(0, CLUSTERS, share):
+        share = -(-clusters // EMULATOR_PROCESSES)
+        for first in range(0, clusters, share):
             ours, theirs = context.Pipe()
             process = context.Process(
-                target=serve_emulators, args=(theirs, first, min(share, CLUSTERS - first))
+                target=serve_emulators,
+                args=(theirs, first, min(share, clusters - first), labelled),
             )
             process.start()
             self.pipes.append(ours)
@@ -157,7 +187,8 @@ class Emulators:
         self._ask("reset")
 
     def calls(self) -> dict:
-        total = {"secrets": Counter(), "serviceaccounts": Counter(), "all": 0, "cpu": 0.0}
+        total: dict = {kind: Counter() for kind in KINDS}
+        total.update(all=0, cpu=0.0)
         for counts in self._ask("calls"):
             for key, value in counts.items():
                 total[key] += value
@@ -226,39 +257,78 @@ def build_fleet(emulators: Emulators):
     return clusters, registry
 
 
-def count_status_row_writes() -> None:
-    """A trigger counting every row inserted, updated or deleted in the status table."""
+def build_selector_fleet(emulators: Emulators):
+    """Namespaces found by a label selector (no environments), every ServiceAccount linked."""
+    from clusters.models import Cluster, RegistryAccess
+    from registries.models import Registry
+
+    clusters = Cluster.objects.bulk_create(
+        Cluster(name=f"selector-{i:02d}", api_url=url, token=token)
+        for i, (url, token) in enumerate(emulators.clusters)
+    )
+    registry = Registry.objects.create(
+        name="labelled",
+        provider="other",
+        url="registry.labelled.test:5000",
+        auth_type="password",
+        username="robot",
+        secret="first-password",
+    )
+    RegistryAccess.objects.create(
+        registry=registry,
+        mode="include",
+        all_clusters=True,
+        namespaces=RegistryAccess.Namespaces.SELECTOR,
+        namespace_selector=SELECTOR,
+        service_accounts=RegistryAccess.ServiceAccounts.ALL,
+    )
+    return clusters, registry
+
+
+COUNTED_TABLES = {"status rows": "clusters_pullsecrettarget", "namespace rows": ""}
+
+
+def count_row_writes() -> None:
+    """Triggers counting every row inserted, updated or deleted in the status table and
+    the namespace table."""
     from django.db import connection
 
-    from clusters.models import PullSecretTarget
+    from clusters.models import ClusterNamespace, PullSecretTarget
 
-    table = PullSecretTarget._meta.db_table
+    COUNTED_TABLES["status rows"] = PullSecretTarget._meta.db_table
+    COUNTED_TABLES["namespace rows"] = ClusterNamespace._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE bench_row_writes (n bigint NOT NULL)")
-        cursor.execute("INSERT INTO bench_row_writes VALUES (0)")
-        if connection.vendor == "sqlite":
-            for event in ("INSERT", "UPDATE", "DELETE"):
-                cursor.execute(
-                    f"CREATE TRIGGER bench_count_{event.lower()} AFTER {event} ON {table} "
-                    "BEGIN UPDATE bench_row_writes SET n = n + 1; END"
-                )
-        else:
+        cursor.execute("CREATE TABLE bench_row_writes (tbl varchar(100) PRIMARY KEY, n bigint)")
+        if connection.vendor != "sqlite":
             cursor.execute(
                 "CREATE FUNCTION bench_count() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                "BEGIN UPDATE bench_row_writes SET n = n + 1; RETURN NULL; END $$"
+                "BEGIN UPDATE bench_row_writes SET n = n + 1 WHERE tbl = TG_TABLE_NAME; "
+                "RETURN NULL; END $$"
             )
-            cursor.execute(
-                f"CREATE TRIGGER bench_count AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION bench_count()"
-            )
+        for table in COUNTED_TABLES.values():
+            cursor.execute("INSERT INTO bench_row_writes VALUES (%s, 0)", [table])
+            if connection.vendor == "sqlite":
+                for event in ("INSERT", "UPDATE", "DELETE"):
+                    cursor.execute(
+                        f"CREATE TRIGGER bench_count_{table}_{event.lower()} AFTER {event} ON "
+                        f"{table} BEGIN UPDATE bench_row_writes SET n = n + 1 "
+                        f"WHERE tbl = '{table}'; END"
+                    )
+            else:
+                cursor.execute(
+                    f"CREATE TRIGGER bench_count AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION bench_count()"
+                )
 
 
-def status_row_writes() -> int:
+def row_writes() -> Counter:
+    """Rows written so far, by table group ("status rows", "namespace rows")."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT n FROM bench_row_writes")
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT tbl, n FROM bench_row_writes")
+        by_table = dict(cursor.fetchall())
+    return Counter({group: by_table[table] for group, table in COUNTED_TABLES.items()})
 
 
 # --- measuring ------------------------------------------------------------------------
@@ -268,7 +338,7 @@ def measure(label: str, clusters, emulators: Emulators, pool, concurrency=None) 
     from clusters.models import ReconcileRun
 
     emulators.reset()
-    writes_before = status_row_writes()
+    writes_before = row_writes()
     run_ids = [
         ReconcileRun.objects.create(cluster=c, trigger=ReconcileRun.Trigger.MANUAL).pk
         for c in clusters
@@ -279,6 +349,7 @@ def measure(label: str, clusters, emulators: Emulators, pool, concurrency=None) 
     calls = emulators.calls()
     secrets, accounts = calls["secrets"], calls["serviceaccounts"]
     writes = secrets["create"] + secrets["update"] + secrets["delete"]
+    rows = row_writes() - writes_before
     return {
         "label": label,
         "seconds": elapsed,
@@ -289,10 +360,61 @@ def measure(label: str, clusters, emulators: Emulators, pool, concurrency=None) 
         "writes": writes,
         "lists": secrets["list"],
         "service_accounts": dict(sorted(accounts.items())),
+        "account_writes": sum(n for verb, n in accounts.items() if verb != "list"),
+        "namespaces": dict(sorted(calls["namespaces"].items())),
         "failed": sum(failed for _, failed, _ in done),
         "workers": len({pid for _, _, pid in done}),
-        "row_writes": status_row_writes() - writes_before,
+        "row_writes": rows["status rows"],
+        "namespace_row_writes": rows["namespace rows"],
     }
+
+
+def print_selector_fleet(runs: list[dict], in_sync: int) -> bool:
+    """The label-selector fleet's runs, and whether its counts are as expected: the first
+    reconcile writes every secret and ServiceAccount; the unchanged one only LISTs (one of
+    each kind per cluster) and writes no status or namespace row."""
+    total = SELECTOR_CLUSTERS * NAMESPACES
+    accounts = total * len(SERVICE_ACCOUNTS)
+    print()
+    print(
+        f"{SELECTOR_CLUSTERS} clusters × {NAMESPACES + 5} namespaces, label selector "
+        f"{SELECTOR!r} ({NAMESPACES} match), every ServiceAccount ({accounts:,} accounts)"
+    )
+    for run in runs:
+        calls = ", ".join(f"{verb} {n}" for verb, n in run["secrets"].items()) or "-"
+        linked = ", ".join(f"{verb} {n}" for verb, n in run["service_accounts"].items())
+        print(
+            f"  {run['label']:<21}{run['seconds']:>7.2f}s  secrets: {calls}; service accounts: "
+            f"{linked}; status rows {run['row_writes']}, namespace rows "
+            f"{run['namespace_row_writes']}"
+        )
+    unchanged = runs[1]
+    per_cluster = "; ".join(
+        f"{kind}: "
+        + ", ".join(f"{verb} {n / SELECTOR_CLUSTERS:g}" for verb, n in unchanged[key].items())
+        for kind, key in (
+            ("namespaces", "namespaces"),
+            ("secrets", "secrets"),
+            ("service accounts", "service_accounts"),
+        )
+    )
+    print(f"  unchanged, API calls per cluster: {per_cluster}")
+    print(f"  targets in sync at the end: {in_sync}/{total}")
+    lists_only = all(
+        unchanged[key] == {"list": SELECTOR_CLUSTERS}
+        for key in ("namespaces", "secrets", "service_accounts")
+    )
+    return (
+        runs[0]["writes"] == total
+        and runs[0]["account_writes"] == accounts
+        and unchanged["writes"] == 0
+        and unchanged["account_writes"] == 0
+        and unchanged["row_writes"] == 0
+        and unchanged["namespace_row_writes"] == 0
+        and lists_only
+        and in_sync == total
+        and not any(run["failed"] for run in runs)
+    )
 
 
 def main() -> int:
@@ -321,7 +443,7 @@ def bench(postgres: bool) -> int:
         pool = context.Pool(WORKERS, initializer=start_worker, initargs=(env,))
         try:
             clusters, registry = build_fleet(emulators)
-            count_status_row_writes()
+            count_row_writes()
             # Both workers set up (Django loaded) before anything is measured.
             pids: set[int] = set()
             while len(pids) < WORKERS:
@@ -339,6 +461,20 @@ def bench(postgres: bool) -> int:
             )
             Registry.objects.filter(pk=registry.pk).update(secret="second-password")
             measure("(restore)", clusters[: CLUSTERS // 5], emulators, pool)
+
+            # The label-selector fleet, emulated apart (its own processes).
+            labelled_emulators = Emulators(context, SELECTOR_CLUSTERS, labelled=True)
+            try:
+                labelled_clusters, labelled_registry = build_selector_fleet(labelled_emulators)
+                labelled = [
+                    measure("first reconcile", labelled_clusters, labelled_emulators, pool),
+                    measure("unchanged reconcile", labelled_clusters, labelled_emulators, pool),
+                ]
+                labelled_in_sync = PullSecretTarget.objects.filter(
+                    status="in-sync", registry=labelled_registry
+                ).count()
+            finally:
+                labelled_emulators.close()
         finally:
             pool.terminate()
             pool.join()
@@ -396,14 +532,18 @@ def bench(postgres: bool) -> int:
         f"estimate for a password change of {big_clusters:,} × {big_namespaces} "
         f"({big_calls:,.0f} calls, {WORKERS} workers): {estimate:.0f} s ({estimate / 60:.1f} min)"
     )
-    print(f"unchanged reconcile: {runs[1]['row_writes']} status rows written to the database")
+    print(
+        f"unchanged reconcile: {runs[1]['row_writes']} status rows and "
+        f"{runs[1]['namespace_row_writes']} namespace rows written to the database"
+    )
     workers = change["workers"]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min; {os.cpu_count()} cores): {load}")
     print(f"targets in sync at the end: {in_sync}/{total}; runs spread over {workers} workers")
+    labelled_ok = print_selector_fleet(labelled, labelled_in_sync)
     # The counts must hold (the exit status says so); the time goal is printed, a ratio
     # measured on a shared machine.
-    correct = (
+    correct = labelled_ok and (
         runs[0]["writes"] == total
         and runs[1]["writes"] == 0
         and runs[1]["lists"] <= CLUSTERS

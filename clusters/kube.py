@@ -9,6 +9,7 @@ rest of Wharf never handles the client's models.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import re
 import time
@@ -402,11 +403,15 @@ class KubeClient:
         """Secrets in every namespace matching ``label_selector`` (Kubernetes selector
         syntax, :mod:`clusters.selectors`): one call."""
         with self._call("list secrets"):
-            answer = self.core.list_secret_for_all_namespaces(
-                label_selector=label_selector, _request_timeout=self._timeout
+            items = _listed_items(
+                self.core.list_secret_for_all_namespaces(
+                    label_selector=label_selector,
+                    _request_timeout=self._timeout,
+                    _preload_content=False,
+                )
             )
         wanted = selectors.parse(label_selector)
-        secrets = [_secret_state(item) for item in answer.items or []]
+        secrets = [_secret_from(item) for item in items]
         # Checked again here: Wharf must never act on a secret it did not label.
         return [s for s in secrets if wanted.matches(s.labels)]
 
@@ -442,7 +447,11 @@ class KubeClient:
             "data": data,
         }
         with self._call(f"create secret {name} in namespace {namespace}"):
-            self.core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
+            _discard(
+                self.core.create_namespaced_secret(
+                    namespace, body, _request_timeout=self._timeout, _preload_content=False
+                )
+            )
 
     def replace_secret_content(
         self, current: SecretState, labels: dict, data: dict, resource_version: str = ""
@@ -458,19 +467,26 @@ class KubeClient:
         body = {"metadata": metadata, "data": {**stale, **data}}
         what = f"update secret {current.name} in namespace {current.namespace}"
         with self._call(what):
-            self.core.patch_namespaced_secret(
-                current.name,
-                current.namespace,
-                body,
-                _request_timeout=self._timeout,
-                _content_type=MERGE_PATCH,
+            _discard(
+                self.core.patch_namespaced_secret(
+                    current.name,
+                    current.namespace,
+                    body,
+                    _request_timeout=self._timeout,
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
             )
 
     def delete_secret(self, namespace: str, name: str) -> None:
         """Delete a secret; one that is already gone is fine."""
         try:
             with self._call(f"delete secret {name} in namespace {namespace}"):
-                self.core.delete_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+                _discard(
+                    self.core.delete_namespaced_secret(
+                        name, namespace, _request_timeout=self._timeout, _preload_content=False
+                    )
+                )
         except KubeError as exc:
             if not exc.not_found:
                 raise
@@ -499,10 +515,12 @@ class KubeClient:
     def service_accounts(self) -> list[ServiceAccountState]:
         """Every ServiceAccount of the cluster, all namespaces: one call."""
         with self._call("list service accounts"):
-            answer = self.core.list_service_account_for_all_namespaces(
-                _request_timeout=self._timeout
+            items = _listed_items(
+                self.core.list_service_account_for_all_namespaces(
+                    _request_timeout=self._timeout, _preload_content=False
+                )
             )
-        accounts = (_service_account_state(item) for item in answer.items or [])
+        accounts = (_service_account_from(item) for item in items)
         return [account for account in accounts if account.name and account.namespace]
 
     def read_service_account(self, namespace: str, name: str) -> ServiceAccountState | None:
@@ -526,12 +544,15 @@ class KubeClient:
         body = {"metadata": metadata, "imagePullSecrets": [{"name": n} for n in names]}
         what = f"update service account {account.name} in namespace {account.namespace}"
         with self._call(what):
-            self.core.patch_namespaced_service_account(
-                account.name,
-                account.namespace,
-                body,
-                _request_timeout=self._timeout,
-                _content_type=MERGE_PATCH,
+            _discard(
+                self.core.patch_namespaced_service_account(
+                    account.name,
+                    account.namespace,
+                    body,
+                    _request_timeout=self._timeout,
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
             )
 
     # --- pods (pull tests) ----------------------------------------------------------
@@ -602,6 +623,74 @@ class KubeClient:
             kind, reason, message = item.type or "", item.reason or "", item.message or ""
             events.append(EventState(type=kind, reason=reason, message=message))
         return events
+
+
+def _listed_items(response: Any) -> list[dict]:
+    """The ``items`` of a LIST answer as plain JSON objects: the client's model objects
+    for a whole cluster's secrets or ServiceAccounts cost more CPU than the call itself,
+    and Wharf reads only a few fields of each."""
+    try:
+        body = json.loads(response.read())
+    finally:
+        response.release_conn()
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list | None):
+        raise ValueError("the API server answered a list without a list of items")
+    return [item for item in items or [] if isinstance(item, dict)]
+
+
+def _metadata_of(item: dict) -> dict:
+    meta = item.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _string_map(value: Any) -> dict[str, str]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _secret_from(item: dict) -> SecretState:
+    """A listed secret's state, as :func:`_secret_state` reads it from a model object."""
+    meta = _metadata_of(item)
+    return SecretState(
+        namespace=_text(meta.get("namespace")),
+        name=_text(meta.get("name")),
+        type=_text(item.get("type")) or "Opaque",
+        labels=_string_map(meta.get("labels")),
+        data=_string_map(item.get("data")),
+        resource_version=_text(meta.get("resourceVersion")),
+    )
+
+
+def _service_account_from(item: dict) -> ServiceAccountState:
+    """A listed ServiceAccount's state, as :func:`_service_account_state` reads it."""
+    meta = _metadata_of(item)
+    refs = item.get("imagePullSecrets")
+    names = (
+        [ref.get("name") for ref in refs or [] if isinstance(ref, dict)]
+        if isinstance(refs, list)
+        else []
+    )
+    return ServiceAccountState(
+        namespace=_text(meta.get("namespace")),
+        name=_text(meta.get("name")),
+        pull_secrets=tuple(name for name in names if isinstance(name, str) and name),
+        annotations=_string_map(meta.get("annotations")),
+        resource_version=_text(meta.get("resourceVersion")),
+    )
+
+
+def _discard(response: Any) -> None:
+    """A write's answer, which Wharf does not use: read whole (so that its connection goes
+    back to the pool) but not turned into the client's model objects, which costs more CPU
+    than the call itself. A refusal (non-2xx) was raised as ``ApiException`` already."""
+    try:
+        response.read()
+    finally:
+        response.release_conn()
 
 
 def _result_of(call: Callable[[T], R], item: T) -> R | KubeError:

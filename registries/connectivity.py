@@ -36,6 +36,8 @@ def check_connection(registry: Registry) -> ConnectionCheck:
                 steps.append(listing_step(registry, client))
     except oci.RegistryError as exc:
         return ConnectionCheck(False, str(exc), steps)
+    # Later clients (syncs, pushes) go straight to the scheme that answered.
+    registry.remember_plain_http(result.base_url.startswith("http://"))
     if result.auth_scheme == "none":
         how = "it answered without asking for credentials"
     else:

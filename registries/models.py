@@ -110,6 +110,10 @@ class Registry(ConnectionSettings):
         help_text="Only the repositories under these paths (all of them when empty).",
     )
     is_default = models.BooleanField("Default registry", default=False)
+    # Learned, not entered: this registry answered over plain HTTP (with "Allow insecure
+    # connection"), so clients go straight to http:// instead of probing https:// first.
+    # Set by Test connection and syncs (remember_plain_http), dropped when the route changes.
+    plain_http = models.BooleanField("Speaks plain HTTP", default=False, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -139,6 +143,54 @@ class Registry(ConnectionSettings):
 
     def get_absolute_url(self) -> str:
         return reverse("registries:registry_edit", args=[self.pk])
+
+    # --- the plain-HTTP route, learned ---------------------------------------------
+    # The route the stored plain_http flag was learned on (None: not read from the database).
+    _plain_http_route: tuple | None = None
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        if "url" in instance.__dict__ and "tls_mode" in instance.__dict__:
+            instance._plain_http_route = instance.route_key()
+        return instance
+
+    def route_key(self) -> tuple:
+        """What the plain_http flag holds for: the URL and how it is reached."""
+        return (
+            self.url,
+            self.tls_mode,
+            self.connection_method,
+            self.proxy_url,
+            self.ssh_host,
+            self.ssh_port,
+        )
+
+    def remember_plain_http(self, plain_http: bool | None) -> None:
+        """Store what a client learned (:attr:`registries.oci.RegistryClient.speaks_plain_http`):
+        on this instance, and on the stored row while it still names the same route, written
+        only when it changes (so a sync adds no write once it is known)."""
+        if plain_http is None:
+            return
+        self.plain_http = plain_http
+        self._plain_http_route = self.route_key()
+        if self.pk is None:
+            return  # an unsaved registry keeps it until it is saved
+        url, tls_mode, method, proxy_url, ssh_host, ssh_port = self.route_key()
+        Registry.objects.filter(
+            pk=self.pk,
+            url=url,
+            tls_mode=tls_mode,
+            connection_method=method,
+            proxy_url=proxy_url,
+            ssh_host=ssh_host,
+            ssh_port=ssh_port,
+        ).exclude(plain_http=plain_http).update(plain_http=plain_http)
+
+    def save(self, *args, **kwargs):
+        if self.plain_http and self._plain_http_route not in (None, self.route_key()):
+            self.plain_http = False  # learned on another URL or route: learn it again
+        super().save(*args, **kwargs)
 
     # --- rules -------------------------------------------------------------------
     # Every way of saving a registry (Wharf's form, the admin, a command, a later API) runs
@@ -325,6 +377,7 @@ class Registry(ConnectionSettings):
             password=login.password,
             transport=self.transport(),
             on_rate_limit=budgets.recorder(self.pk, oci.Connection(login.api_host).api_host),
+            plain_http=self.plain_http,
         )
 
     # --- default registry ------------------------------------------------------

@@ -86,6 +86,10 @@ class Connection:
     on_rate_limit: Callable[[str, RateLimitReading], None] | None = field(
         default=None, repr=False, compare=False
     )
+    # The caller's stored word that this registry answered plain HTTP before (with
+    # "Allow insecure connection" only): the first request goes to http://, no https://
+    # probe first. If that no longer holds, the client goes back to https:// by itself.
+    plain_http: bool = False
 
     @property
     def api_host(self) -> str:
@@ -267,12 +271,12 @@ class RegistryClient:
         self.tunnel = self._http.tunnel
         self._auth_scheme = "none"  # the scheme the registry asked for, once known
         memory = _ROUTES.get(_route_key(conn))
-        self._from_memory = memory is not None
-        if memory is not None:
-            if memory.plain_http and conn.tls == TLS_INSECURE:
-                self.base_url = f"http://{self.host}"
-            if memory.auth_scheme == "basic":
-                self._auth_scheme = "basic"  # send the credentials with the first request
+        self._from_memory = memory is not None or conn.plain_http
+        if conn.tls == TLS_INSECURE and (conn.plain_http or (memory and memory.plain_http)):
+            self.base_url = f"http://{self.host}"
+        if memory is not None and memory.auth_scheme == "basic":
+            self._auth_scheme = "basic"  # send the credentials with the first request
+        self._answered = False  # whether any request got an HTTP answer (the route holds)
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires at)
         # The registry's last Bearer challenge: a token for a new scope is asked for up
         # front, without first taking a 401 for it. One fetch per scope at a time.
@@ -284,6 +288,14 @@ class RegistryClient:
     def requests_made(self) -> int:
         """Every HTTP request so far, token requests included."""
         return self._http.requests_made
+
+    @property
+    def speaks_plain_http(self) -> bool | None:
+        """Whether the registry answered over plain HTTP, once any request got an answer
+        (None before): what a caller stores as :attr:`Connection.plain_http`."""
+        if not self._answered:
+            return None
+        return self.base_url.startswith("http://")
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -644,7 +656,9 @@ class RegistryClient:
                 self._from_memory = False
                 self.base_url = f"https://{self.host}"
                 return self._send(method, path, headers, "", **kw)
-            return self._http.check_proxy_answer(response, self.host)
+            response = self._http.check_proxy_answer(response, self.host)
+            self._answered = True
+            return response
         # "Allow insecure connection" also means plain HTTP: if the same request over http://
         # gets an HTTP answer, the registry speaks plain HTTP; remember that for the session.
         try:
@@ -660,7 +674,9 @@ class RegistryClient:
             raise self._http.error_for(exc) from None
         self.base_url = fallback
         _remember(self.conn, plain_http=True)
-        return self._http.check_proxy_answer(response, self.host)
+        response = self._http.check_proxy_answer(response, self.host)
+        self._answered = True
+        return response
 
     def _plain_http_fallback(
         self, exc: requests.exceptions.RequestException, base_url: str

@@ -81,6 +81,7 @@ class RegistrySync:
     def __init__(
         self, registry: Any, *, concurrency: int | None = None, settle: bool = False
     ) -> None:
+        self.registry = registry
         self.registry_id = registry.pk
         self.concurrency = max(1, concurrency or settings.WHARF_CHART_SYNC_CONCURRENCY)
         self.client = oci.RegistryClient(registry.connection(), max_connections=self.concurrency)
@@ -102,6 +103,14 @@ class RegistrySync:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
+        self.remember_route()
+
+    def remember_route(self) -> None:
+        """Store on the registry the scheme that answered (plain HTTP or TLS), so the
+        next sync's first request goes straight to it; no write when it is unchanged."""
+        plain_http = self.client.speaks_plain_http
+        if plain_http is not None and plain_http != self.registry.plain_http:
+            self.registry.remember_plain_http(plain_http)
 
     def settle(self) -> None:
         """``GET /v2/`` once, before the repositories fan out: plain HTTP or TLS and the
@@ -112,6 +121,7 @@ class RegistrySync:
             if not self._settled:
                 self.client.ping()  # a failure is the run's, and the next run tries again
                 self._settled = True
+                self.remember_route()
 
     def noted(self, exc: oci.RegistryError) -> oci.RegistryError:
         """Remember a rate limit for the other repositories; returns ``exc``."""

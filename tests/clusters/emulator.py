@@ -103,8 +103,9 @@ class FakeCluster(KubernetesEmulator):
     throttled_at: list = attrs.field(factory=list)
     writes_at: list = attrs.field(factory=list)
     _held: asyncio.Event | None = None
-    # Every request, for calls(): kmock's own history is kept to the request it answers,
-    # because its dispatch filters that whole history for every request (quadratic).
+    # The one history of requests (read through seen()): kmock's own is cut to the request
+    # it answers, because its dispatch filters that whole history for every request
+    # (quadratic).
     _seen: list = attrs.field(factory=list)
     server: Server | None = None
     # LISTs of namespaces served (kmock cannot parse that path: served here, counted here).
@@ -340,7 +341,7 @@ class FakeCluster(KubernetesEmulator):
         counts: Counter = Counter()
         if kind == "namespaces" and self.namespace_lists:
             counts["list"] = self.namespace_lists
-        for request in list(self._seen):
+        for request in self.seen():
             if request.resource is None or request.resource.plural != kind:
                 continue
             counts[str(request.action.value).lower() if request.action else request.method] += 1
@@ -354,10 +355,15 @@ class FakeCluster(KubernetesEmulator):
     def api_calls(self) -> list[str]:
         """Every request so far, in order, as "METHOD /path?query" (the query decoded)."""
         calls = []
-        for request in list(self._seen):
+        for request in self.seen():
             query = "&".join(f"{k}={v}" for k, v in request.params.items())
             calls.append(f"{request.method.value} {request.url.path}{'?' + query if query else ''}")
         return calls
+
+    def seen(self) -> list:
+        """Every request so far, in order (kmock's parsed requests): a copy, safe to read
+        while the emulator's loop serves more."""
+        return list(self._seen)
 
     def requests_seen(self) -> int:
         return len(self._seen)

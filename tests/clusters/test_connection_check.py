@@ -162,4 +162,4 @@ def test_the_cluster_list_shows_the_last_known_health_without_asking_the_cluster
 
     assert "Failing" in html and "The API server rejected the token." in html
     assert "Not checked yet" in html
-    assert not fake._seen
+    assert not fake.seen()

@@ -136,3 +136,55 @@ def test_an_answer_that_drips_is_cut_at_the_calls_deadline(drip_head):
     assert 0.8 <= seconds < 2.0, seconds
     assert "did not answer in time (within 1s) while trying to read pod" in str(caught.value)
     assert server.paths == ["/api/v1/namespaces/team-a/pods/wharf-pull-test-0a1b2c3d"]
+
+
+def test_listed_secrets_and_service_accounts_read_as_the_single_object_reads_do(
+    start_fake_cluster,
+):
+    # LISTs are read as plain JSON (the client's model objects cost more CPU than the call);
+    # what Wharf reads of each object must be what the model-based single reads give.
+    fake = start_fake_cluster(token=TOKEN, namespaces=["a"])
+    fake.put_secret(
+        "a",
+        "ours",
+        {
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"labels": {"owner": "wharf"}, "resourceVersion": "7"},
+            "data": {".dockerconfigjson": "e30="},
+        },
+    )
+    account = fake.service_account("a")
+    fake.objects[fake.service_account_key("a")].patch(
+        {
+            "metadata": {**account["metadata"], "annotations": {"wharf.dev/linked": "ours"}},
+            "imagePullSecrets": [{"name": "ours"}, {"name": "theirs"}],
+        }
+    )
+
+    with connect(fake.url) as api:
+        listed = api.list_secrets("owner=wharf")
+        accounts = api.service_accounts()
+        read = api.read_secret("a", "ours")
+        read_account = api.read_service_account("a", "default")
+
+    assert listed == [read]
+    assert read.type == "kubernetes.io/dockerconfigjson"
+    assert read.data == {".dockerconfigjson": "e30="}
+    assert accounts == [read_account]
+    assert read_account.pull_secrets == ("ours", "theirs")
+    assert read_account.annotations == {"wharf.dev/linked": "ours"}
+
+
+def test_a_list_answer_without_a_list_of_items_is_an_error_with_a_message():
+    body = b'{"kind": "SecretList", "items": 5}'
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    server = DrippingServer(fast={"*": answer})
+    with server, connect(server.url) as api, pytest.raises(kube.KubeError) as caught:
+        api.list_secrets("owner=wharf")
+
+    assert "Could not list secrets on" in str(caught.value)
+    assert "list of items" in str(caught.value)

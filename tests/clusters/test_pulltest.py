@@ -75,7 +75,7 @@ def pull_test_of(served, *steps, **kubelet_options) -> tuple[PullTestRun, PullTe
 
 
 def created_pods(fake) -> list[dict]:
-    return [r.data for r in fake._seen if r.method.value == "POST" and r.url.path == PODS]
+    return [r.data for r in fake.seen() if r.method.value == "POST" and r.url.path == PODS]
 
 
 # --- a pull that works ------------------------------------------------------------------

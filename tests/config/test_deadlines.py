@@ -152,3 +152,17 @@ def test_a_registry_request_ends_at_the_http_deadline_setting(settings):
         registry = RegistryFactory(url=server.host, tls_mode=TLS_INSECURE)
         seconds, error = time_failure(oci.RegistryError, lambda: oci.ping(registry.connection()))
     assert_ended_by_the_deadline(seconds, error)
+
+
+def test_a_short_deadline_started_beside_a_longer_one_still_ends_on_time():
+    # The watchdog sleeps towards the earliest budget and is woken only by an earlier one:
+    # a request with a longer budget in flight must not delay a shorter one's cut.
+    from config import http
+
+    with http.deadline(60.0, "a long operation"):
+        server = DrippingServer(head=MANIFEST_HEAD, fast={"/v2/": PING})
+        with server, registry_client(server) as client:
+            seconds, error = time_failure(
+                oci.RegistryError, lambda: client.get_manifest("team/app", "1.0.0")
+            )
+    assert_ended_by_the_deadline(seconds, error)
