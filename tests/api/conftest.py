@@ -1,7 +1,7 @@
 """Users of each role, their API tokens, and a client that sends one.
 
-Who holds which role is config.roles' business (grants and groups may decide it); these
-tests give each user its role by name, so they hold whatever role_of grows into.
+Each user holds its role by a grant (config.models.UserRole), as one made on the Roles
+screen: config.roles decides what the token may do, as for the pages.
 """
 
 from __future__ import annotations
@@ -11,29 +11,20 @@ from rest_framework.test import APIClient
 
 from api.models import issue_token
 from config import roles
+from config.models import UserRole
 
 ROLE_OF_USER = {"viewer-1": roles.VIEWER, "operator-1": roles.OPERATOR, "admin-1": roles.ADMIN}
 
 
-@pytest.fixture(autouse=True)
-def _roles_by_name(monkeypatch):
-    real = roles.role_of
-
-    def role_of(user):
-        held = real(user)
-        if held is None:
-            return None
-        return ROLE_OF_USER.get(user.get_username(), held)
-
-    monkeypatch.setattr(roles, "role_of", role_of)
-
-
 @pytest.fixture
 def users(django_user_model):
-    return {
-        role: django_user_model.objects.create_user(name, password=f"{name}-password")
-        for name, role in ROLE_OF_USER.items()
-    }
+    """One user of each role, each granted it on the Roles screen's terms (a UserRole)."""
+    made = {}
+    for name, role in ROLE_OF_USER.items():
+        user = django_user_model.objects.create_user(name, password=f"{name}-password")
+        UserRole.objects.create(user=user, role=role)
+        made[role] = user
+    return made
 
 
 @pytest.fixture
