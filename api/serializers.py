@@ -88,7 +88,8 @@ class RegistrySerializer(ModelRulesSerializer):
         fields = [
             "id", "name", "provider", "registry_type", "url", "auth_type", "username", "secret",
             *CONNECTION_FIELDS,
-            "push_images", "push_helm", "chart_source", "repositories", "is_default",
+            "push_images", "push_helm", "chart_source", "repositories", "repository_scope",
+            "repository_prefixes", "is_default",
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]

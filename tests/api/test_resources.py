@@ -44,6 +44,28 @@ def test_put_creates_a_registry_by_name_then_leaves_it_as_it_is(api):
     assert AuditEntry.objects.filter(object_repr="team").count() == 1  # the second changed nothing
 
 
+def test_a_registry_may_be_a_chart_source_for_all_its_repositories_under_prefixes(api, broker):
+    response = put_registry(
+        api("admin"), chart_source=True, repository_scope="all", repository_prefixes=["charts"]
+    )
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["repository_scope"] == "all"
+    assert response.json()["repository_prefixes"] == ["charts"]
+    assert Registry.objects.get(name="team").lists_all_repositories
+
+
+def test_a_registry_that_lists_nothing_is_refused_all_repositories_with_the_forms_words(api):
+    response = put_registry(
+        api("admin"), provider="docker-hub", url="docker.io", chart_source=True,
+        repository_scope="all",
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert "give the list by hand" in " ".join(response.json()["errors"]["repository_scope"])
+    assert not Registry.objects.exists()
+
+
 def test_secrets_are_write_only_and_kept_when_left_out(api):
     put_registry(api("admin"), proxy_password="")
     body = {**REGISTRY, "username": "robot-2"}
