@@ -154,7 +154,7 @@ class ChartSerializer(serializers.ModelSerializer):
         model = Chart
         fields = [
             "id", "name", "source", "source_name", "latest_version", "app_version",
-            "description", "keywords", "version_count", "updated_at",
+            "description", "keywords", "latest_trust", "version_count", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -167,6 +167,7 @@ class ChartVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "version", "prerelease", "app_version", "description", "created", "digest",
             "archive_url", "archive_digest", "archive_size", "files_state",
+            "trust_status", "trust_key", "trust_method", "trust_detail", "trust_checked_at",
         ]  # fmt: skip
         read_only_fields = fields
 
