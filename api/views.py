@@ -304,7 +304,8 @@ class ChartVersionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return ChartVersion.objects.none()
         chart = get_object_or_404(Chart.objects.in_store(), pk=self.kwargs["chart_pk"])
-        return chart.versions.filter(removed_upstream_at__isnull=True).order_by("-created", "-id")
+        # What the store page shows: a "verified only" source hides its unverified versions.
+        return ChartVersion.objects.in_store().filter(chart=chart).order_by("-created", "-id")
 
     def get_serializer_class(self):
         return (

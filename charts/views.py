@@ -402,9 +402,7 @@ class ChartFilesView(SignedInView):
 
     def get_version(self, pk, version_pk) -> ChartVersion:
         return get_object_or_404(
-            ChartVersion.objects.filter(
-                chart__in=Chart.objects.in_store(), removed_upstream_at__isnull=True
-            ).select_related("chart"),
+            ChartVersion.objects.in_store().select_related("chart"),
             pk=version_pk,
             chart_id=pk,
         )

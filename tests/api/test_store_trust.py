@@ -1,5 +1,5 @@
 """The store API and trust: each version's trust status, and a source's "verified only"
-setting hiding through the API what it hides from the store page."""
+setting hiding through the API (and the files fragment) what it hides from the store page."""
 
 from __future__ import annotations
 
@@ -45,3 +45,25 @@ def test_versions_in_the_api_carry_their_trust_status_and_key(api):
         "provenance",
     )
     assert card["latest_trust"] == "verified"
+
+
+def test_a_verified_only_source_shows_no_unverified_version_through_the_api(api):
+    chart = store_chart(verified_only=True)
+
+    listed = api("viewer").get(f"/api/v1/charts/{chart.pk}/versions/").json()["results"]
+    hidden = api("viewer").get(f"/api/v1/charts/{chart.pk}/versions/2.0.0/")
+
+    assert [v["version"] for v in listed] == ["1.0.0"]
+    assert hidden.status_code == 404
+
+
+def test_a_verified_only_source_shows_no_files_of_an_unverified_version_on_the_page(
+    user_client,
+):
+    chart = store_chart(verified_only=True)
+    hidden = chart.versions.get(version="2.0.0")
+    ChartVersion.objects.filter(pk=hidden.pk).update(values_yaml="hidden: true")
+
+    response = user_client.get(f"/charts/{chart.pk}/versions/{hidden.pk}/files/")
+
+    assert response.status_code == 404
