@@ -23,7 +23,15 @@ from api import serializers as s
 from api.base import ApiViewMixin, AuditedModelViewSet
 from api.errors import Conflict
 from charts.forms import ChartPushForm
-from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import (
+    Chart,
+    ChartPush,
+    ChartSource,
+    ChartVersion,
+    HelmRepository,
+    SyncRun,
+    TrustStatus,
+)
 from charts.push import push_refusal, request_push
 from charts.sources import sync_helm_repository_source
 from charts.sync import queue_sync
@@ -260,10 +268,17 @@ class ChartSourceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 class ChartFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Words in the name or description")
+    verified = django_filters.BooleanFilter(
+        method="only_verified", label="Only charts whose latest version a configured key verified"
+    )
 
     class Meta:
         model = Chart
-        fields = ["q", "source", "name"]
+        fields = ["q", "source", "name", "verified"]
+
+    def only_verified(self, queryset, name, value):
+        # As the store page's "verified only": true keeps the verified, false keeps all.
+        return queryset.filter(latest_trust=TrustStatus.VERIFIED) if value else queryset
 
     def search(self, queryset, name, value):
         for word in value.split()[:5]:

@@ -67,3 +67,12 @@ def test_a_verified_only_source_shows_no_files_of_an_unverified_version_on_the_p
     response = user_client.get(f"/charts/{chart.pk}/versions/{hidden.pk}/files/")
 
     assert response.status_code == 404
+
+
+def test_the_store_api_filters_charts_whose_latest_version_is_verified(api):
+    chart = store_chart()
+    Chart.objects.create(source=chart.source, name="db", latest_version="1.0.0")
+
+    found = api("viewer").get("/api/v1/charts/", {"verified": "true"}).json()["results"]
+
+    assert [c["name"] for c in found] == ["web"]
