@@ -88,7 +88,7 @@ class RegistryViewSet(UpsertMixin, AuditedModelViewSet):
     """Container/OCI registries. Secrets (``secret``, proxy and SSH passwords, the SSH key)
     are write-only; left out or blank on an update, the stored one is kept."""
 
-    queryset = Registry.objects.all()
+    queryset = Registry.objects.select_related("rate_limit_budget")
     serializer_class = s.RegistrySerializer
     lookup_field = "name"
     lookup_value_regex = NAME_PATTERN
