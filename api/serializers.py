@@ -149,7 +149,8 @@ class ChartSourceSerializer(serializers.ModelSerializer):
         model = ChartSource
         fields = [
             "id", "name", "kind", "location", "active", "registry", "repository",
-            "helm_repository", "last_run", "last_success_at", "last_deep_sync_at", "created_at",
+            "helm_repository", "verified_only", "discovered", "vanished_at", "last_run",
+            "last_success_at", "last_deep_sync_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 

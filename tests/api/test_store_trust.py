@@ -76,3 +76,12 @@ def test_the_store_api_filters_charts_whose_latest_version_is_verified(api):
     found = api("viewer").get("/api/v1/charts/", {"verified": "true"}).json()["results"]
 
     assert [c["name"] for c in found] == ["web"]
+
+
+def test_a_sources_verified_only_setting_and_discovery_state_are_read_with_it(api):
+    chart = store_chart(verified_only=True)
+
+    source = api("operator").get(f"/api/v1/chart-sources/{chart.source.pk}/").json()
+
+    assert source["verified_only"] is True
+    assert (source["discovered"], source["vanished_at"]) == (False, None)
