@@ -36,3 +36,17 @@ def test_a_registry_that_announced_no_budget_has_none_and_says_its_route(api):
 
     assert answer["rate_limit_budget"] is None
     assert answer["plain_http"] is True
+
+
+def test_a_new_url_put_through_the_api_forgets_the_plain_http_route(api):
+    from tests.api.test_resources import REGISTRY
+
+    api("admin").put("/api/v1/registries/moved/", REGISTRY, format="json")
+    Registry.objects.filter(name="moved").update(plain_http=True)
+
+    answer = api("admin").put(
+        "/api/v1/registries/moved/", {**REGISTRY, "url": "elsewhere.example.com"}, format="json"
+    )
+
+    assert answer.status_code == 200 and answer.json()["plain_http"] is False
+    assert Registry.objects.get(name="moved").plain_http is False
