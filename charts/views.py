@@ -481,9 +481,11 @@ class ChartValuesDiffView(SignedInView):
         """ "Read now" for one of the two versions; back to the comparison."""
         chart = get_store_chart_or_404(pk)
         posted = {k: request.POST.get(k, "").replace("\x00", "")[:255] for k in self.kept}
-        version = chart.versions.filter(
-            removed_upstream_at__isnull=True, version=request.POST.get("version", "")[:255]
-        ).first()
+        version = (
+            ChartVersion.objects.in_store()
+            .filter(chart=chart, version=request.POST.get("version", "")[:255])
+            .first()
+        )
         if version is None:
             messages.error(request, "That version is not in the store (any more).")
         else:

@@ -85,3 +85,14 @@ def test_a_sources_verified_only_setting_and_discovery_state_are_read_with_it(ap
 
     assert source["verified_only"] is True
     assert (source["discovered"], source["vanished_at"]) == (False, None)
+
+
+def test_read_now_on_the_values_comparison_does_not_reach_a_hidden_version(user_client):
+    chart = store_chart(verified_only=True)
+
+    response = user_client.post(
+        f"/charts/{chart.pk}/values-diff/", {"version": "2.0.0"}, follow=True
+    )
+
+    assert "not in the store" in response.content.decode()
+    assert chart.versions.get(version="2.0.0").files_requested_at is None
