@@ -12,7 +12,7 @@ from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepos
 from clusters.models import Cluster, Environment, PullSecretTarget, RegistryAccess
 from config.connections import ConnectionSettings
 from config.forms import ConnectionFieldsForm
-from registries.models import Registry
+from registries.models import RateLimitBudget, Registry
 
 CONNECTION_FIELDS = list(ConnectionFieldsForm.CONNECTION_FIELDS)
 CONNECTION_SECRETS = tuple(ConnectionSettings.connection_secret_fields)
@@ -75,12 +75,26 @@ class ModelRulesSerializer(serializers.ModelSerializer):
         return self.built
 
 
+class RateLimitBudgetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RateLimitBudget
+        fields = [
+            "limit", "remaining", "window_seconds", "resets_at", "throttled_until", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
 class RegistrySerializer(ModelRulesSerializer):
     secret_fields = ("secret", *CONNECTION_SECRETS)
     extra_inputs = ("is_default",)
     is_default = serializers.BooleanField(
         required=False,
         help_text="True makes this the default registry (the first registry is the default).",
+    )
+    rate_limit_budget = RateLimitBudgetSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="What the registry last announced of its rate limit (null: nothing yet).",
     )
 
     class Meta:
@@ -89,10 +103,10 @@ class RegistrySerializer(ModelRulesSerializer):
             "id", "name", "provider", "registry_type", "url", "auth_type", "username", "secret",
             *CONNECTION_FIELDS,
             "push_images", "push_helm", "chart_source", "repositories", "repository_scope",
-            "repository_prefixes", "is_default",
+            "repository_prefixes", "is_default", "plain_http", "rate_limit_budget",
             "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "plain_http", "created_at", "updated_at"]
 
 
 class HelmRepositorySerializer(ModelRulesSerializer):
@@ -135,7 +149,8 @@ class ChartSourceSerializer(serializers.ModelSerializer):
         model = ChartSource
         fields = [
             "id", "name", "kind", "location", "active", "registry", "repository",
-            "helm_repository", "last_run", "last_success_at", "last_deep_sync_at", "created_at",
+            "helm_repository", "verified_only", "discovered", "vanished_at", "last_run",
+            "last_success_at", "last_deep_sync_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -154,7 +169,7 @@ class ChartSerializer(serializers.ModelSerializer):
         model = Chart
         fields = [
             "id", "name", "source", "source_name", "latest_version", "app_version",
-            "description", "keywords", "version_count", "updated_at",
+            "description", "keywords", "latest_trust", "version_count", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -167,6 +182,7 @@ class ChartVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "version", "prerelease", "app_version", "description", "created", "digest",
             "archive_url", "archive_digest", "archive_size", "files_state",
+            "trust_status", "trust_key", "trust_method", "trust_detail", "trust_checked_at",
         ]  # fmt: skip
         read_only_fields = fields
 

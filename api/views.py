@@ -23,7 +23,15 @@ from api import serializers as s
 from api.base import ApiViewMixin, AuditedModelViewSet
 from api.errors import Conflict
 from charts.forms import ChartPushForm
-from charts.models import Chart, ChartPush, ChartSource, ChartVersion, HelmRepository, SyncRun
+from charts.models import (
+    Chart,
+    ChartPush,
+    ChartSource,
+    ChartVersion,
+    HelmRepository,
+    SyncRun,
+    TrustStatus,
+)
 from charts.push import push_refusal, request_push
 from charts.sources import sync_helm_repository_source
 from charts.sync import queue_sync
@@ -80,7 +88,7 @@ class RegistryViewSet(UpsertMixin, AuditedModelViewSet):
     """Container/OCI registries. Secrets (``secret``, proxy and SSH passwords, the SSH key)
     are write-only; left out or blank on an update, the stored one is kept."""
 
-    queryset = Registry.objects.all()
+    queryset = Registry.objects.select_related("rate_limit_budget")
     serializer_class = s.RegistrySerializer
     lookup_field = "name"
     lookup_value_regex = NAME_PATTERN
@@ -260,10 +268,17 @@ class ChartSourceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 class ChartFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Words in the name or description")
+    verified = django_filters.BooleanFilter(
+        method="only_verified", label="Only charts whose latest version a configured key verified"
+    )
 
     class Meta:
         model = Chart
-        fields = ["q", "source", "name"]
+        fields = ["q", "source", "name", "verified"]
+
+    def only_verified(self, queryset, name, value):
+        # As the store page's "verified only": true keeps the verified, false keeps all.
+        return queryset.filter(latest_trust=TrustStatus.VERIFIED) if value else queryset
 
     def search(self, queryset, name, value):
         for word in value.split()[:5]:
@@ -304,7 +319,8 @@ class ChartVersionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return ChartVersion.objects.none()
         chart = get_object_or_404(Chart.objects.in_store(), pk=self.kwargs["chart_pk"])
-        return chart.versions.filter(removed_upstream_at__isnull=True).order_by("-created", "-id")
+        # What the store page shows: a "verified only" source hides its unverified versions.
+        return ChartVersion.objects.in_store().filter(chart=chart).order_by("-created", "-id")
 
     def get_serializer_class(self):
         return (

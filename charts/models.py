@@ -494,6 +494,18 @@ class Chart(models.Model):
         return icon if parts.netloc == self.source.own_host else ""
 
 
+class ChartVersionQuerySet(models.QuerySet):
+    def in_store(self):
+        """Versions a user can see: of a store chart, still upstream, and verified when their
+        source shows only verified versions (``ChartSource.verified_only``)."""
+        hidden = models.Q(chart__source__verified_only=True) & ~models.Q(
+            trust_status=TrustStatus.VERIFIED
+        )
+        return self.filter(
+            chart__in=Chart.objects.in_store(), removed_upstream_at__isnull=True
+        ).exclude(hidden)
+
+
 class ChartVersion(models.Model):
     """One version of a chart as the source described it."""
 
@@ -554,6 +566,8 @@ class ChartVersion(models.Model):
     trust_checked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # After the source could not be read: when to try again.
     trust_retry_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ChartVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["chart", "id"]

@@ -402,9 +402,7 @@ class ChartFilesView(SignedInView):
 
     def get_version(self, pk, version_pk) -> ChartVersion:
         return get_object_or_404(
-            ChartVersion.objects.filter(
-                chart__in=Chart.objects.in_store(), removed_upstream_at__isnull=True
-            ).select_related("chart"),
+            ChartVersion.objects.in_store().select_related("chart"),
             pk=version_pk,
             chart_id=pk,
         )
@@ -483,9 +481,11 @@ class ChartValuesDiffView(SignedInView):
         """ "Read now" for one of the two versions; back to the comparison."""
         chart = get_store_chart_or_404(pk)
         posted = {k: request.POST.get(k, "").replace("\x00", "")[:255] for k in self.kept}
-        version = chart.versions.filter(
-            removed_upstream_at__isnull=True, version=request.POST.get("version", "")[:255]
-        ).first()
+        version = (
+            ChartVersion.objects.in_store()
+            .filter(chart=chart, version=request.POST.get("version", "")[:255])
+            .first()
+        )
         if version is None:
             messages.error(request, "That version is not in the store (any more).")
         else:

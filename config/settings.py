@@ -213,6 +213,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "config.runs.RunStatus.choices",
+        "TrustStatusEnum": "charts.models.TrustStatus.choices",
     },
 }
 

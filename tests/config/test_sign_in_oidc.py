@@ -279,3 +279,25 @@ def test_without_an_issuer_there_is_no_button_and_the_sso_addresses_say_so(clien
 
     assert begin.status_code == complete.status_code == 404
     assert "Single sign-on is not set up" in begin.content.decode()
+
+
+def test_a_group_mapped_on_the_roles_screen_gives_its_role_next_request_and_leaves_with_it(
+    client, provider, request
+):
+    from config import roles
+    from config.models import GroupRole
+
+    sub = unique_sub(request)
+    provider.add_user(sub, preferred_username="erin", groups=["platform-admins"])
+    sign_in_with_sso(client, provider, sub)
+    admin_page = reverse("registries:registry_add")
+    assert client.get(admin_page).status_code == 403
+
+    GroupRole.objects.create(group=Group.objects.get(name="platform-admins"), role=roles.ADMIN)
+    granted = client.get(admin_page).status_code
+
+    provider.add_user(sub, preferred_username="erin", groups=[])
+    again = Client()
+    sign_in_with_sso(again, provider, sub)
+    assert granted == 200
+    assert again.get(admin_page).status_code == 403
