@@ -33,7 +33,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Every setting can also come from a file: SECRET_KEY_FILE, WHARF_ENCRYPTION_KEYS_FILE,
 # DATABASE_URL_FILE, REDIS_URL_FILE, WHARF_ADMIN_PASSWORD_FILE, …
 env = environ.FileAwareEnv()
-env.ENVIRON = _SecretFiles()
+# Not cached: a command that reads a setting when it runs (ensure_admin's password) sees
+# the file or variable as it is then, not as the first read found it.
+env.ENVIRON = _SecretFiles(cache=False)
 
 VAR_DIR = Path(env.str("WHARF_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
