@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 from django.http import HttpResponse
 
+from config import signin
+
 HEADER = "Content-Security-Policy"
 
 POLICY: dict[str, tuple[str, ...]] = {
@@ -60,6 +62,15 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if (
+            session is not None
+            and session.get(signin.PROVIDER_SIGN_OUT_KEY)
+            and signin.signs_out_at_provider()
+        ):
+            # Every page's sign-out form may go on to the identity provider's end-session
+            # page (the sign-out view redirects there).
+            allow(response, "form-action", [signin.issuer_origin()])
         if HEADER not in response:
             response[HEADER] = policy_for(response)
         return response

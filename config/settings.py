@@ -255,6 +255,11 @@ SOCIAL_AUTH_OIDC_SCOPE = env.list("WHARF_OIDC_SCOPES", default=[])
 # Seconds for each call to the provider (discovery, keys, token, userinfo).
 SOCIAL_AUTH_OIDC_REQUESTS_TIMEOUT = env.float("WHARF_OIDC_TIMEOUT", default=10.0)
 SOCIAL_AUTH_OIDC_USE_PKCE = True
+# Signing out of Wharf after an SSO sign-in also ends the session at the provider (its
+# discovery document's end_session_endpoint; OpenID Connect RP-Initiated Logout). Off by
+# default: the provider must list https://WHARF/accounts/login/ as a post-logout redirect
+# URI first, and it signs the person out of every application that uses the provider.
+WHARF_OIDC_SIGN_OUT_AT_PROVIDER = env.bool("WHARF_OIDC_SIGN_OUT_AT_PROVIDER", default=False)
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/"
 SOCIAL_AUTH_LOGIN_ERROR_URL = "/accounts/login/"
 SOCIAL_AUTH_INACTIVE_USER_URL = "/accounts/login/?problem=inactive"

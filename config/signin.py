@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -140,6 +140,62 @@ def mirror_oidc_groups(backend, user=None, groups=None, **kwargs) -> None:
     Django groups (no claim at all: no groups)."""
     if user is not None and groups is not None:
         mirror_groups(user, groups)
+
+
+# --- signing out at the identity provider (RP-initiated logout) ------------------------
+
+# Where the provider ends its own session, kept in the Wharf session of an SSO sign-in.
+PROVIDER_SIGN_OUT_KEY = "wharf_oidc_end_session"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def issuer_origin() -> str:
+    return _origin(settings.WHARF_OIDC_ISSUER)
+
+
+def signs_out_at_provider() -> bool:
+    return oidc_enabled() and settings.WHARF_OIDC_SIGN_OUT_AT_PROVIDER
+
+
+def remember_provider_sign_out(request, backend) -> None:
+    """After an SSO sign-in (``WHARF_OIDC_SIGN_OUT_AT_PROVIDER``): keep the provider's
+    ``end_session_endpoint`` in the session, for signing out there too.
+
+    It comes from the discovery document the sign-in just read (cached: nothing is fetched
+    here, and nothing at sign-out). Only an endpoint on the issuer's own origin is kept:
+    the sign-out form may continue only there (form-action), and a discovery document
+    cannot send a signed-out browser anywhere else."""
+    if not signs_out_at_provider():
+        return
+    try:
+        endpoint = backend.oidc_config().get("end_session_endpoint")
+    except social.SocialAuthBaseException:
+        return
+    if not isinstance(endpoint, str) or _origin(endpoint) != issuer_origin():
+        if endpoint:
+            logger.warning(
+                "The identity provider's end_session_endpoint is not on the issuer's origin "
+                "%s: signing out ends the Wharf session only.",
+                issuer_origin(),
+            )
+        return
+    if urlsplit(endpoint).scheme in ("http", "https"):
+        request.session[PROVIDER_SIGN_OUT_KEY] = endpoint
+
+
+def provider_sign_out_url(endpoint: str, return_to: str) -> str:
+    """The provider's end-session address for a browser just signed out of Wharf:
+    ``client_id`` names Wharf (no ID token is kept to give as ``id_token_hint``), and
+    ``post_logout_redirect_uri`` brings the browser back to Wharf's sign-in page (it must
+    be registered at the provider)."""
+    parts = urlsplit(endpoint)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [("client_id", settings.SOCIAL_AUTH_OIDC_KEY), ("post_logout_redirect_uri", return_to)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 # --- messages for a failed single sign-on ----------------------------------------------

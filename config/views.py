@@ -167,7 +167,9 @@ def _oidc_backend(request) -> signin.OidcBackend:
 
 
 def _signed_in_by_oidc(backend, user, social_user) -> None:
-    login(backend.strategy.request, user, backend=signin.OIDC_BACKEND)
+    request = backend.strategy.request
+    login(request, user, backend=signin.OIDC_BACKEND)
+    signin.remember_provider_sign_out(request, backend)
 
 
 NOT_SET_UP = signin.SignInProblem("Single sign-on is not set up on this Wharf.", 404)
@@ -210,7 +212,19 @@ class OidcCompleteView(View):
 
 
 class SignOutView(auth_views.LogoutView):
+    """Sign out of Wharf; after an SSO sign-in with ``WHARF_OIDC_SIGN_OUT_AT_PROVIDER``,
+    the browser goes on to the provider's end-session page, which sends it back to
+    Wharf's sign-in page."""
+
     required_role = "signed-in"
+
+    def post(self, request, *args, **kwargs):
+        endpoint = request.session.get(signin.PROVIDER_SIGN_OUT_KEY)
+        response = super().post(request, *args, **kwargs)  # the session is gone after this
+        if isinstance(endpoint, str) and signin.signs_out_at_provider():
+            return_to = request.build_absolute_uri(reverse("login"))
+            return HttpResponseRedirect(signin.provider_sign_out_url(endpoint, return_to))
+        return response
 
 
 def htmx_partial(request) -> bool:

@@ -51,3 +51,30 @@ def test_a_sign_in_cancelled_at_the_provider_is_explained_on_the_sign_in_page(
     expect(page.locator("#sign-in-problem")).to_contain_text("Sign-in was cancelled at SSO")
     expect(page.get_by_label("Username")).to_be_visible()  # local accounts still offered
     screenshot("cancelled")
+
+
+def test_signing_out_after_sso_ends_the_providers_session_too_and_comes_back(
+    page, live_server, wharf_oidc, settings, screenshot
+):
+    settings.WHARF_OIDC_SIGN_OUT_AT_PROVIDER = True
+    wharf_oidc.add_user("otto@idp.test", preferred_username="otto")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_role("button", name="Sign in with SSO").click()
+    page.wait_for_url(at_provider(wharf_oidc), wait_until="commit")
+    page.locator("input[name=sub]").fill("otto@idp.test")
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.locator(".navbar-text")).to_have_text("otto")
+
+    page.get_by_role("button", name="Sign out").click()
+
+    # The provider's end-session page (it, too, links a stylesheet that never loads here).
+    page.wait_for_url(
+        re.compile(re.escape(f"{wharf_oidc.url}/oauth2/end_session?")), wait_until="commit"
+    )
+    screenshot("provider-end-session")
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(f"{live_server.url}/accounts/login/")
+    expect(page.get_by_role("button", name="Sign in with SSO")).to_be_visible()
+    page.goto(f"{live_server.url}/charts/")  # signed out of Wharf: sent to sign in
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
+    screenshot("signed-out")
