@@ -7,16 +7,23 @@
 ARG BASE=docker.io/library/debian:bookworm-slim
 
 FROM ${BASE} AS build
+# A compiler and OpenLDAP's headers: python-ldap (LDAP sign-in) builds from source.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev \
+      libldap2-dev libsasl2-dev \
  && rm -rf /var/lib/apt/lists/*
 # Exactly the locked versions, hashes checked. PIP_CERT names a CA bundle mounted for this
 # build only (a TLS-inspecting proxy's, see `make image`); it is never part of the image.
 ARG PIP_CERT=
-COPY requirements.lock /tmp/requirements.lock
+# The LDAP extra too (requirements-ldap.lock: the same pins plus python-ldap and
+# django-auth-ldap), so the image signs in through LDAP when WHARF_LDAP_* is set.
+COPY requirements.lock requirements-ldap.lock /tmp/
 RUN python3 -m venv /opt/wharf/venv \
  && /opt/wharf/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-      ${PIP_CERT:+--cert "$PIP_CERT"} --require-hashes -r /tmp/requirements.lock
+      ${PIP_CERT:+--cert "$PIP_CERT"} --require-hashes -r /tmp/requirements.lock \
+ && /opt/wharf/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      ${PIP_CERT:+--cert "$PIP_CERT"} --require-hashes --no-build-isolation \
+      -r /tmp/requirements-ldap.lock
 COPY . /app
 WORKDIR /app
 # Wharf itself, without resolving anything again; then the static files, collected once
@@ -33,8 +40,9 @@ RUN /opt/wharf/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
  && /opt/wharf/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 FROM ${BASE}
+# gpg: Helm provenance checks; libldap: python-ldap's run-time library.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 ca-certificates gpg \
+ && apt-get install -y --no-install-recommends python3 ca-certificates gpg libldap-2.5-0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin wharf \

@@ -29,6 +29,7 @@ import requests
 
 from tests.chartkit import helm_index, make_chart_archive
 from tests.servers.base import free_port, require_tool, service_unavailable, wait_until
+from tests.servers.ldap import USERS
 
 pytestmark = pytest.mark.services
 
@@ -273,15 +274,15 @@ def form_fields(html: str) -> dict[str, str]:
     return next(form for form in parser.forms if "name" in form)
 
 
-def sign_in(base: str) -> requests.Session:
+def sign_in(base: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> requests.Session:
     session = requests.Session()
     login = f"{base}/accounts/login/"
     session.get(login, timeout=10).raise_for_status()
     response = session.post(
         login,
         data={
-            "username": "admin",
-            "password": ADMIN_PASSWORD,
+            "username": username,
+            "password": password,
             "csrfmiddlewaretoken": session.cookies["csrftoken"],
         },
         timeout=10,
@@ -302,7 +303,7 @@ def stop_seconds(podman: Podman, name: str) -> float:
 
 
 def test_the_image_runs_wharf_migrate_web_worker_beat_and_stops_on_sigterm(
-    podman, image, run_args, helm_repo
+    podman, image, run_args, helm_repo, slapd
 ):
     suffix = uuid.uuid4().hex[:8]
     port = free_port()
@@ -310,7 +311,11 @@ def test_the_image_runs_wharf_migrate_web_worker_beat_and_stops_on_sigterm(
 
     podman("run", "--rm", *run_args, image, "migrate", timeout=300)
 
-    web = podman.start(f"wharf-web-{suffix}", *run_args, "--env", f"PORT={port}", image, "web")
+    # The web container also signs people in through LDAP (the image holds python-ldap).
+    ldap_env = [f"--env={name}={value}" for name, value in slapd.wharf_variables().items()]
+    web = podman.start(
+        f"wharf-web-{suffix}", *run_args, *ldap_env, "--env", f"PORT={port}", image, "web"
+    )
     worker = podman.start(f"wharf-worker-{suffix}", *run_args, image, "worker")
     beat = podman.start(f"wharf-beat-{suffix}", *run_args, image, "beat")
     for name in (web, worker, beat):
@@ -355,6 +360,9 @@ def test_the_image_runs_wharf_migrate_web_worker_beat_and_stops_on_sigterm(
     wait_until(synced_by_the_worker, what="the worker container's sync", timeout=90)
     assert "image-probe" in session.get(f"{base}/charts/", timeout=10).text
     assert "beat: Starting" in podman.logs(beat)
+    # A directory user signs in through the LDAP backend of the image (python-ldap in it).
+    directory_user = sign_in(base, "alice", USERS["alice"][0])
+    assert ">alice<" in directory_user.get(f"{base}/charts/", timeout=10).text
 
     for name in (web, worker, beat):
         assert stop_seconds(podman, name) < STOP_WITHIN
