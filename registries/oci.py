@@ -412,15 +412,22 @@ class RegistryClient:
 
         A registry that links to a new page forever (or lists more tags than anyone
         keeps) is refused past ``max_pages`` pages or ``max_tags`` tags, with a
-        ``RegistryError`` naming the limit.
+        ``RegistryError`` naming the limit; one that links back to a page read already,
+        likewise.
         """
         scope = f"repository:{repository}:pull"
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
         tags: list[str] = []
         seen_pages: set[str] = set()
         while path:
-            if path in seen_pages:  # a registry that links a page to itself would loop
-                break
+            if path in seen_pages:
+                # Taken as the end, the tags after it would be "removed upstream".
+                raise RegistryError(
+                    f"{self.host} links the tag list of {repository} back to a page it sent "
+                    f"already ({path[:100]}), so Wharf stopped reading it: the list is not whole.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             if len(seen_pages) >= max_pages:
                 raise RegistryError(
                     f"{self.host} links the tag list of {repository} to more than {max_pages:,} "

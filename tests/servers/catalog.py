@@ -29,6 +29,7 @@ class HostileCatalog(ThreadingHTTPServer):
         super().__init__((LOOPBACK, 0), _Handler)
         self.pages = pages or []
         self.basic = basic  # ask for Basic credentials (401 to a request without any)
+        self.tag_pages: list[dict] = []  # every tag list's pages, as ``pages`` (tags in body)
         self.seen: list[tuple[str, str]] = []  # (path, Authorization)
         self.host = f"{LOOPBACK}:{self.server_address[1]}"
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -60,6 +61,12 @@ class _Handler(BaseHTTPRequestHandler):
             index = int(parse_qs(url.query).get("page", ["0"])[0])
             answer = self.server.pages[min(index, len(self.server.pages) - 1)]
             time.sleep(answer.get("delay", 0.0))
+            body = answer["body"]
+            if answer.get("link"):
+                headers["Link"] = answer["link"]
+        elif url.path.endswith("/tags/list") and self.server.tag_pages:
+            index = int(parse_qs(url.query).get("page", ["0"])[0])
+            answer = self.server.tag_pages[min(index, len(self.server.tag_pages) - 1)]
             body = answer["body"]
             if answer.get("link"):
                 headers["Link"] = answer["link"]
