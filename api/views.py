@@ -8,6 +8,8 @@ with the token's name when a token made it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import django_filters
 from django.conf import settings
 from django.db import transaction
@@ -54,7 +56,15 @@ class UpsertMixin:
 
     def update(self, request, *args, **kwargs):
         name = kwargs[self.lookup_url_kwarg or self.lookup_field]  # type: ignore[attr-defined]
-        data = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
+        if hasattr(request.data, "dict"):  # a form or multipart body
+            data = request.data.dict()
+        elif isinstance(request.data, Mapping):
+            data = dict(request.data)
+        else:  # a JSON list, string, number or null: DRF's own words for it
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["Invalid data. Expected a dictionary, but got "
+                                      f"{type(request.data).__name__}."]}
+            )  # fmt: skip
         if data.get("name", name) != name:
             raise exceptions.ValidationError({"name": ["Not the name in the URL."]})
         data["name"] = name

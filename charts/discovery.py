@@ -38,7 +38,7 @@ from charts.sync.writer import mark_removed, refresh_charts
 from config import runs
 from config.http import RequestTally, counting
 from registries import oci
-from registries.listing import ListedRepository, list_repositories
+from registries.listing import INVALID_NAME, ListedRepository, list_repositories
 from registries.models import Registry
 from registries.providers import split_url
 
@@ -104,7 +104,9 @@ def _discover(context: runs.RunContext) -> runs.Outcome:
             fields["method"] = listing.method
             if not listing.listed:
                 raise runs.RunFailed(listing.refusal, **fields)
-            fields.update(_apply_listing(context, discovery, client, listing.repositories))
+            fields.update(
+                _apply_listing(context, discovery, client, listing.repositories, listing.invalid)
+            )
     except oci.RegistryError as exc:
         fields["http_requests"] = tally.requests_made
         return runs.Outcome(runs.RunStatus.FAILED, str(exc), fields)
@@ -118,13 +120,14 @@ def _apply_listing(
     discovery: Discovery,
     client: oci.RegistryClient,
     listed: list[ListedRepository],
+    invalid: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     registry = discovery.registry
     base = split_url(registry.url)[1].strip("/")
     sources = {s.repository: s for s in registry.chart_sources.all()}
     remembered = {r.repository: r for r in discovery.skipped_repositories.all()}
     indexed = added = 0
-    skipped: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = [{"repository": n, "reason": INVALID_NAME} for n in invalid]
     for repository in listed:
         context.check()
         name = repository.name

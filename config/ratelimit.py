@@ -32,7 +32,10 @@ from dataclasses import dataclass
 
 MAX_RETRY_AFTER = 24 * 3600.0  # a server asking for longer is waited on for a day at most
 UNREADABLE_RETRY_AFTER = 60.0  # a Retry-After in neither form: the server did ask to wait
-_DELTA_SECONDS = re.compile(r"^\d{1,12}(?:\.\d+)?$")
+# However many digits: every number read is clamped (a wait to a day, a count to MAX_COUNT).
+_DECIMAL = re.compile(r"^\d+(?:\.\d+)?$")
+# Counts and windows are kept in 32-bit columns: a server naming more is taken at this.
+MAX_COUNT = 2**31 - 1
 # A reset larger than this is a point in time (Unix seconds), not a number of seconds.
 _EPOCH_THRESHOLD = 10**9
 
@@ -49,7 +52,7 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     if not value or not value.strip():
         return None
     value = value.strip()
-    if _DELTA_SECONDS.match(value):
+    if _DECIMAL.match(value):
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -125,9 +128,9 @@ def _number(text: str | None) -> float | None:
     if text is None:
         return None
     text = text.strip()
-    if not _DELTA_SECONDS.match(text):
+    if not _DECIMAL.match(text):
         return None
-    return float(text)
+    return min(float(text), float(MAX_COUNT))
 
 
 def _count(text: str | None) -> int | None:

@@ -421,6 +421,9 @@ WHARF_RATE_LIMIT_RESERVE_PERCENT = env.int("WHARF_RATE_LIMIT_RESERVE_PERCENT", d
 WHARF_OCI_TAGS_PAGE_SIZE = env.int("WHARF_OCI_TAGS_PAGE_SIZE", default=1000)
 # `n` asked for on each page of a registry's repository catalog ("All repositories").
 WHARF_OCI_CATALOG_PAGE_SIZE = env.int("WHARF_OCI_CATALOG_PAGE_SIZE", default=1000)
+# Seconds one whole listing of a registry's catalog may take, every page of it (a registry
+# that links to new pages slowly, forever, is stopped; the listing then fails whole).
+WHARF_OCI_CATALOG_DEADLINE = env.float("WHARF_OCI_CATALOG_DEADLINE", default=300.0)
 # A tag list that links to new pages forever is refused past these (pages, and tags).
 WHARF_OCI_TAGS_MAX_PAGES = env.int("WHARF_OCI_TAGS_MAX_PAGES", default=1000)
 WHARF_OCI_TAGS_MAX = env.int("WHARF_OCI_TAGS_MAX", default=100_000)

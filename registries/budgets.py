@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from config.ratelimit import RateLimitReading
+from config.ratelimit import MAX_RETRY_AFTER, RateLimitReading
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,9 @@ class BudgetState:
             if reading.reset_after is not None:
                 resets_at: datetime | None = now + timedelta(seconds=reading.reset_after)
             elif window:
-                # No reset given (Docker Hub): a rolling window is all back by then at the latest.
-                resets_at = now + timedelta(seconds=window)
+                # No reset given (Docker Hub): a rolling window is all back by then at the
+                # latest. A window of years is a day: no sync waits longer than a 429 would.
+                resets_at = now + timedelta(seconds=min(window, MAX_RETRY_AFTER))
             else:
                 resets_at = None
             state = replace(

@@ -18,11 +18,16 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from registries import oci
-from registries.models import Registry
+from registries.models import REPOSITORY_PATH, Registry
 from registries.providers import LISTING_REFUSED, EcrProvider, split_url
 
 METHOD_CATALOG = "catalog"
 METHOD_ECR = "ecr"
+# The distribution spec's name grammar, and the length registries and Wharf's columns keep.
+MAX_REPOSITORY_NAME = 255
+INVALID_NAME = (
+    "not a valid repository name (the distribution spec's grammar, at most 255 characters)"
+)
 METHOD_LABELS = {
     METHOD_CATALOG: "the distribution API (GET /v2/_catalog)",
     METHOD_ECR: "the ECR API (DescribeRepositories and DescribeImages)",
@@ -46,6 +51,9 @@ class Listing:
     repositories: list[ListedRepository] = field(default_factory=list)
     refusal: str = ""  # why the registry does not list its repositories
     seen: int = 0  # repositories the registry listed, before the path and prefixes
+    # Names the registry listed that no repository can have ("../x", "Upper", 300
+    # characters…): shown, shortened, as skipped; never asked for nor stored as sources.
+    invalid: list[str] = field(default_factory=list)
 
     @property
     def listed(self) -> bool:
@@ -54,6 +62,20 @@ class Listing:
     @property
     def method_label(self) -> str:
         return METHOD_LABELS.get(self.method, "")
+
+
+def valid_name(name: object) -> bool:
+    """Whether ``name`` (as a registry listed it) can be an OCI repository's name."""
+    return (
+        isinstance(name, str)
+        and len(name) <= MAX_REPOSITORY_NAME
+        and REPOSITORY_PATH.match(name) is not None
+    )
+
+
+def shown_name(name: str) -> str:
+    """A listed name, short enough to show and to keep."""
+    return name if len(name) <= 80 else name[:79] + "…"
 
 
 def wanted_name(name: str, base: str, prefixes: list[str]) -> str | None:
@@ -95,7 +117,10 @@ def _list_catalog(
     if client is None:
         client = oci.RegistryClient(registry.connection())
     try:
-        names = client.list_catalog(page_size=settings.WHARF_OCI_CATALOG_PAGE_SIZE)
+        names = client.list_catalog(
+            page_size=settings.WHARF_OCI_CATALOG_PAGE_SIZE,
+            deadline=settings.WHARF_OCI_CATALOG_DEADLINE,
+        )
     except oci.RegistryError as exc:
         if exc.kind in (exc.AUTH, exc.NOT_FOUND) and not exc.cause:
             # Refused or not offered (a proxy's own refusal has a cause: that one is news).
@@ -107,11 +132,15 @@ def _list_catalog(
     if not names:
         return Listing(METHOD_CATALOG, refusal=f"{LISTING_REFUSED} (its catalog is empty)")
     repositories = []
+    invalid = []
     for name in names:
+        if not valid_name(name):
+            invalid.append(shown_name(name))
+            continue
         relative = wanted_name(name, base, prefixes)
         if relative:
             repositories.append(ListedRepository(relative))
-    return Listing(METHOD_CATALOG, repositories, seen=len(names))
+    return Listing(METHOD_CATALOG, repositories, seen=len(names), invalid=invalid)
 
 
 def _list_ecr(registry: Registry, base: str, prefixes: list[str], *, describe: bool) -> Listing:
@@ -121,7 +150,7 @@ def _list_ecr(registry: Registry, base: str, prefixes: list[str], *, describe: b
 
     def wanted(name: str) -> bool:
         names_seen.append(name)
-        return describe and wanted_name(name, base, prefixes) is not None
+        return describe and valid_name(name) and wanted_name(name, base, prefixes) is not None
 
     try:
         found = ecr_repositories(
@@ -138,10 +167,13 @@ def _list_ecr(registry: Registry, base: str, prefixes: list[str], *, describe: b
     if not names_seen:
         return Listing(METHOD_ECR, refusal=f"{LISTING_REFUSED} (ECR lists no repositories)")
     if not describe:
-        listed = [wanted_name(n, base, prefixes) for n in names_seen]
+        listed = [wanted_name(n, base, prefixes) for n in names_seen if valid_name(n)]
         return Listing(METHOD_ECR, [ListedRepository(n) for n in listed if n], seen=len(names_seen))
+    invalid = [shown_name(str(n)) for n in names_seen if not valid_name(n)]
     repositories = []
     for repository in found:
+        if not valid_name(repository.name):
+            continue
         relative = wanted_name(repository.name, base, prefixes)
         if not relative:
             continue
@@ -149,4 +181,4 @@ def _list_ecr(registry: Registry, base: str, prefixes: list[str], *, describe: b
             tag: image.artifact_media_type for image in repository.images for tag in image.tags
         }
         repositories.append(ListedRepository(relative, tuple(media_types), media_types))
-    return Listing(METHOD_ECR, repositories, seen=len(names_seen))
+    return Listing(METHOD_ECR, repositories, seen=len(names_seen), invalid=invalid)

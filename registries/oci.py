@@ -36,6 +36,7 @@ from config.http import (
     TLS_LABELS,
     TLS_MODES,
     TLS_SECURE,
+    Budget,
     DeadlineExceeded,
     HttpError,
     HttpSession,
@@ -147,6 +148,7 @@ MAX_TAGS = 100_000
 # The repository catalog, likewise bounded; its token scope is the distribution spec's.
 MAX_CATALOG_PAGES = 1000
 MAX_CATALOG_REPOSITORIES = 100_000
+CATALOG_DEADLINE = 300.0  # seconds for a whole listing, every page (the setting's default)
 CATALOG_SCOPE = "registry:catalog:*"
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
@@ -410,15 +412,22 @@ class RegistryClient:
 
         A registry that links to a new page forever (or lists more tags than anyone
         keeps) is refused past ``max_pages`` pages or ``max_tags`` tags, with a
-        ``RegistryError`` naming the limit.
+        ``RegistryError`` naming the limit; one that links back to a page read already,
+        likewise.
         """
         scope = f"repository:{repository}:pull"
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
         tags: list[str] = []
         seen_pages: set[str] = set()
         while path:
-            if path in seen_pages:  # a registry that links a page to itself would loop
-                break
+            if path in seen_pages:
+                # Taken as the end, the tags after it would be "removed upstream".
+                raise RegistryError(
+                    f"{self.host} links the tag list of {repository} back to a page it sent "
+                    f"already ({path[:100]}), so Wharf stopped reading it: the list is not whole.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             if len(seen_pages) >= max_pages:
                 raise RegistryError(
                     f"{self.host} links the tag list of {repository} to more than {max_pages:,} "
@@ -458,20 +467,39 @@ class RegistryClient:
         page_size: int = 1000,
         max_pages: int = MAX_CATALOG_PAGES,
         max_repositories: int = MAX_CATALOG_REPOSITORIES,
+        deadline: float = CATALOG_DEADLINE,
     ) -> list[str]:
         """Every repository the registry lists to these credentials (``GET /v2/_catalog``).
 
         Pages follow the ``Link`` header (relative or absolute, resolved against the
         registry); a Bearer token is asked for with the scope ``registry:catalog:*``. A
         refusal is a ``RegistryError`` of kind ``auth`` (or ``not_found`` where the
-        registry has no catalog); a listing cut short raises, never returns part of it.
+        registry has no catalog); a listing cut short raises, never returns part of it:
+        past ``deadline`` seconds in all, or when a page links back to one already read
+        (what the pages after it hold is unknown). A ``Link`` to another host or scheme is
+        followed on the registry itself: credentials go nowhere else.
         """
         path: str | None = f"/v2/_catalog?n={page_size}"
         names: list[str] = []
         seen_pages: set[str] = set()
+        total = Budget.start(deadline, "the whole repository listing (WHARF_OCI_CATALOG_DEADLINE)")
         while path:
-            if path in seen_pages:  # a page linked to itself would loop
-                break
+            if path in seen_pages:
+                raise RegistryError(
+                    f"{self.host} links its repository catalog back to a page it sent already "
+                    f"({path[:100]}), so Wharf stopped reading it: the listing is not whole.",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
+            left = total.expires_at - time.monotonic()
+            if left <= 0:
+                raise RegistryError(
+                    f"{self.host} took longer than {deadline:g} s to list its repositories "
+                    f"({len(seen_pages):,} pages), so Wharf stopped reading its catalog "
+                    "(WHARF_OCI_CATALOG_DEADLINE).",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             if len(seen_pages) >= max_pages:
                 raise RegistryError(
                     f"{self.host} links its repository catalog to more than {max_pages:,} "
@@ -480,7 +508,10 @@ class RegistryClient:
                     host=self.host,
                 )
             seen_pages.add(path)
-            response = self.request("GET", path, scope=CATALOG_SCOPE)
+            # Each page within the request deadline, and all of them within the total.
+            one = self._http.transport.deadline
+            budget = total if left < one else Budget.start(one)
+            response = self.request("GET", path, scope=CATALOG_SCOPE, budget=budget)
             with response:
                 self._check_status(response, "the repository catalog")
                 body = self._json(response, "the repository catalog", MAX_MANIFEST_BYTES)

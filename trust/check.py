@@ -56,6 +56,9 @@ READ_ERRORS = (oci.RegistryError, HelmRepoError, ValueError)
 # Referrers of one manifest read at most (each costs a manifest and a payload): a registry
 # listing thousands cannot make one check endless.
 MAX_REFERRERS = 50
+# cosign signatures read for one version, whatever the registry offers: each costs a blob
+# read, a place in the kept evidence and a verification per key.
+MAX_SIGNATURES = 20
 
 
 def queue_checks() -> None:
@@ -247,6 +250,8 @@ def read_cosign_signatures(
             evidence.signature_tags[tag_base] = index.digest
             referrers = [m for m in index.body.get("manifests") or [] if isinstance(m, dict)]
     for descriptor in (referrers or [])[:MAX_REFERRERS]:
+        if len(evidence.cosign) >= MAX_SIGNATURES:
+            break
         artifact_type = str(descriptor.get("artifactType") or "")
         if artifact_type.startswith(cosign.SIGSTORE_BUNDLE_PREFIX):
             evidence.bundles += 1
@@ -266,6 +271,8 @@ def _signatures_of(
     client: oci.RegistryClient, repository: str, manifest: oci.Manifest, evidence: Evidence
 ) -> None:
     for layer in manifest.body.get("layers") or []:
+        if len(evidence.cosign) >= MAX_SIGNATURES:
+            return
         if not isinstance(layer, dict):
             continue
         if layer.get("mediaType") != cosign.SIMPLE_SIGNING_MEDIA_TYPE:

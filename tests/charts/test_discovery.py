@@ -300,3 +300,116 @@ def test_ecr_artifact_media_type_tells_charts_apart_without_reading_a_manifest()
 
     assert helm == ""
     assert image == "none of its 2 tags is a Helm chart (artifactMediaType)"
+
+
+# --- a hostile catalog (tests/servers/catalog.py) ------------------------------------
+
+
+class _At:
+    """What oci_registry needs of a server, for a HostileCatalog."""
+
+    def __init__(self, server, username: str = "", password: str = "") -> None:
+        self.host, self.username, self.password, self.tls = server.host, username, password, False
+
+
+def hostile_registry(server, **fields) -> Registry:
+    return all_of(_At(server, "lister", "catalog-Secret-9"), **fields)
+
+
+def test_a_catalog_page_linking_back_to_an_earlier_one_fails_and_marks_nothing():
+    from tests.servers.catalog import HostileCatalog, page
+
+    with HostileCatalog(
+        [
+            page(["charts/a"], link='</v2/_catalog?page=1>; rel="next"'),
+            page(["charts/b"], link='</v2/_catalog?page=0>; rel="next"'),  # a loop
+        ]
+    ) as server:
+        registry = hostile_registry(server)
+        later = ChartSource.objects.create(
+            registry=registry, repository="charts/z", kind=ChartSource.Kind.OCI, discovered=True
+        )
+        run = discover(registry)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "links its repository catalog back to a page" in run.error
+    later.refresh_from_db()
+    assert later.vanished_at is None  # charts/z may be on the page never read
+
+
+def test_a_link_to_another_host_or_scheme_never_takes_the_credentials_there():
+    from tests.servers.catalog import HostileCatalog, page
+
+    with HostileCatalog() as elsewhere:
+        link = f'<https://{elsewhere.host}/v2/_catalog?page=1>; rel="next"'
+        pages = [page(["charts/a"], link=link), page(["charts/b"])]
+        with HostileCatalog(pages, basic=True) as server:
+            run = discover(hostile_registry(server))
+            asked = [path for path, auth in server.seen if auth.startswith("Basic ")]
+
+    # Followed on the registry itself, over its own scheme (plain HTTP here): the host and
+    # scheme a Link names get nothing, least of all the credentials.
+    assert elsewhere.seen == []
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert "/v2/_catalog?page=1" in asked
+    assert run.discovered == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../../etc/passwd", "charts/../admin", "Charts/Upper", "a" * 300, "a//b", "x?y=1", "", 7],
+)
+def test_a_name_that_is_not_an_oci_repository_name_is_skipped_with_the_reason(bad):
+    from tests.servers.catalog import HostileCatalog, page
+
+    with HostileCatalog([page(["charts/ok", bad])]) as server:
+        registry = hostile_registry(server)
+        run = discover(registry)
+
+    if not isinstance(bad, str):  # not a list of names at all: the listing fails
+        assert run.status == SyncRun.Status.FAILED
+        assert "not a list of names" in run.error
+        return
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    reasons = {s["repository"]: s["reason"] for s in run.skipped_repositories}
+    assert reasons.get("charts/ok") == "it has no tags"
+    assert any("not a valid repository name" in r for r in reasons.values()) or bad == ""
+    assert all(len(name) <= 255 for name in reasons)
+    assert not ChartSource.objects.filter(registry=registry).exclude(repository="charts/ok")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>not json</html>", b'{"repositories": "charts/a"}', b"[1, 2]", b" " * (5 * 2**20)],
+)
+def test_a_catalog_that_is_not_a_list_of_names_fails_the_listing_plainly(body):
+    from tests.servers.catalog import HostileCatalog
+
+    with HostileCatalog([{"body": body}]) as server:
+        registry = hostile_registry(server)
+        source = ChartSource.objects.create(
+            registry=registry, repository="charts/kept", kind=ChartSource.Kind.OCI, discovered=True
+        )
+        run = discover(registry)
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "catalog" in run.error
+    source.refresh_from_db()
+    assert source.vanished_at is None
+
+
+def test_a_listing_that_outlasts_its_total_deadline_fails_and_marks_nothing(settings):
+    from tests.servers.catalog import HostileCatalog, page
+
+    settings.WHARF_OCI_CATALOG_DEADLINE = 1.0
+    # Each page links to a new one, slowly: only the total deadline ends it.
+    pages = [page([f"charts/p{i}"], f'</v2/_catalog?page={i + 1}>; rel="next"', 0.3)
+             for i in range(50)]  # fmt: skip
+    with HostileCatalog(pages) as server:
+        registry = hostile_registry(server)
+        run = discover(registry)
+        asked = len([p for p, _ in server.seen if "_catalog" in p])
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "WHARF_OCI_CATALOG_DEADLINE" in run.error
+    assert asked < 50

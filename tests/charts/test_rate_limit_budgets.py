@@ -258,3 +258,29 @@ def test_chart_file_reads_wait_for_the_window_too(chart_registry, charts, settin
     for version in versions:
         assert version.files_attempts == 0 and version.files_read_at is None
         assert abs(version.files_next_attempt_at - run.not_before) < timedelta(seconds=5)
+
+
+def test_a_window_of_centuries_holds_a_sync_back_a_day_at_most(
+    chart_registry, charts, settings, caplog
+):
+    settings.WHARF_CHART_SYNC_CONCURRENCY = 1
+    with front_for(chart_registry, limit=10, window=10**11) as front:  # 3,000 years
+        registry = registry_through(front, [charts])
+        run = sync(source_of(registry, charts))
+
+    assert run.status == SyncRun.Status.QUEUED  # held back at the reserve, not failed
+    assert run.not_before - timezone.now() <= timedelta(days=1)
+    budget = RateLimitBudget.objects.get(registry=registry)
+    assert budget.remaining == 1 and budget.resets_at - timezone.now() <= timedelta(days=1)
+    assert "Could not" not in caplog.text
+
+
+def test_counts_beyond_any_column_are_kept_as_the_largest_one(chart_registry, charts, caplog):
+    with front_for(chart_registry, limit=10**12, window=60) as front:
+        registry = registry_through(front, [charts])
+        run = sync(source_of(registry, charts))
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    budget = RateLimitBudget.objects.get(registry=registry)
+    assert budget.limit == budget.remaining == 2**31 - 1
+    assert "Could not" not in caplog.text

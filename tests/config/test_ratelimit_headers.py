@@ -157,3 +157,7 @@ def test_a_retry_is_only_worth_it_within_the_deadline_and_at_most_three_times():
     assert not worth_retrying(throttled, 1, 29.5, time.monotonic() + 29)  # past the deadline
     assert not worth_retrying(throttled, 1, 120.0, time.monotonic() + 600)  # too long to hold
     assert not worth_retrying(RateLimitReading(remaining=3), 1, 0.0, later)
+
+
+def test_a_retry_after_of_more_digits_than_a_clock_holds_is_a_day():
+    assert parse_retry_after("999999999999999999999", now=NOW) == 24 * 3600.0

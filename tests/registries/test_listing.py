@@ -376,3 +376,16 @@ def test_test_connection_names_the_ecr_api_and_how_many_repositories_it_lists(mo
         "DescribeImages): it lists "
     ), step
     assert "1 of them under the URL's path and prefixes" in step
+
+
+def test_a_failed_listing_logs_no_credentials(htpasswd_registry, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    registry = registry_for(htpasswd_registry, secret="wrong-Passw0rd-leak")
+    listing = list_repositories(registry)
+
+    assert not listing.listed
+    assert "wrong-Passw0rd-leak" not in listing.refusal
+    assert "wrong-Passw0rd-leak" not in caplog.text
+    assert htpasswd_registry.password not in caplog.text

@@ -302,3 +302,23 @@ def test_stopped_registry_is_unreachable_until_started_again(registry_factory):
 
     assert error.kind == "unreachable"
     assert oci.ping(conn).auth_scheme == "none"
+
+
+def test_a_tag_list_page_linking_back_to_an_earlier_one_fails_not_ends_the_list():
+    import json
+
+    from tests.servers.catalog import HostileCatalog
+
+    with HostileCatalog() as server:
+        server.tag_pages = [
+            {"body": json.dumps({"tags": ["1.0.0"]}).encode(),
+             "link": '</v2/charts/a/tags/list?page=1>; rel="next"'},
+            {"body": json.dumps({"tags": ["1.1.0"]}).encode(),
+             "link": '</v2/charts/a/tags/list?page=0>; rel="next"'},
+        ]  # fmt: skip
+        conn = oci.Connection(host=server.host, transport=oci.Transport(tls=oci.TLS_INSECURE))
+        with oci.RegistryClient(conn) as client, pytest.raises(oci.RegistryError) as failed:
+            client.list_tags("charts/a")
+
+    # Cut short, a tag list would have the sync mark the versions after it removed upstream.
+    assert "back to a page" in str(failed.value)

@@ -310,3 +310,24 @@ def test_a_signature_added_after_the_check_is_found_by_the_next_sync(
     with django_capture_on_commit_callbacks(execute=True):
         sync(source_of(version.chart.source.registry, repository))
     assert check.pending_versions().count() == 0
+
+
+def test_a_signature_manifest_of_countless_layers_is_read_only_up_to_a_cap(
+    chart_registry, other_cosign_key, broker, django_capture_on_commit_callbacks
+):
+    repository, digest, _, pusher = pushed_chart(chart_registry)
+    payload = simple_signing_payload(digest)
+    body = json.loads(signature_manifest(pusher, repository, payload, "x"))
+    layer = body["layers"][0]
+    body["layers"] = [
+        {**layer, "annotations": {layer_key: other_cosign_key.sign(payload + b" " * i)}}
+        for i in range(3 * check.MAX_SIGNATURES)
+        for layer_key in list(layer["annotations"])
+    ]
+    tag = digest.replace(":", "-") + ".sig"
+    pusher.push_raw_manifest(repository, tag, json.dumps(body).encode(), OCI_MANIFEST)
+
+    version = checked(chart_registry, repository, broker, django_capture_on_commit_callbacks)
+
+    assert version.trust_status == "signed-unverified"
+    assert len(version.trust_evidence["cosign"]) == check.MAX_SIGNATURES
