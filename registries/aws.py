@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,19 +141,34 @@ MAX_ECR_REPOSITORIES = 100_000
 
 
 def ecr_repositories(
-    *, registry_id: str, wanted: Callable[[str], bool] = lambda name: True, **access: Any
+    *,
+    registry_id: str,
+    wanted: Callable[[str], bool] = lambda name: True,
+    seconds: float | None = None,
+    **access: Any,
 ) -> list[EcrRepository]:
     """Every repository of registry ``registry_id`` (``DescribeRepositories``), and for each
     one ``wanted(name)`` accepts, its images (``DescribeImages``), all pages read.
 
     ``access`` takes the keyword arguments of :func:`ecr_authorization_token` but
     ``registry_id``. A listing cut short raises :class:`AwsError`; none is returned in part.
+    ``seconds`` bounds the whole listing, every page of it (AWS answering pages slowly, or
+    empty pages with new tokens, forever): past it the listing fails whole.
     """
     ids = {"registryId": registry_id} if registry_id else {}
+    ends = None if seconds is None else time.monotonic() + seconds
+
+    def in_time() -> None:
+        if ends is not None and time.monotonic() >= ends:
+            raise AwsError(
+                f"the ECR listing did not finish within {seconds:g} s (WHARF_OCI_CATALOG_DEADLINE)",
+                unreachable=True,
+            )
 
     def call(client: Any) -> list[EcrRepository]:
         names: list[str] = []
         for page in client.get_paginator("describe_repositories").paginate(**ids):
+            in_time()
             names += [r["repositoryName"] for r in page.get("repositories", [])]
             if len(names) > MAX_ECR_REPOSITORIES:
                 raise AwsError(f"ECR lists more than {MAX_ECR_REPOSITORIES:,} repositories.")
@@ -163,6 +179,7 @@ def ecr_repositories(
             images: list[EcrImage] = []
             pages = client.get_paginator("describe_images").paginate(repositoryName=name, **ids)
             for page in pages:
+                in_time()
                 images += [_ecr_image(detail) for detail in page.get("imageDetails", [])]
                 if len(images) > MAX_ECR_IMAGES:
                     raise AwsError(f"ECR lists more than {MAX_ECR_IMAGES:,} images in {name}.")

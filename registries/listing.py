@@ -154,7 +154,10 @@ def _list_ecr(registry: Registry, base: str, prefixes: list[str], *, describe: b
 
     try:
         found = ecr_repositories(
-            registry_id=registry.ecr_account, wanted=wanted, **registry.aws_access()
+            registry_id=registry.ecr_account,
+            wanted=wanted,
+            seconds=settings.WHARF_OCI_CATALOG_DEADLINE,
+            **registry.aws_access(),
         )
     except AwsError as exc:
         if exc.unreachable:

@@ -389,3 +389,14 @@ def test_a_failed_listing_logs_no_credentials(htpasswd_registry, caplog):
     assert "wrong-Passw0rd-leak" not in listing.refusal
     assert "wrong-Passw0rd-leak" not in caplog.text
     assert htpasswd_registry.password not in caplog.text
+
+
+def test_an_ecr_listing_past_its_total_deadline_fails_whole(moto_ecr, settings):
+    # Every page is checked against one deadline for the whole listing: none left here.
+    settings.WHARF_OCI_CATALOG_DEADLINE = 0
+
+    with pytest.raises(oci.RegistryError) as raised:
+        list_repositories(ecr_registry(repository_prefixes=["discovery"]))
+
+    assert "did not finish within 0 s (WHARF_OCI_CATALOG_DEADLINE)" in str(raised.value)
+    assert raised.value.kind == oci.RegistryError.UNREACHABLE
