@@ -19,6 +19,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -143,7 +144,7 @@ def _apply_listing(
             tags = (
                 repository.tags
                 if repository.tags is not None
-                else tuple(client.list_tags(api_name))
+                else tuple(client.list_tags(api_name, deadline=settings.WHARF_OCI_TAGS_DEADLINE))
             )
         except oci.RegistryError as exc:
             if exc.kind in REGISTRY_WIDE:

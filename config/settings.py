@@ -427,6 +427,8 @@ WHARF_OCI_CATALOG_DEADLINE = env.float("WHARF_OCI_CATALOG_DEADLINE", default=300
 # A tag list that links to new pages forever is refused past these (pages, and tags).
 WHARF_OCI_TAGS_MAX_PAGES = env.int("WHARF_OCI_TAGS_MAX_PAGES", default=1000)
 WHARF_OCI_TAGS_MAX = env.int("WHARF_OCI_TAGS_MAX", default=100_000)
+# Seconds one repository's whole tag list (every page of it) may take.
+WHARF_OCI_TAGS_DEADLINE = env.float("WHARF_OCI_TAGS_DEADLINE", default=300.0)
 WHARF_HELM_INDEX_MAX_BYTES = env.int("WHARF_HELM_INDEX_MAX_BYTES", default=100 * 2**20)
 WHARF_CHART_ARCHIVE_MAX_BYTES = env.int("WHARF_CHART_ARCHIVE_MAX_BYTES", default=20 * 2**20)
 WHARF_CHART_PUSH_MAX_BYTES = env.int("WHARF_CHART_PUSH_MAX_BYTES", default=20 * 2**20)

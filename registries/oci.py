@@ -149,6 +149,7 @@ MAX_TAGS = 100_000
 MAX_CATALOG_PAGES = 1000
 MAX_CATALOG_REPOSITORIES = 100_000
 CATALOG_DEADLINE = 300.0  # seconds for a whole listing, every page (the setting's default)
+TAGS_DEADLINE = 300.0  # seconds for a whole tag list, every page (the setting's default)
 CATALOG_SCOPE = "registry:catalog:*"
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
@@ -407,18 +408,22 @@ class RegistryClient:
         page_size: int = 1000,
         max_pages: int = MAX_TAG_PAGES,
         max_tags: int = MAX_TAGS,
+        deadline: float = TAGS_DEADLINE,
     ) -> list[str]:
         """Every tag of ``repository``, following the ``Link`` header page by page.
 
         A registry that links to a new page forever (or lists more tags than anyone
-        keeps) is refused past ``max_pages`` pages or ``max_tags`` tags, with a
-        ``RegistryError`` naming the limit; one that links back to a page read already,
-        likewise.
+        keeps) is refused past ``max_pages`` pages or ``max_tags`` tags, or ``deadline``
+        seconds for every page together, with a ``RegistryError`` naming the limit; one
+        that links back to a page read already, likewise.
         """
         scope = f"repository:{repository}:pull"
         path: str | None = f"/v2/{repository}/tags/list?n={page_size}"
         tags: list[str] = []
         seen_pages: set[str] = set()
+        total = Budget.start(
+            deadline, f"the whole tag list of {repository} (WHARF_OCI_TAGS_DEADLINE)"
+        )
         while path:
             if path in seen_pages:
                 # Taken as the end, the tags after it would be "removed upstream".
@@ -436,8 +441,20 @@ class RegistryClient:
                     kind=RegistryError.CONTENT,
                     host=self.host,
                 )
+            left = total.expires_at - time.monotonic()
+            if left <= 0:
+                raise RegistryError(
+                    f"{self.host} took longer than {deadline:g} s to list the tags of "
+                    f"{repository} ({len(seen_pages):,} pages), so Wharf stopped reading them "
+                    "(WHARF_OCI_TAGS_DEADLINE).",
+                    kind=RegistryError.CONTENT,
+                    host=self.host,
+                )
             seen_pages.add(path)
-            response = self.request("GET", path, scope=scope)
+            # Each page within the request deadline, and all of them within the total.
+            one = self._http.transport.deadline
+            budget = total if left < one else Budget.start(one)
+            response = self.request("GET", path, scope=scope, budget=budget)
             with response:
                 self._check_status(response, f"the tag list of {repository}")
                 body = self._json(response, f"the tag list of {repository}", MAX_MANIFEST_BYTES)

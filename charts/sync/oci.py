@@ -227,6 +227,7 @@ def _sync_repository(
         page_size=settings.WHARF_OCI_TAGS_PAGE_SIZE,
         max_pages=settings.WHARF_OCI_TAGS_MAX_PAGES,
         max_tags=settings.WHARF_OCI_TAGS_MAX,
+        deadline=settings.WHARF_OCI_TAGS_DEADLINE,
     )
     progress.save()
 

@@ -322,3 +322,24 @@ def test_a_tag_list_page_linking_back_to_an_earlier_one_fails_not_ends_the_list(
 
     # Cut short, a tag list would have the sync mark the versions after it removed upstream.
     assert "back to a page" in str(failed.value)
+
+
+def test_a_tag_list_that_outlasts_its_total_deadline_fails_whole():
+    import json
+
+    from tests.servers.catalog import HostileCatalog
+
+    with HostileCatalog() as server:
+        # Each page links to a new one, slowly: only the total deadline ends it.
+        server.tag_pages = [
+            {"body": json.dumps({"tags": [f"1.{i}.0"]}).encode(),
+             "link": f'</v2/charts/a/tags/list?page={i + 1}>; rel="next"', "delay": 0.3}
+            for i in range(50)
+        ]  # fmt: skip
+        conn = oci.Connection(host=server.host, transport=oci.Transport(tls=oci.TLS_INSECURE))
+        with oci.RegistryClient(conn) as client, pytest.raises(oci.RegistryError) as failed:
+            client.list_tags("charts/a", deadline=1.0)
+        asked = len([path for path, _ in server.seen if "tags/list" in path])
+
+    assert "WHARF_OCI_TAGS_DEADLINE" in str(failed.value)
+    assert asked < 10

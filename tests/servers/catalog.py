@@ -3,7 +3,7 @@
 :class:`HostileCatalog` listens on a loopback port (plain HTTP) and answers ``/v2/`` with
 200, ``/v2/_catalog`` with ``pages[i]`` (a dict: ``body`` bytes, ``link`` header, ``delay``
 seconds) for the ``i``-th page asked for (the ``page`` query parameter, 0 without one),
-and every tag list with no tags. It records each request's path and ``Authorization``
+and every tag list with no tags (or ``tag_pages``, likewise). It records each request's path and ``Authorization``
 header, so a test sees where credentials went.
 """
 
@@ -67,6 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path.endswith("/tags/list") and self.server.tag_pages:
             index = int(parse_qs(url.query).get("page", ["0"])[0])
             answer = self.server.tag_pages[min(index, len(self.server.tag_pages) - 1)]
+            time.sleep(answer.get("delay", 0.0))
             body = answer["body"]
             if answer.get("link"):
                 headers["Link"] = answer["link"]
