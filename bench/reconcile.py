@@ -9,7 +9,8 @@ clusters.
 - The emulated API servers (kmock, HTTP on loopback, 30 ms added before every answer)
   run in processes of their own (``EMULATOR_PROCESSES``), not in Wharf's.
 - The emulators answer exactly as kmock does, with two short cuts of their own
-  (``tests/clusters/emulator.py``), because the bench measured them more than Wharf:
+  (``tests/clusters/emulator.py``, ``fast=True``: the bench's only, the tests run kmock's
+  own dispatch), because the bench measured them more than Wharf:
   they share Wharf's two cores, and kmock's dispatch filtered the request through a dozen
   reactions and compared it with every stored object to answer one PATCH (1.3 ms of CPU a
   call, as much as Wharf's). A write goes straight to kmock's reaction for it, and the
@@ -138,7 +139,7 @@ def serve_emulators(pipe, first: int, count: int, labelled: bool) -> None:
     loop = EmulatorLoop()
     fakes = []
     for index in range(first, first + count):
-        fake = loop.start(token=f"bench-token-{labelled:d}-{index}", latency=LATENCY)
+        fake = loop.start(token=f"bench-token-{labelled:d}-{index}", latency=LATENCY, fast=True)
         add_namespaces(fake, labelled)
         fakes.append(fake)
     pipe.send([(fake.url, fake.token) for fake in fakes])

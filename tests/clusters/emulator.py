@@ -9,8 +9,8 @@ latency, a count of requests in flight and a gate that holds writes open togethe
 Too Many Requests with Retry-After. kmock's own reactions can answer 429, but its emulator
 stores a write even when a reaction answers it (a retried create would then find it and
 answer 409), so the 429s here are answered before kmock sees the request.
-Two short cuts past kmock's dispatch keep its answers and cost less CPU (the benchmark's
-emulators share Wharf's cores): a write goes straight to kmock's own reaction for it while
+With ``fast=True`` (the benchmark's emulators only: they share Wharf's cores), two short
+cuts past kmock's dispatch keep its answers and cost less CPU: a write goes straight to kmock's own reaction for it while
 no test has added reactions (:meth:`FakeCluster._fast_write`), and the object a request
 names is looked up by its key before kmock's scan of every object.
 :class:`EmulatorLoop` runs any number of them on one
@@ -116,6 +116,9 @@ class FakeCluster(KubernetesEmulator):
     server: Server | None = None
     # LISTs of namespaces served (kmock cannot parse that path: served here, counted here).
     namespace_lists: int = 0
+    # The benchmark's short cuts past kmock's dispatch and lookup (bench/reconcile.py turns
+    # them on; the tests run kmock's own, so what they check is kmock's answer).
+    fast: bool = False
     # kmock's own reactions (see _fast_write) and its reaction for each kind of write.
     _builtin_payloads: tuple = ()
     _write_payloads: dict = attrs.field(factory=dict)
@@ -137,7 +140,7 @@ class FakeCluster(KubernetesEmulator):
     def _KubernetesEmulator__get_obj(self, request, strict: bool) -> Any:
         """kmock's lookup of the one object a request names, by its key first: kmock's own
         compares the request with every object stored (0.15 ms for 150 objects)."""
-        if strict and request.resource is not None and request.name is not None:
+        if self.fast and strict and request.resource is not None and request.name is not None:
             with contextlib.suppress(TypeError):
                 key = (request.resource, request.namespace, request.name)
                 found = self._objects._objects.get(key)
@@ -153,7 +156,7 @@ class FakeCluster(KubernetesEmulator):
         GETs or other actions, so while no test has added a reaction (``_payloads`` is
         still kmock's own), the write's reaction is the first that matches: the same answer.
         """
-        if request.method == "GET" or request.action not in self._write_payloads:
+        if not self.fast or request.method == "GET" or request.action not in self._write_payloads:
             return None
         payloads = self._payloads
         if len(payloads) != len(self._builtin_payloads) or any(
