@@ -95,17 +95,27 @@ _die_with_parent = _parent_death_signal()
 class ChildServer:
     """A foreground server process of a test, its output in a log file.
 
-    Subclasses give ``argv``, ``log_path``, ``port`` (and ``cwd``), and may override
-    :meth:`ready` (default: the port accepts a TCP connection) and :meth:`log`.
+    Subclasses give ``argv``, ``log_path``, ``port`` (and ``cwd``, and ``env``: variables
+    set for the process on top of this one's), and may override :meth:`ready` (default: the
+    port accepts a TCP connection) and :meth:`log`.
     """
 
     name = "server"
 
-    def __init__(self, argv: list[str], log_path: Path, port: int, *, cwd: Path | None = None):
+    def __init__(
+        self,
+        argv: list[str],
+        log_path: Path,
+        port: int,
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.argv = argv
         self.log_path = log_path
         self.port = port
         self.cwd = cwd
+        self.env = env
         self._process: subprocess.Popen | None = None
 
     @property
@@ -123,6 +133,7 @@ class ChildServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd,
+                env={**os.environ, **self.env} if self.env else None,
                 preexec_fn=_die_with_parent,
             )
         try:
