@@ -62,11 +62,12 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        # The setting first: with it off (the default) no page reads the session here.
         session = getattr(request, "session", None)
         if (
-            session is not None
+            signin.signs_out_at_provider()
+            and session is not None
             and session.get(signin.PROVIDER_SIGN_OUT_KEY)
-            and signin.signs_out_at_provider()
         ):
             # Every page's sign-out form may go on to the identity provider's end-session
             # page (the sign-out view redirects there).

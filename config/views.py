@@ -19,7 +19,6 @@ permission test walks every URL and expects what its view declares, for every ro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -127,8 +126,7 @@ def _sso_may_leave(response: HttpResponse) -> HttpResponse:
     """The SSO button's form ends at the identity provider (Wharf redirects it there):
     the page's Content-Security-Policy lets forms go on to that origin."""
     if signin.oidc_enabled():
-        issuer = urlsplit(settings.WHARF_OIDC_ISSUER)
-        csp.allow(response, "form-action", [f"{issuer.scheme}://{issuer.netloc}"])
+        csp.allow(response, "form-action", [signin.issuer_origin()])
     return response
 
 
