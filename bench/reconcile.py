@@ -210,8 +210,14 @@ class Emulators:
 # --- Wharf's worker processes ---------------------------------------------------
 
 
+DEFAULT_CONCURRENCY: list[int] = []  # the setting as the worker started (one entry)
+
+
 def start_worker(env: dict[str, str]) -> None:
     setup_django(env)
+    from django.conf import settings
+
+    DEFAULT_CONCURRENCY.append(settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY)
 
 
 def worker_pid(_: int) -> int:
@@ -226,8 +232,8 @@ def run_reconcile(run_id: int, concurrency: int | None = None) -> tuple[float, i
     from clusters.models import ReconcileRun
     from clusters.pullsecrets import run_reconcile as reconcile
 
-    if concurrency is not None:
-        settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY = concurrency
+    # Each run asks for its own (a run at one write at a time must not leave the worker so).
+    settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY = concurrency or DEFAULT_CONCURRENCY[0]
 
     cpu = time.process_time()
     reconcile(run_id)
