@@ -296,7 +296,7 @@ class RegistryAccessCoverageView(AdminRequiredMixin, View):
     def get(self, request, pk):
         registry = get_private_registry_or_404(pk)
         context = coverage_context(registry, request.GET)
-        return render(request, "clusters/partials/_coverage.html", context)
+        return render(request, "clusters/partials/_coverage_body.html", context)
 
 
 class RegistryAccessView(AdminRequiredMixin, View):

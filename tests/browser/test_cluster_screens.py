@@ -2,7 +2,9 @@
 against an emulated Kubernetes API server."""
 
 import base64
+import contextlib
 import json
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -168,6 +170,52 @@ def test_manage_previews_a_label_selector_as_it_is_typed_then_saves_it(
     assert {ns for ns, name in fake.secrets() if name == "wharf-acme"} == {"web"}
     expect(page.get_by_label("Label selector", exact=True)).to_have_value("env=prod")
     screenshot("manage-selector-saved")
+
+
+def test_the_latest_selector_edit_wins_over_a_preview_still_on_its_way(
+    signed_in,
+    live_server,
+    start_fake_cluster,  # noqa: F811 (the fixture imported above)
+):
+    # A slow preview (held here) must neither hold back the preview of a later edit nor
+    # land over it: the later edit aborts it.
+    page = signed_in
+    fake = start_fake_cluster(namespaces=["kube-system"])
+    fake.add_namespace("web", labels={"team": "web"})
+    fake.add_namespace("api", labels={"team": "api"})
+    cluster = ClusterFactory(name="prod", api_url=fake.url, token=fake.token)
+    reconcile_cluster(cluster.pk)
+    registry = RegistryFactory(name="acme", url="registry.acme.test")
+    page.goto(f"{live_server.url}/global/registries/{registry.pk}/access/")
+    page.get_by_label("Auto-inject credentials to clusters").check()
+    page.get_by_label("All clusters").check()
+    page.get_by_label("Namespaces matching a label selector").check()
+    coverage = page.locator("[data-coverage=prod]")
+    selector = page.get_by_label("Label selector", exact=True)
+    selector.fill("team=api")
+    expect(coverage).to_contain_text("1 namespace — api")
+
+    held: list = []
+
+    def hold_the_web_preview(route) -> None:
+        if "namespace_selector=team%3Dweb&" in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(lambda url: "/access/coverage/" in url, hold_the_web_preview)
+    selector.fill("team=web")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:  # the route handler runs on the page's events
+        page.wait_for_timeout(50)
+    assert held, "the preview of team=web was not sent"
+    selector.fill("team in (web,api)")
+    expect(coverage).to_contain_text("2 namespaces — api, web")
+    for route in held:  # the stale answer arrives late: the browser dropped its request
+        with contextlib.suppress(Exception):
+            route.continue_()
+    page.wait_for_load_state("networkidle")
+    expect(coverage).to_contain_text("2 namespaces — api, web")
 
 
 def test_a_new_registry_password_shows_rotating_until_the_previous_one_is_pruned(
