@@ -210,14 +210,15 @@ class Emulators:
 # --- Wharf's worker processes ---------------------------------------------------
 
 
-DEFAULT_CONCURRENCY: list[int] = []  # the setting as the worker started (one entry)
+DEFAULT_CONCURRENCY = 0  # the setting as the worker started
 
 
 def start_worker(env: dict[str, str]) -> None:
+    global DEFAULT_CONCURRENCY
     setup_django(env)
     from django.conf import settings
 
-    DEFAULT_CONCURRENCY.append(settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY)
+    DEFAULT_CONCURRENCY = settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY
 
 
 def worker_pid(_: int) -> int:
@@ -233,7 +234,7 @@ def run_reconcile(run_id: int, concurrency: int | None = None) -> tuple[float, i
     from clusters.pullsecrets import run_reconcile as reconcile
 
     # Each run asks for its own (a run at one write at a time must not leave the worker so).
-    settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY = concurrency or DEFAULT_CONCURRENCY[0]
+    settings.WHARF_RECONCILE_CLUSTER_CONCURRENCY = concurrency or DEFAULT_CONCURRENCY
 
     cpu = time.process_time()
     reconcile(run_id)

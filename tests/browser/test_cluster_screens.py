@@ -130,6 +130,20 @@ def test_a_rejected_token_is_refused_on_save_and_the_list_shows_each_clusters_he
     screenshot("cluster-list-health")
 
 
+def open_a_selector_rule(page, live_server, fake):
+    """Cluster "prod" on ``fake`` (its namespaces listed and stored: what the preview reads)
+    and registry "acme"'s Manage form set to a label selector on all clusters: the
+    preview of "prod" and the selector field."""
+    cluster = ClusterFactory(name="prod", api_url=fake.url, token=fake.token)
+    reconcile_cluster(cluster.pk)
+    registry = RegistryFactory(name="acme", url="registry.acme.test")
+    page.goto(f"{live_server.url}/global/registries/{registry.pk}/access/")
+    page.get_by_label("Auto-inject credentials to clusters").check()
+    page.get_by_label("All clusters").check()
+    page.get_by_label("Namespaces matching a label selector").check()
+    return page.locator("[data-coverage=prod]"), page.get_by_label("Label selector", exact=True)
+
+
 def test_manage_previews_a_label_selector_as_it_is_typed_then_saves_it(
     signed_in,
     live_server,
@@ -141,16 +155,7 @@ def test_manage_previews_a_label_selector_as_it_is_typed_then_saves_it(
     fake.add_namespace("web", labels={"team": "web", "env": "prod"})
     fake.add_namespace("api", labels={"team": "api", "env": "staging"})
     fake.add_namespace("legacy", labels={"team": "web", "legacy": "yes"})
-    cluster = ClusterFactory(name="prod", api_url=fake.url, token=fake.token)
-    reconcile_cluster(cluster.pk)  # lists and stores the namespaces: what the preview reads
-    registry = RegistryFactory(name="acme", url="registry.acme.test")
-
-    page.goto(f"{live_server.url}/global/registries/{registry.pk}/access/")
-    page.get_by_label("Auto-inject credentials to clusters").check()
-    page.get_by_label("All clusters").check()
-    page.get_by_label("Namespaces matching a label selector").check()
-    coverage = page.locator("[data-coverage=prod]")
-    selector = page.get_by_label("Label selector", exact=True)
+    coverage, selector = open_a_selector_rule(page, live_server, fake)
 
     selector.fill("team in (web,api)")
     expect(coverage).to_contain_text("3 namespaces")
@@ -183,15 +188,7 @@ def test_the_latest_selector_edit_wins_over_a_preview_still_on_its_way(
     fake = start_fake_cluster(namespaces=["kube-system"])
     fake.add_namespace("web", labels={"team": "web"})
     fake.add_namespace("api", labels={"team": "api"})
-    cluster = ClusterFactory(name="prod", api_url=fake.url, token=fake.token)
-    reconcile_cluster(cluster.pk)
-    registry = RegistryFactory(name="acme", url="registry.acme.test")
-    page.goto(f"{live_server.url}/global/registries/{registry.pk}/access/")
-    page.get_by_label("Auto-inject credentials to clusters").check()
-    page.get_by_label("All clusters").check()
-    page.get_by_label("Namespaces matching a label selector").check()
-    coverage = page.locator("[data-coverage=prod]")
-    selector = page.get_by_label("Label selector", exact=True)
+    coverage, selector = open_a_selector_rule(page, live_server, fake)
     selector.fill("team=api")
     expect(coverage).to_contain_text("1 namespace — api")
 
